@@ -1,0 +1,1 @@
+//! AWS SDK adapters for the orderflow ports (SQS, DynamoDB, CloudWatch, SNS).

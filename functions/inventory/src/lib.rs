@@ -1,0 +1,183 @@
+//! `inventory`: reserves stock for each new order, all or nothing.
+//!
+//! Consumes `OrderCreated` from the orders queue. When every line is in stock it
+//! reserves them in one step and sends `InventoryReserved` to the inventory
+//! queue; otherwise it reserves nothing and sends `OrderRejected` (naming the
+//! short SKUs) to the notifications queue. The reservation is recorded under the
+//! order ID, so a redelivered order never takes stock twice.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsMessage;
+use orderflow_shared::RecordError;
+use orderflow_shared::batch::{Decoded, Outgoing, RecordContext, RecordStep, body};
+use orderflow_shared::contracts::{
+    EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
+};
+use orderflow_shared::ports::{InventoryStore, Reservation};
+use orderflow_shared::validation::decode_order_created;
+use time::OffsetDateTime;
+
+/// The step's name: the first part of its idempotency keys.
+pub const STEP: &str = "inventory";
+
+/// Stock per SKU in the embedded inventory, unless configured otherwise.
+pub const EMBEDDED_DEFAULT_STOCK: u32 = 500;
+
+/// What the reservation decided for an order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StockDecision {
+    /// Every line is reserved.
+    Reserved(InventoryReserved),
+    /// Not enough stock; nothing reserved.
+    Rejected(OrderRejected),
+}
+
+/// Reserves an order's stock all or nothing and says what to announce.
+pub async fn reserve_stock(
+    order: &OrderCreated,
+    inventory: &dyn InventoryStore,
+    now: OffsetDateTime,
+) -> Result<StockDecision, RecordError> {
+    match inventory.reserve(&order.order_id, &order.items).await? {
+        Reservation::Reserved | Reservation::AlreadyReserved => {
+            Ok(StockDecision::Reserved(InventoryReserved {
+                version: EVENT_VERSION.to_owned(),
+                order_id: order.order_id.clone(),
+                customer_id: order.customer_id.clone(),
+                correlation_id: order.correlation_id.clone(),
+                items: order.items.clone(),
+                total_amount: order.total_amount,
+                shipping_region: order.shipping_region.clone(),
+                order_created_at: order.created_at,
+                reserved_at: now,
+            }))
+        }
+        Reservation::Short(shortages) => Ok(StockDecision::Rejected(OrderRejected {
+            version: EVENT_VERSION.to_owned(),
+            order_id: order.order_id.clone(),
+            customer_id: order.customer_id.clone(),
+            correlation_id: order.correlation_id.clone(),
+            reason: RejectionReason::OutOfStock,
+            shortages,
+            rejected_at: now,
+        })),
+    }
+}
+
+/// Where the step's events go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routes {
+    /// `InventoryReserved` goes here (the inventory queue).
+    pub reserved: Arc<str>,
+    /// `OrderRejected` goes here (the notifications queue).
+    pub rejected: Arc<str>,
+}
+
+/// The inventory step over an inventory store.
+pub struct InventoryStep {
+    inventory: Arc<dyn InventoryStore>,
+    routes: Routes,
+}
+
+impl InventoryStep {
+    /// The step, reserving in `inventory` and sending along `routes`.
+    pub fn new(inventory: Arc<dyn InventoryStore>, routes: Routes) -> Self {
+        InventoryStep { inventory, routes }
+    }
+}
+
+impl RecordStep for InventoryStep {
+    type Input = OrderCreated;
+
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn decode(&self, message: &SqsMessage) -> Result<Decoded<OrderCreated>, RecordError> {
+        let order = decode_order_created(body(message)?, message)?;
+        Ok(Decoded {
+            key: order.order_id.clone(),
+            correlation_id: order.correlation_id.clone(),
+            input: order,
+        })
+    }
+
+    async fn run(
+        &self,
+        order: &OrderCreated,
+        _context: &RecordContext<'_>,
+    ) -> Result<Vec<Outgoing>, RecordError> {
+        let dedup = format!("{STEP}#{}", order.order_id);
+        let outgoing = match reserve_stock(order, &*self.inventory, OffsetDateTime::now_utc()).await? {
+            StockDecision::Reserved(event) => Outgoing::event(
+                &self.routes.reserved,
+                EventType::InventoryReserved,
+                &event,
+                &order.correlation_id,
+                &order.customer_id,
+                dedup,
+            )?,
+            StockDecision::Rejected(event) => {
+                tracing::info!(orderId = %order.order_id, short = event.shortages.len(), "order rejected for stock");
+                Outgoing::event(
+                    &self.routes.rejected,
+                    EventType::OrderRejected,
+                    &event,
+                    &order.correlation_id,
+                    &order.customer_id,
+                    dedup,
+                )?
+            }
+        };
+        Ok(vec![outgoing])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orderflow_shared::memory::InMemoryInventory;
+    use orderflow_shared::validation::decode_order_created;
+
+    use super::*;
+
+    fn order(quantity: u32) -> OrderCreated {
+        let body = format!(
+            r#"{{"orderId":"ord-1","customerId":"c-1","items":[{{"sku":"A","quantity":{quantity}}},{{"sku":"B","quantity":1}}],
+            "totalAmount":10,"createdAt":"2026-11-05T10:00:00Z","correlationId":"corr"}}"#
+        );
+        decode_order_created(&body, &()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reserves_every_line_or_rejects_naming_the_short_skus() {
+        let inventory = InMemoryInventory::new(5);
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let StockDecision::Rejected(rejected) = reserve_stock(&order(6), &inventory, now).await.unwrap()
+        else {
+            panic!("6 of A is more than 5")
+        };
+        assert_eq!(rejected.shortages.len(), 1);
+        assert_eq!(rejected.shortages[0].sku, "A");
+        assert_eq!(
+            (rejected.shortages[0].requested, rejected.shortages[0].available),
+            (6, 5)
+        );
+        assert_eq!(inventory.stock("B"), 5, "nothing reserved on rejection");
+
+        let StockDecision::Reserved(reserved) = reserve_stock(&order(5), &inventory, now).await.unwrap()
+        else {
+            panic!("5 of A is in stock")
+        };
+        assert_eq!(reserved.order_id, "ord-1");
+        assert_eq!(reserved.correlation_id, "corr");
+        assert_eq!((inventory.stock("A"), inventory.stock("B")), (0, 4));
+
+        // A redelivery of the same order does not take stock again.
+        assert!(matches!(
+            reserve_stock(&order(5), &inventory, now).await.unwrap(),
+            StockDecision::Reserved(_)
+        ));
+        assert_eq!((inventory.stock("A"), inventory.stock("B")), (0, 4));
+    }
+}

@@ -1,0 +1,239 @@
+//! `notification`: tells the customer what happened to their order.
+//!
+//! Consumes `ShipmentCreated` and `OrderRejected` from the notifications queue,
+//! routed by the `EventType` attribute (falling back to the body's shape),
+//! renders the customer message and hands it to the [`Notifier`]: an SNS topic
+//! in AWS, a log line locally. Logs name the order and template, never the
+//! customer's data.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsMessage;
+use orderflow_shared::RecordError;
+use orderflow_shared::batch::{Decoded, Outgoing, RecordContext, RecordStep, body};
+use orderflow_shared::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
+use orderflow_shared::ports::{CustomerNotification, Notifier, Template};
+use orderflow_shared::validation::{MessageAttributes, decode_event};
+use serde::Deserialize;
+
+/// The step's name: the first part of its idempotency keys.
+pub const STEP: &str = "notification";
+
+/// An event the notification step handles.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CustomerEvent {
+    /// The order shipped.
+    Shipped(ShipmentCreated),
+    /// The order was rejected.
+    Rejected(OrderRejected),
+}
+
+impl CustomerEvent {
+    fn order_id(&self) -> &str {
+        match self {
+            CustomerEvent::Shipped(e) => &e.order_id,
+            CustomerEvent::Rejected(e) => &e.order_id,
+        }
+    }
+
+    fn correlation_id(&self) -> &str {
+        match self {
+            CustomerEvent::Shipped(e) => &e.correlation_id,
+            CustomerEvent::Rejected(e) => &e.correlation_id,
+        }
+    }
+}
+
+/// Which fields a body has, to route events that lack an `EventType` attribute.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shape {
+    shipment_id: Option<serde::de::IgnoredAny>,
+    shortages: Option<serde::de::IgnoredAny>,
+}
+
+/// Decodes a notifications-queue message by its `EventType` attribute, or by
+/// its shape when the attribute is missing.
+pub fn decode_customer_event(message: &SqsMessage) -> Result<CustomerEvent, RecordError> {
+    let body = body(message)?;
+    let event_type = match message.string_attribute(attribute::EVENT_TYPE) {
+        Some(value) => EventType::parse(value)
+            .ok_or_else(|| RecordError::UnknownEventType(format!("{value:?} in the EventType attribute")))?,
+        None => {
+            let shape: Shape =
+                serde_json::from_str(body).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+            match (shape.shipment_id, shape.shortages) {
+                (Some(_), _) => EventType::ShipmentCreated,
+                (None, Some(_)) => EventType::OrderRejected,
+                (None, None) => {
+                    return Err(RecordError::UnknownEventType(
+                        "(no EventType attribute, and the body is neither a shipment nor a rejection)"
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
+    };
+    match event_type {
+        EventType::ShipmentCreated => decode_event(body).map(CustomerEvent::Shipped),
+        EventType::OrderRejected => decode_event(body).map(CustomerEvent::Rejected),
+        other => Err(RecordError::UnknownEventType(format!(
+            "{} is not a notification event",
+            other.as_str()
+        ))),
+    }
+}
+
+/// Renders the customer message for an event.
+pub fn render(event: &CustomerEvent) -> CustomerNotification {
+    match event {
+        CustomerEvent::Shipped(s) => CustomerNotification {
+            order_id: s.order_id.clone(),
+            customer_id: s.customer_id.clone(),
+            template: Template::ShipmentConfirmation,
+            subject: format!("Your order {} has shipped", s.order_id),
+            body: format!(
+                "Your order {} is on its way with {} (shipment {}). Estimated delivery: {}.",
+                s.order_id, s.carrier, s.shipment_id, s.estimated_delivery
+            ),
+            correlation_id: s.correlation_id.clone(),
+        },
+        CustomerEvent::Rejected(r) => {
+            let lines: Vec<String> = r
+                .shortages
+                .iter()
+                .map(|s| format!("{} (ordered {}, {} in stock)", s.sku, s.requested, s.available))
+                .collect();
+            CustomerNotification {
+                order_id: r.order_id.clone(),
+                customer_id: r.customer_id.clone(),
+                template: Template::OrderRejected,
+                subject: format!("We could not fill your order {}", r.order_id),
+                body: format!(
+                    "Sorry, we could not fill your order {}: not enough stock of {}. You have not been charged.",
+                    r.order_id,
+                    lines.join(", ")
+                ),
+                correlation_id: r.correlation_id.clone(),
+            }
+        }
+    }
+}
+
+/// The notification step over a notifier.
+pub struct NotificationStep {
+    notifier: Arc<dyn Notifier>,
+}
+
+impl NotificationStep {
+    /// The step, delivering through `notifier`.
+    pub fn new(notifier: Arc<dyn Notifier>) -> Self {
+        NotificationStep { notifier }
+    }
+}
+
+impl RecordStep for NotificationStep {
+    type Input = CustomerEvent;
+
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn decode(&self, message: &SqsMessage) -> Result<Decoded<CustomerEvent>, RecordError> {
+        let event = decode_customer_event(message)?;
+        let kind = match event {
+            CustomerEvent::Shipped(_) => Template::ShipmentConfirmation,
+            CustomerEvent::Rejected(_) => Template::OrderRejected,
+        };
+        Ok(Decoded {
+            key: format!("{}:{}", event.order_id(), kind.name()),
+            correlation_id: event.correlation_id().to_owned(),
+            input: event,
+        })
+    }
+
+    async fn run(
+        &self,
+        event: &CustomerEvent,
+        _context: &RecordContext<'_>,
+    ) -> Result<Vec<Outgoing>, RecordError> {
+        self.notifier.notify(&render(event)).await?;
+        Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use aws_lambda_events::sqs::SqsMessageAttribute;
+
+    use super::*;
+
+    const SHIPPED: &str = r#"{"version":"1.0","orderId":"o-1","customerId":"c-1","correlationId":"x",
+        "shipmentId":"shp-1","carrier":"UPS","shippingRegion":"US","estimatedDelivery":"2026-11-08",
+        "createdAt":"2026-11-05T10:00:00Z"}"#;
+    const REJECTED: &str = r#"{"version":"1.0","orderId":"o-2","customerId":"c-2","correlationId":"y",
+        "reason":"OUT_OF_STOCK","shortages":[{"sku":"A-1","requested":3,"available":1}],
+        "rejectedAt":"2026-11-05T10:00:00Z"}"#;
+
+    fn message(body: &str, event_type: Option<&str>) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.body = Some(body.to_owned());
+        if let Some(t) = event_type {
+            let mut a = SqsMessageAttribute::default();
+            a.string_value = Some(t.to_owned());
+            a.data_type = Some("String".to_owned());
+            m.message_attributes = HashMap::from([("EventType".to_owned(), a)]);
+        }
+        m
+    }
+
+    #[test]
+    fn routes_by_attribute_then_by_shape() {
+        assert!(matches!(
+            decode_customer_event(&message(SHIPPED, Some("SHIPMENT_CREATED"))),
+            Ok(CustomerEvent::Shipped(_))
+        ));
+        assert!(matches!(
+            decode_customer_event(&message(SHIPPED, None)),
+            Ok(CustomerEvent::Shipped(_))
+        ));
+        assert!(matches!(
+            decode_customer_event(&message(REJECTED, None)),
+            Ok(CustomerEvent::Rejected(_))
+        ));
+        // The attribute wins: a shipment body labelled as a rejection is invalid, not guessed.
+        assert!(matches!(
+            decode_customer_event(&message(SHIPPED, Some("ORDER_REJECTED"))),
+            Err(RecordError::Invalid { .. })
+        ));
+        assert!(matches!(
+            decode_customer_event(&message(SHIPPED, Some("ORDER_CREATED"))),
+            Err(RecordError::UnknownEventType(_))
+        ));
+        assert!(matches!(
+            decode_customer_event(&message("{}", None)),
+            Err(RecordError::UnknownEventType(_))
+        ));
+    }
+
+    #[test]
+    fn renders_the_template_with_the_order_and_the_short_skus() {
+        let CustomerEvent::Rejected(r) = decode_customer_event(&message(REJECTED, None)).unwrap() else {
+            panic!()
+        };
+        let n = render(&CustomerEvent::Rejected(r));
+        assert_eq!(n.template, Template::OrderRejected);
+        assert!(n.body.contains("A-1 (ordered 3, 1 in stock)"), "{}", n.body);
+        let CustomerEvent::Shipped(s) = decode_customer_event(&message(SHIPPED, None)).unwrap() else {
+            panic!()
+        };
+        let n = render(&CustomerEvent::Shipped(s));
+        assert_eq!(
+            (n.template, n.order_id.as_str()),
+            (Template::ShipmentConfirmation, "o-1")
+        );
+        assert!(n.body.contains("2026-11-08"));
+    }
+}

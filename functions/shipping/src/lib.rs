@@ -1,0 +1,164 @@
+//! `shipping`: creates a shipment for each reserved order.
+//!
+//! Consumes `InventoryReserved` from the inventory queue and sends
+//! `ShipmentCreated` to the notifications queue. The shipment ID is derived from
+//! the order ID, so the same order always gets the same shipment; the carrier
+//! and delivery estimate follow the shipping region.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsMessage;
+use orderflow_shared::RecordError;
+use orderflow_shared::batch::{Decoded, Outgoing, RecordContext, RecordStep, body};
+use orderflow_shared::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
+use orderflow_shared::validation::decode_event;
+use time::{Duration, OffsetDateTime};
+
+/// The step's name: the first part of its idempotency keys.
+pub const STEP: &str = "shipping";
+
+/// The shipment ID of an order: `shp-` and 16 hex digits of a stable hash of the order ID.
+pub fn shipment_id(order_id: &str) -> String {
+    // FNV-1a, 64 bits: stable across builds and platforms, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in order_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("shp-{hash:016x}")
+}
+
+/// The carrier and the days to deliver for a shipping region.
+pub fn carrier_for(region: &str) -> (&'static str, i64) {
+    let area = region.split('-').next().unwrap_or(region);
+    match area {
+        "US" => ("UPS", 3),
+        "EU" => ("DHL", 4),
+        "APAC" => ("SF Express", 6),
+        "LATAM" => ("FedEx", 7),
+        _ => ("FedEx International", 10),
+    }
+}
+
+/// Plans the shipment of a reserved order: ID, carrier, and delivery estimate
+/// counted from when the order was placed.
+pub fn plan_shipment(reserved: &InventoryReserved, now: OffsetDateTime) -> ShipmentCreated {
+    let (carrier, days) = carrier_for(&reserved.shipping_region);
+    let delivery = reserved
+        .order_created_at
+        .date()
+        .saturating_add(Duration::days(days));
+    ShipmentCreated {
+        version: EVENT_VERSION.to_owned(),
+        order_id: reserved.order_id.clone(),
+        customer_id: reserved.customer_id.clone(),
+        correlation_id: reserved.correlation_id.clone(),
+        shipment_id: shipment_id(&reserved.order_id),
+        carrier: carrier.to_owned(),
+        shipping_region: reserved.shipping_region.clone(),
+        estimated_delivery: format!(
+            "{:04}-{:02}-{:02}",
+            delivery.year(),
+            u8::from(delivery.month()),
+            delivery.day()
+        ),
+        created_at: now,
+    }
+}
+
+/// The shipping step.
+#[derive(Debug, Clone)]
+pub struct ShippingStep {
+    notifications: Arc<str>,
+}
+
+impl ShippingStep {
+    /// The step, sending `ShipmentCreated` to `notifications_queue_url`.
+    pub fn new(notifications_queue_url: Arc<str>) -> Self {
+        ShippingStep {
+            notifications: notifications_queue_url,
+        }
+    }
+}
+
+impl RecordStep for ShippingStep {
+    type Input = InventoryReserved;
+
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn decode(&self, message: &SqsMessage) -> Result<Decoded<InventoryReserved>, RecordError> {
+        let reserved: InventoryReserved = decode_event(body(message)?)?;
+        Ok(Decoded {
+            key: reserved.order_id.clone(),
+            correlation_id: reserved.correlation_id.clone(),
+            input: reserved,
+        })
+    }
+
+    async fn run(
+        &self,
+        reserved: &InventoryReserved,
+        _context: &RecordContext<'_>,
+    ) -> Result<Vec<Outgoing>, RecordError> {
+        let shipment = plan_shipment(reserved, OffsetDateTime::now_utc());
+        Ok(vec![Outgoing::event(
+            &self.notifications,
+            EventType::ShipmentCreated,
+            &shipment,
+            &reserved.correlation_id,
+            &reserved.customer_id,
+            format!("{STEP}#{}", reserved.order_id),
+        )?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orderflow_shared::money::Money;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn reserved(order_id: &str, region: &str) -> InventoryReserved {
+        InventoryReserved {
+            version: EVENT_VERSION.into(),
+            order_id: order_id.into(),
+            customer_id: "c".into(),
+            correlation_id: "corr".into(),
+            items: vec![],
+            total_amount: Money::from_cents(100),
+            shipping_region: region.into(),
+            order_created_at: datetime!(2026-12-30 10:00 UTC),
+            reserved_at: datetime!(2026-12-30 10:01 UTC),
+        }
+    }
+
+    #[test]
+    fn the_same_order_always_gets_the_same_shipment() {
+        assert_eq!(shipment_id("ord-1"), shipment_id("ord-1"));
+        assert_ne!(shipment_id("ord-1"), shipment_id("ord-2"));
+        assert_eq!(shipment_id("").len(), 20);
+        // Pinned to FNV-1a's published value for "a": a change of hash would re-ID every shipment.
+        assert_eq!(shipment_id("a"), "shp-af63dc4c8601ec8c");
+    }
+
+    #[test]
+    fn carrier_and_delivery_follow_the_region() {
+        let now = datetime!(2026-12-30 10:05 UTC);
+        let us = plan_shipment(&reserved("o", "US-WEST"), now);
+        assert_eq!(
+            (us.carrier.as_str(), us.estimated_delivery.as_str()),
+            ("UPS", "2027-01-02")
+        );
+        let eu = plan_shipment(&reserved("o", "EU"), now);
+        assert_eq!(
+            (eu.carrier.as_str(), eu.estimated_delivery.as_str()),
+            ("DHL", "2027-01-03")
+        );
+        let other = plan_shipment(&reserved("o", "MARS"), now);
+        assert_eq!(other.carrier, "FedEx International");
+        assert_eq!(us.correlation_id, "corr");
+    }
+}

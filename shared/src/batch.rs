@@ -1,0 +1,1088 @@
+//! The SQS batch processor: partial batch failures done right.
+//!
+//! [`BatchProcessor::process`] takes the raw [`SqsEvent`], the invocation's
+//! deadline and a [`RecordStep`], and returns the `batchItemFailures` response:
+//!
+//! - Each record is decoded on its own: one bad body fails only that record.
+//! - Failures are classified ([`RecordError::is_permanent`]). Permanent ones go
+//!   to the dead-letter queue when one is configured (and count as handled);
+//!   retryable ones are reported, with their visibility timeout raised by
+//!   exponential backoff with full jitter.
+//! - Standard queues run records concurrently up to a limit. FIFO queues run each
+//!   message group in order and report the rest of a group failed after its first
+//!   failure (or, by setting, the rest of the batch).
+//! - Records of one batch with the same business key never race: the first runs,
+//!   the later ones follow its outcome (a duplicate is skipped, not failed).
+//! - Each step is guarded by an idempotency record (`<step>#<key>`), claimed
+//!   before it runs, released if it fails, and completed only after its outgoing
+//!   messages were sent. Outgoing messages of the whole batch are sent together,
+//!   ten per `SendMessageBatch` call.
+//! - When the remaining time falls below a margin, no record starts and nothing
+//!   unfinished is reported as done.
+//! - Metrics are aggregated per invocation and published on every path.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::contracts::{EventType, attribute};
+use crate::error::{PortError, PortErrorKind, RecordError};
+use crate::metrics::{InvocationMetrics, take_cold_start};
+use crate::ports::{Claim, IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage, VisibilityChange};
+use crate::publish::{RetryPolicy, change_visibility, publish_batch};
+use crate::queue_url::{QueueArn, is_fifo, queue_name};
+use crate::validation::fallback_correlation_id;
+
+/// What a FIFO batch does after a record fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FifoFailureMode {
+    /// Report the rest of that message group failed; other groups go on.
+    #[default]
+    SkipGroup,
+    /// Report every record after the failed one failed, in batch order.
+    StopBatch,
+}
+
+/// Exponential backoff with full jitter for the visibility timeout of retried records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The ceiling of the first retry's delay, seconds.
+    pub base_seconds: u32,
+    /// The largest delay, seconds (at most SQS's 12 hours).
+    pub cap_seconds: u32,
+}
+
+/// SQS's largest visibility timeout: 12 hours.
+pub const MAX_VISIBILITY_SECONDS: u32 = 43_200;
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base_seconds: 2,
+            cap_seconds: 900,
+        }
+    }
+}
+
+impl Backoff {
+    /// The visibility timeout for a message received `receive_count` times:
+    /// uniformly random in `1..=min(cap, base * 2^(receive_count - 1))`.
+    pub fn visibility_timeout(&self, receive_count: u32) -> u32 {
+        let ceiling = self.ceiling(receive_count);
+        fastrand::u32(1..=ceiling.max(1))
+    }
+
+    /// The upper bound of [`Backoff::visibility_timeout`] for a receive count.
+    pub fn ceiling(&self, receive_count: u32) -> u32 {
+        let doublings = receive_count.saturating_sub(1).min(31);
+        let exp = u64::from(self.base_seconds) << doublings;
+        let cap = self.cap_seconds.min(MAX_VISIBILITY_SECONDS);
+        u32::try_from(exp.min(u64::from(cap))).unwrap_or(cap)
+    }
+}
+
+/// How the batch processor behaves; every field has a production default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// The `Service` metric dimension.
+    pub service: String,
+    /// The `Environment` metric dimension.
+    pub environment: String,
+    /// Most records (standard queues) or message groups (FIFO) in flight at once.
+    pub max_concurrency: usize,
+    /// What a FIFO batch does after a failure.
+    pub fifo_failure_mode: FifoFailureMode,
+    /// No record starts once the invocation has less than this left.
+    pub deadline_margin: Duration,
+    /// Return an error (so Lambda backs off) when every record failed retryably.
+    pub error_when_all_retryable: bool,
+    /// Where permanently failed records go; `None` reports them as failures.
+    pub dead_letter_queue_url: Option<String>,
+    /// Raise the visibility timeout of retryable failures.
+    pub visibility_backoff: Option<Backoff>,
+    /// How long a completed idempotency record is kept.
+    pub idempotency_ttl: Duration,
+    /// Retries of outgoing sends.
+    pub send_retry: RetryPolicy,
+    /// Longest wait for the metrics sink before giving up on it.
+    pub metrics_timeout: Duration,
+    /// A custom SQS endpoint, for queue URLs derived from event source ARNs.
+    pub sqs_endpoint_url: Option<String>,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            service: "orderflow".to_owned(),
+            environment: "development".to_owned(),
+            max_concurrency: 10,
+            fifo_failure_mode: FifoFailureMode::SkipGroup,
+            deadline_margin: Duration::from_secs(2),
+            error_when_all_retryable: true,
+            dead_letter_queue_url: None,
+            visibility_backoff: Some(Backoff::default()),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            send_retry: RetryPolicy::default(),
+            metrics_timeout: Duration::from_millis(500),
+            sqs_endpoint_url: None,
+        }
+    }
+}
+
+/// The invocation's identity and deadline.
+#[derive(Clone, Debug)]
+pub struct InvocationContext {
+    /// The Lambda request ID.
+    pub request_id: String,
+    /// When Lambda will stop the invocation.
+    pub deadline: Instant,
+}
+
+impl InvocationContext {
+    /// The context of a Lambda invocation.
+    pub fn from_lambda(context: &lambda_runtime::Context) -> Self {
+        let now_ms = unix_millis();
+        let remaining = Duration::from_millis(context.deadline.saturating_sub(now_ms));
+        InvocationContext {
+            request_id: context.request_id.clone(),
+            deadline: Instant::now() + remaining,
+        }
+    }
+
+    /// A context with `timeout` left, for local runs and tests.
+    pub fn with_timeout(request_id: impl Into<String>, timeout: Duration) -> Self {
+        InvocationContext {
+            request_id: request_id.into(),
+            deadline: Instant::now() + timeout,
+        }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// A decoded record: the step's input, its business key and its correlation ID.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded<T> {
+    /// What the step works on.
+    pub input: T,
+    /// The business key (`orderId`): idempotency and in-batch ordering use it.
+    pub key: String,
+    /// The resolved correlation ID.
+    pub correlation_id: String,
+}
+
+/// A message a step wants sent when its record succeeds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The destination queue.
+    pub queue_url: Arc<str>,
+    /// The message.
+    pub message: OutgoingMessage,
+}
+
+impl Outgoing {
+    /// An event for `queue_url` with the `EventType` and `CorrelationId`
+    /// attributes, grouped by `group_id` and deduplicated by `deduplication_id`
+    /// when the queue is FIFO.
+    pub fn event<T: serde::Serialize>(
+        queue_url: &Arc<str>,
+        event_type: EventType,
+        event: &T,
+        correlation_id: &str,
+        group_id: &str,
+        deduplication_id: String,
+    ) -> Result<Outgoing, RecordError> {
+        let body = serde_json::to_string(event)
+            .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
+        let mut message = OutgoingMessage::new(body)
+            .with_attribute(attribute::EVENT_TYPE, event_type.as_str())
+            .with_attribute(attribute::CORRELATION_ID, correlation_id);
+        message.group_id = Some(group_id.to_owned());
+        message.deduplication_id = Some(deduplication_id);
+        Ok(Outgoing {
+            queue_url: Arc::clone(queue_url),
+            message,
+        })
+    }
+}
+
+/// What a step sees of the record it runs for.
+#[derive(Debug)]
+pub struct RecordContext<'a> {
+    /// The SQS message ID.
+    pub message_id: &'a str,
+    /// The resolved correlation ID.
+    pub correlation_id: &'a str,
+    /// The whole record, attributes included.
+    pub message: &'a SqsMessage,
+}
+
+/// One business step, run once per record.
+pub trait RecordStep: Send + Sync {
+    /// The decoded input.
+    type Input: Send + Sync;
+
+    /// The step's name, the first part of its idempotency keys (`inventory`).
+    fn name(&self) -> &'static str;
+
+    /// Decodes and validates a record. Contract violations must be permanent errors.
+    fn decode(&self, message: &SqsMessage) -> Result<Decoded<Self::Input>, RecordError>;
+
+    /// Runs the step. Returned messages are sent after the batch's steps ran;
+    /// the record succeeds only if they all are sent.
+    fn run(
+        &self,
+        input: &Self::Input,
+        context: &RecordContext<'_>,
+    ) -> impl Future<Output = Result<Vec<Outgoing>, RecordError>> + Send;
+}
+
+/// The body of a record, or [`RecordError::MissingBody`].
+pub fn body(message: &SqsMessage) -> Result<&str, RecordError> {
+    message.body.as_deref().ok_or(RecordError::MissingBody)
+}
+
+/// Why a record was reported failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    /// Its own fault, and it could not be dead-lettered.
+    Permanent,
+    /// It failed and may succeed later.
+    Retryable,
+    /// An earlier record of its FIFO group (or batch) failed, so it did not run.
+    Skipped,
+    /// The invocation ran out of time before it finished.
+    Deadline,
+}
+
+/// What happened to one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The step ran and its messages were sent.
+    Processed,
+    /// The step had already run for this business key.
+    Duplicate,
+    /// Moved to the dead-letter queue by the fast path.
+    DeadLettered {
+        /// The error's code.
+        code: &'static str,
+    },
+    /// Reported in `batchItemFailures`.
+    Failed {
+        /// Why.
+        reason: FailureReason,
+        /// The error's code.
+        code: &'static str,
+    },
+}
+
+/// The response and what the batch did.
+#[derive(Clone, Debug)]
+pub struct BatchReport {
+    /// What Lambda gets.
+    pub response: SqsBatchResponse,
+    /// One outcome per record, in batch order.
+    pub outcomes: Vec<RecordOutcome>,
+    /// The invocation's metrics, as published.
+    pub metrics: InvocationMetrics,
+    /// Messages sent, by destination queue URL (the DLQ included).
+    pub forwarded: BTreeMap<String, usize>,
+}
+
+/// Why an invocation fails as a whole (Lambda then retries the whole batch).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// A record has no `messageId`, so it could not be reported alone.
+    #[error(
+        "record {index} has no messageId, so it cannot be reported; failing the invocation so the whole batch is retried"
+    )]
+    MissingMessageId {
+        /// The record's index in the batch.
+        index: usize,
+    },
+    /// Every record failed retryably: fail so Lambda backs off.
+    #[error(
+        "all {count} records failed with retryable errors (first: {first}); failing the invocation so Lambda backs off"
+    )]
+    AllRecordsFailed {
+        /// Records in the batch.
+        count: usize,
+        /// The first record's error.
+        first: String,
+    },
+}
+
+impl BatchError {
+    /// The `errorType` Lambda reports.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            BatchError::MissingMessageId { .. } => "BatchError.MissingMessageId",
+            BatchError::AllRecordsFailed { .. } => "BatchError.AllRecordsFailed",
+        }
+    }
+}
+
+impl From<BatchError> for lambda_runtime::Diagnostic {
+    fn from(error: BatchError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// How a record enters the run.
+enum Stage<T> {
+    Ready(Decoded<T>),
+    /// Same business key as an earlier record: its outcome follows that one's.
+    Follower {
+        leader: usize,
+    },
+    DecodeFailed(RecordError),
+}
+
+/// Where a record stands after the steps ran.
+enum StepStatus {
+    NotRun,
+    Skipped,
+    /// Claimed and running; if it stays so, the deadline cut it off.
+    Claimed(String),
+    Succeeded {
+        messages: Vec<Outgoing>,
+        key: String,
+    },
+    Duplicate,
+    Failed(RecordError),
+}
+
+/// Runs record steps over SQS batches with the semantics in the module docs.
+pub struct BatchProcessor {
+    config: BatchConfig,
+    queue: Arc<dyn MessageQueue>,
+    idempotency: Arc<dyn IdempotencyStore>,
+    metrics: Arc<dyn MetricsSink>,
+}
+
+impl std::fmt::Debug for BatchProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchProcessor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared state of one run of the steps.
+struct Run<'a, S: RecordStep> {
+    step: &'a S,
+    records: &'a [SqsMessage],
+    stages: &'a [Stage<S::Input>],
+    statuses: Mutex<Vec<StepStatus>>,
+    latencies: Mutex<Vec<f64>>,
+    cutoff: Instant,
+    fifo: bool,
+    in_progress_until: u64,
+}
+
+impl BatchProcessor {
+    /// A processor over the given queue (outgoing messages, DLQ, visibility),
+    /// idempotency store and metrics sink.
+    pub fn new(
+        config: BatchConfig,
+        queue: Arc<dyn MessageQueue>,
+        idempotency: Arc<dyn IdempotencyStore>,
+        metrics: Arc<dyn MetricsSink>,
+    ) -> Self {
+        BatchProcessor {
+            config,
+            queue,
+            idempotency,
+            metrics,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BatchConfig {
+        &self.config
+    }
+
+    /// Processes one batch and returns what Lambda gets.
+    pub async fn handle<S: RecordStep>(
+        &self,
+        event: &SqsEvent,
+        context: &InvocationContext,
+        step: &S,
+    ) -> Result<SqsBatchResponse, BatchError> {
+        self.process(event, context, step).await.map(|r| r.response)
+    }
+
+    /// Processes one batch and reports what happened to each record.
+    pub async fn process<S: RecordStep>(
+        &self,
+        event: &SqsEvent,
+        context: &InvocationContext,
+        step: &S,
+    ) -> Result<BatchReport, BatchError> {
+        let records = event.records.as_slice();
+        let mut metrics = InvocationMetrics {
+            service: self.config.service.clone(),
+            environment: self.config.environment.clone(),
+            timestamp_ms: unix_millis(),
+            batch_size: records.len(),
+            cold_start: take_cold_start(),
+            ..Default::default()
+        };
+
+        if let Some(index) = records
+            .iter()
+            .position(|r| r.message_id.as_deref().is_none_or(str::is_empty))
+        {
+            let error = BatchError::MissingMessageId { index };
+            warn!(index, error = %error, "batch rejected");
+            metrics.failed = records.len();
+            self.publish_metrics(&metrics).await;
+            return Err(error);
+        }
+
+        let report = self.run_batch(records, context, step, metrics).await;
+        let all_failed_retryably = !records.is_empty()
+            && report.outcomes.iter().all(
+                |o| matches!(o, RecordOutcome::Failed { reason, .. } if *reason != FailureReason::Permanent),
+            );
+        let mut report = report;
+        if all_failed_retryably && self.config.error_when_all_retryable {
+            report.metrics.failed = records.len();
+            self.publish_metrics(&report.metrics).await;
+            let first = match &report.outcomes[0] {
+                RecordOutcome::Failed { code, .. } => (*code).to_owned(),
+                _ => String::new(),
+            };
+            let error = BatchError::AllRecordsFailed {
+                count: records.len(),
+                first,
+            };
+            warn!(error = %error, "batch failed");
+            return Err(error);
+        }
+        self.publish_metrics(&report.metrics).await;
+        Ok(report)
+    }
+
+    async fn run_batch<S: RecordStep>(
+        &self,
+        records: &[SqsMessage],
+        context: &InvocationContext,
+        step: &S,
+        mut metrics: InvocationMetrics,
+    ) -> BatchReport {
+        let fifo = records
+            .iter()
+            .any(|r| r.event_source_arn.as_deref().is_some_and(is_fifo));
+        let mut latencies = Vec::with_capacity(records.len());
+        let stages = decode_all(step, records, &mut latencies);
+
+        let cutoff = context
+            .deadline
+            .checked_sub(self.config.deadline_margin)
+            .unwrap_or(context.deadline);
+        let remaining = context.remaining().as_secs() + 1;
+        let run = Run {
+            step,
+            records,
+            stages: &stages,
+            statuses: Mutex::new((0..records.len()).map(|_| StepStatus::NotRun).collect()),
+            latencies: Mutex::new(latencies),
+            cutoff,
+            fifo,
+            in_progress_until: unix_seconds() + remaining,
+        };
+        let chains = self.chains(records, &stages, fifo);
+        let limit = self.config.max_concurrency.max(1);
+        let steps = futures::stream::iter(chains.iter())
+            .for_each_concurrent(limit, |chain| self.run_chain(&run, chain));
+        if tokio::time::timeout_at(cutoff, steps).await.is_err() {
+            warn!("deadline margin reached: unfinished records are reported failed");
+        }
+
+        let statuses = std::mem::take(&mut *lock(&run.statuses));
+        metrics.latencies_ms = std::mem::take(&mut *lock(&run.latencies));
+        self.settle(records, stages, statuses, metrics, fifo).await
+    }
+
+    /// Which records run one after another: every record alone on standard
+    /// queues, each message group (or the whole batch) on FIFO queues.
+    fn chains<T>(&self, records: &[SqsMessage], stages: &[Stage<T>], fifo: bool) -> Vec<Vec<usize>> {
+        if !fifo {
+            return (0..records.len())
+                .filter(|&i| matches!(stages[i], Stage::Ready(_)))
+                .map(|i| vec![i])
+                .collect();
+        }
+        if self.config.fifo_failure_mode == FifoFailureMode::StopBatch {
+            return vec![(0..records.len()).collect()];
+        }
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, r) in records.iter().enumerate() {
+            let g = *index.entry(group_of(r)).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(i);
+        }
+        groups
+    }
+
+    async fn run_chain<S: RecordStep>(&self, run: &Run<'_, S>, chain: &[usize]) {
+        for (pos, &i) in chain.iter().enumerate() {
+            let ok = match &run.stages[i] {
+                Stage::DecodeFailed(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
+                Stage::Follower { .. } => true,
+                Stage::Ready(decoded) => {
+                    if Instant::now() >= run.cutoff {
+                        return; // the rest stays NotRun: reported as cut off by the deadline
+                    }
+                    self.run_record(run, i, decoded).await
+                }
+            };
+            if !ok && run.fifo {
+                let mut statuses = lock(&run.statuses);
+                for &j in &chain[pos + 1..] {
+                    statuses[j] = StepStatus::Skipped;
+                }
+                return;
+            }
+        }
+    }
+
+    /// Claims, runs and records one step; true when it succeeded or was a duplicate.
+    async fn run_record<S: RecordStep>(
+        &self,
+        run: &Run<'_, S>,
+        i: usize,
+        decoded: &Decoded<S::Input>,
+    ) -> bool {
+        let record = &run.records[i];
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        let span = info_span!("record", messageId = message_id, correlationId = %decoded.correlation_id);
+        async {
+            let started = std::time::Instant::now();
+            let key = format!("{}#{}", run.step.name(), decoded.key);
+            let status = match self
+                .idempotency
+                .claim(&key, unix_seconds(), run.in_progress_until)
+                .await
+            {
+                Err(e) => StepStatus::Failed(e.into()),
+                Ok(Claim::Completed) => {
+                    debug!(key, "already done: skipped");
+                    StepStatus::Duplicate
+                }
+                Ok(Claim::InProgress) => StepStatus::Failed(RecordError::InProgress { key }),
+                Ok(Claim::Acquired) => {
+                    lock(&run.statuses)[i] = StepStatus::Claimed(key.clone());
+                    let context = RecordContext {
+                        message_id,
+                        correlation_id: &decoded.correlation_id,
+                        message: record,
+                    };
+                    match run.step.run(&decoded.input, &context).await {
+                        Ok(messages) => StepStatus::Succeeded { messages, key },
+                        Err(e) => {
+                            self.release(&key).await;
+                            StepStatus::Failed(e)
+                        }
+                    }
+                }
+            };
+            let ok = matches!(status, StepStatus::Succeeded { .. } | StepStatus::Duplicate);
+            if let StepStatus::Failed(e) = &status {
+                warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record failed");
+            }
+            lock(&run.latencies).push(started.elapsed().as_secs_f64() * 1000.0);
+            lock(&run.statuses)[i] = status;
+            ok
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Turns step statuses into outcomes: dead-letters, FIFO cuts, sends,
+    /// idempotency completion, visibility backoff, the response and metrics.
+    async fn settle<T>(
+        &self,
+        records: &[SqsMessage],
+        stages: Vec<Stage<T>>,
+        statuses: Vec<StepStatus>,
+        mut metrics: InvocationMetrics,
+        fifo: bool,
+    ) -> BatchReport {
+        let n = records.len();
+        let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; n];
+        let mut pending: Vec<Option<(Vec<Outgoing>, String)>> = (0..n).map(|_| None).collect();
+        let mut releases: Vec<String> = Vec::new();
+        let mut retry_backoff: Vec<usize> = Vec::new();
+        let mut dead_letters: Vec<(usize, RecordError)> = Vec::new();
+        let mut followers: Vec<(usize, usize)> = Vec::new();
+
+        for (i, (stage, status)) in stages.into_iter().zip(statuses).enumerate() {
+            let failed = |reason, code| Some(RecordOutcome::Failed { reason, code });
+            outcomes[i] = match (stage, status) {
+                (Stage::DecodeFailed(e), _)
+                    if e.is_permanent() && self.config.dead_letter_queue_url.is_some() =>
+                {
+                    dead_letters.push((i, e));
+                    None
+                }
+                (Stage::DecodeFailed(e), _) => {
+                    let reason = if e.is_permanent() {
+                        FailureReason::Permanent
+                    } else {
+                        FailureReason::Retryable
+                    };
+                    failed(reason, e.code())
+                }
+                (Stage::Follower { leader }, _) => {
+                    followers.push((i, leader));
+                    None
+                }
+                (Stage::Ready(_), StepStatus::Succeeded { messages, key }) => {
+                    pending[i] = Some((messages, key));
+                    None
+                }
+                (Stage::Ready(_), StepStatus::Duplicate) => Some(RecordOutcome::Duplicate),
+                (Stage::Ready(_), StepStatus::Failed(e))
+                    if e.is_permanent() && self.config.dead_letter_queue_url.is_some() =>
+                {
+                    dead_letters.push((i, e));
+                    None
+                }
+                (Stage::Ready(_), StepStatus::Failed(e)) => {
+                    if e.is_permanent() {
+                        failed(FailureReason::Permanent, e.code())
+                    } else {
+                        retry_backoff.push(i);
+                        failed(FailureReason::Retryable, e.code())
+                    }
+                }
+                (Stage::Ready(_), StepStatus::Skipped) => failed(FailureReason::Skipped, "GroupFailed"),
+                (Stage::Ready(_), StepStatus::NotRun) => failed(FailureReason::Deadline, "DeadlineReached"),
+                (Stage::Ready(_), StepStatus::Claimed(key)) => {
+                    releases.push(key);
+                    failed(FailureReason::Deadline, "DeadlineReached")
+                }
+            };
+        }
+
+        let mut forwarded: BTreeMap<String, usize> = BTreeMap::new();
+        self.dead_letter(records, dead_letters, &mut outcomes, &mut forwarded)
+            .await;
+
+        if fifo {
+            self.cut_failed_groups(records, &mut outcomes, &mut pending, &mut releases);
+        }
+        let mut completions = Vec::new();
+        self.send_pending(
+            pending,
+            &mut outcomes,
+            &mut releases,
+            &mut completions,
+            &mut forwarded,
+        )
+        .await;
+
+        for (i, leader) in followers {
+            outcomes[i] = Some(match &outcomes[leader] {
+                Some(RecordOutcome::Processed | RecordOutcome::Duplicate) => RecordOutcome::Duplicate,
+                _ => RecordOutcome::Failed {
+                    reason: FailureReason::Retryable,
+                    code: "DuplicateOfFailed",
+                },
+            });
+        }
+
+        let keep_until = unix_seconds() + self.config.idempotency_ttl.as_secs();
+        let limit = self.config.max_concurrency.max(1);
+        futures::stream::iter(completions)
+            .for_each_concurrent(limit, |key| async move {
+                if let Err(e) = self.idempotency.complete(&key, keep_until).await {
+                    // The effect happened; a redelivery after the claim expires may repeat it.
+                    warn!(key, error = %e, "could not mark the step completed");
+                }
+            })
+            .await;
+        futures::stream::iter(releases)
+            .for_each_concurrent(limit, |key| async move { self.release(&key).await })
+            .await;
+
+        let outcomes: Vec<RecordOutcome> = outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(RecordOutcome::Failed {
+                    reason: FailureReason::Retryable,
+                    code: "Unsettled",
+                })
+            })
+            .collect();
+        self.back_off(records, &retry_backoff, &outcomes).await;
+
+        let mut response = SqsBatchResponse::default();
+        let mut reported: HashSet<&str> = HashSet::new();
+        for (record, outcome) in records.iter().zip(&outcomes) {
+            match outcome {
+                RecordOutcome::Processed => metrics.processed += 1,
+                RecordOutcome::Duplicate => metrics.duplicates_skipped += 1,
+                RecordOutcome::DeadLettered { .. } => metrics.sent_to_dlq += 1,
+                RecordOutcome::Failed { .. } => {
+                    metrics.failed += 1;
+                    let id = record.message_id.as_deref().unwrap_or_default();
+                    if !id.is_empty() && reported.insert(id) {
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = id.to_owned();
+                        response.batch_item_failures.push(failure);
+                    }
+                }
+            }
+        }
+        info!(
+            records = n,
+            processed = metrics.processed,
+            duplicates = metrics.duplicates_skipped,
+            deadLettered = metrics.sent_to_dlq,
+            failed = metrics.failed,
+            "batch done"
+        );
+        BatchReport {
+            response,
+            outcomes,
+            metrics,
+            forwarded,
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        records: &[SqsMessage],
+        dead_letters: Vec<(usize, RecordError)>,
+        outcomes: &mut [Option<RecordOutcome>],
+        forwarded: &mut BTreeMap<String, usize>,
+    ) {
+        let Some(dlq) = self.config.dead_letter_queue_url.as_deref() else {
+            return;
+        };
+        if dead_letters.is_empty() {
+            return;
+        }
+        let failed_at = now_rfc3339();
+        let messages: Vec<OutgoingMessage> = dead_letters
+            .iter()
+            .map(|(i, e)| dead_letter_message(&records[*i], e, &failed_at))
+            .collect();
+        let results = publish_batch(&*self.queue, dlq, &messages, &self.config.send_retry).await;
+        for ((i, error), result) in dead_letters.into_iter().zip(results) {
+            outcomes[i] = Some(match result {
+                Ok(()) => {
+                    *forwarded.entry(dlq.to_owned()).or_default() += 1;
+                    RecordOutcome::DeadLettered { code: error.code() }
+                }
+                Err(send_error) => {
+                    warn!(
+                        messageId = records[i].message_id.as_deref().unwrap_or_default(),
+                        error = %send_error,
+                        "could not dead-letter a permanently failed record; reporting it failed"
+                    );
+                    RecordOutcome::Failed {
+                        reason: FailureReason::Permanent,
+                        code: error.code(),
+                    }
+                }
+            });
+        }
+    }
+
+    /// FIFO: after a record is reported failed, every later record of its
+    /// group (or of the batch) is too, and their unsent messages are dropped.
+    fn cut_failed_groups(
+        &self,
+        records: &[SqsMessage],
+        outcomes: &mut [Option<RecordOutcome>],
+        pending: &mut [Option<(Vec<Outgoing>, String)>],
+        releases: &mut Vec<String>,
+    ) {
+        let whole_batch = self.config.fifo_failure_mode == FifoFailureMode::StopBatch;
+        let mut failed_groups: HashSet<&str> = HashSet::new();
+        let mut batch_failed = false;
+        for (i, record) in records.iter().enumerate() {
+            let group = group_of(record);
+            let cut = batch_failed || failed_groups.contains(group);
+            if cut
+                && !matches!(
+                    outcomes[i],
+                    Some(RecordOutcome::DeadLettered { .. } | RecordOutcome::Failed { .. })
+                )
+            {
+                if let Some((_, key)) = pending[i].take() {
+                    releases.push(key);
+                }
+                outcomes[i] = Some(RecordOutcome::Failed {
+                    reason: FailureReason::Skipped,
+                    code: "GroupFailed",
+                });
+            }
+            if matches!(outcomes[i], Some(RecordOutcome::Failed { .. })) {
+                failed_groups.insert(group);
+                batch_failed |= whole_batch;
+            }
+        }
+    }
+
+    /// Sends every succeeded record's messages, per destination queue, and
+    /// decides those records' outcomes.
+    async fn send_pending(
+        &self,
+        pending: Vec<Option<(Vec<Outgoing>, String)>>,
+        outcomes: &mut [Option<RecordOutcome>],
+        releases: &mut Vec<String>,
+        completions: &mut Vec<String>,
+        forwarded: &mut BTreeMap<String, usize>,
+    ) {
+        // Per queue, in batch order: the messages and the record each came from.
+        let mut queues: Vec<(Arc<str>, Vec<OutgoingMessage>, Vec<usize>)> = Vec::new();
+        let mut keys: Vec<Option<String>> = (0..pending.len()).map(|_| None).collect();
+        for (i, entry) in pending.into_iter().enumerate() {
+            let Some((messages, key)) = entry else { continue };
+            keys[i] = Some(key);
+            outcomes[i] = Some(RecordOutcome::Processed);
+            for outgoing in messages {
+                let slot = match queues.iter().position(|(q, _, _)| *q == outgoing.queue_url) {
+                    Some(slot) => slot,
+                    None => {
+                        queues.push((outgoing.queue_url.clone(), Vec::new(), Vec::new()));
+                        queues.len() - 1
+                    }
+                };
+                queues[slot].1.push(outgoing.message);
+                queues[slot].2.push(i);
+            }
+        }
+        let retry = &self.config.send_retry;
+        let sends = queues
+            .iter()
+            .map(|(url, messages, _)| publish_batch(&*self.queue, url, messages, retry));
+        let results = futures::future::join_all(sends).await;
+        for ((url, _, owners), results) in queues.iter().zip(results) {
+            for (&i, result) in owners.iter().zip(results) {
+                match result {
+                    Ok(()) => *forwarded.entry(url.to_string()).or_default() += 1,
+                    Err(e) => {
+                        if outcomes[i] == Some(RecordOutcome::Processed) {
+                            warn!(queue = queue_name(url), error = %e, "could not send a record's message; the record will be retried");
+                        }
+                        outcomes[i] = Some(RecordOutcome::Failed {
+                            reason: FailureReason::Retryable,
+                            code: e.kind.code(),
+                        });
+                    }
+                }
+            }
+        }
+        for (i, key) in keys.into_iter().enumerate() {
+            let Some(key) = key else { continue };
+            if outcomes[i] == Some(RecordOutcome::Processed) {
+                completions.push(key);
+            } else {
+                releases.push(key);
+            }
+        }
+    }
+
+    /// Raises the visibility timeout of records that ran and failed retryably.
+    async fn back_off(&self, records: &[SqsMessage], retried: &[usize], outcomes: &[RecordOutcome]) {
+        let Some(backoff) = self.config.visibility_backoff else {
+            return;
+        };
+        let mut by_queue: BTreeMap<String, Vec<VisibilityChange>> = BTreeMap::new();
+        for &i in retried {
+            if !matches!(
+                outcomes[i],
+                RecordOutcome::Failed {
+                    reason: FailureReason::Retryable,
+                    ..
+                }
+            ) {
+                continue;
+            }
+            let record = &records[i];
+            let (Some(arn), Some(handle)) = (
+                record.event_source_arn.as_deref().and_then(QueueArn::parse),
+                record.receipt_handle.as_deref(),
+            ) else {
+                continue;
+            };
+            let receive_count = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            by_queue
+                .entry(arn.url(self.config.sqs_endpoint_url.as_deref()))
+                .or_default()
+                .push(VisibilityChange {
+                    receipt_handle: handle.to_owned(),
+                    timeout_seconds: backoff.visibility_timeout(receive_count),
+                });
+        }
+        for (url, changes) in by_queue {
+            let results = change_visibility(&*self.queue, &url, &changes).await;
+            for result in results {
+                if let Err(e) = result {
+                    warn!(queue = queue_name(&url), error = %e, "could not back off a failed record");
+                }
+            }
+        }
+    }
+
+    async fn release(&self, key: &str) {
+        if let Err(e) = self.idempotency.release(key).await {
+            // The claim expires with the invocation, so a retry can still run the step.
+            warn!(key, error = %e, "could not release an idempotency claim");
+        }
+    }
+
+    async fn publish_metrics(&self, metrics: &InvocationMetrics) {
+        match tokio::time::timeout(self.config.metrics_timeout, self.metrics.publish(metrics)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "could not publish metrics"),
+            Err(_) => warn!(
+                timeout_ms = self.config.metrics_timeout.as_millis() as u64,
+                "metrics publishing timed out"
+            ),
+        }
+    }
+}
+
+/// Decodes every record, in order, marking same-key followers.
+fn decode_all<S: RecordStep>(
+    step: &S,
+    records: &[SqsMessage],
+    latencies: &mut Vec<f64>,
+) -> Vec<Stage<S::Input>> {
+    let mut leaders: HashMap<String, usize> = HashMap::new();
+    let mut stages = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let stage = match step.decode(record) {
+            Ok(decoded) => match leaders.get(&decoded.key) {
+                Some(&leader) => {
+                    debug!(
+                        messageId = record.message_id.as_deref(),
+                        "same business key as an earlier record"
+                    );
+                    Stage::Follower { leader }
+                }
+                None => {
+                    leaders.insert(decoded.key.clone(), i);
+                    Stage::Ready(decoded)
+                }
+            },
+            Err(e) => {
+                let correlation_id = fallback_correlation_id(record);
+                let span = info_span!(
+                    "record",
+                    messageId = record.message_id.as_deref().unwrap_or_default(),
+                    correlationId = %correlation_id
+                );
+                span.in_scope(
+                    || warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record rejected"),
+                );
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                Stage::DecodeFailed(e)
+            }
+        };
+        stages.push(stage);
+    }
+    stages
+}
+
+/// The FIFO message group of a record (empty on standard queues).
+fn group_of(record: &SqsMessage) -> &str {
+    record.attributes.get("MessageGroupId").map_or("", String::as_str)
+}
+
+/// Longest `ErrorMessage` attribute on a dead-lettered message.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 1024;
+/// SQS allows at most 10 message attributes per message.
+const MAX_MESSAGE_ATTRIBUTES: usize = 10;
+
+/// The DLQ copy of a failed record: its body, the error attributes, and as
+/// many of its own string attributes as SQS's limit of 10 leaves room for.
+pub fn dead_letter_message(record: &SqsMessage, error: &RecordError, failed_at: &str) -> OutgoingMessage {
+    let body = match record.body.as_deref() {
+        Some(b) if !b.is_empty() => b.to_owned(),
+        _ => "(no body)".to_owned(),
+    };
+    let mut message_text = error.to_string();
+    if let Some((cut, _)) = message_text.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        message_text.truncate(cut);
+    }
+    let source = record
+        .event_source_arn
+        .as_deref()
+        .map_or_else(String::new, |arn| queue_name(arn).to_owned());
+    let mut message = OutgoingMessage::new(body)
+        .with_attribute(attribute::ERROR_CODE, error.code())
+        .with_attribute(attribute::ERROR_MESSAGE, message_text)
+        .with_attribute(attribute::FAILED_AT, failed_at)
+        .with_attribute(attribute::SOURCE_QUEUE, source)
+        .with_attribute(
+            attribute::ORIGINAL_MESSAGE_ID,
+            record.message_id.clone().unwrap_or_default(),
+        );
+    let mut originals: Vec<(&String, &str)> = record
+        .message_attributes
+        .iter()
+        .filter(|(name, _)| message.attribute(name).is_none())
+        .filter_map(|(name, a)| a.string_value.as_deref().map(|v| (name, v)))
+        .collect();
+    originals.sort();
+    for (name, value) in originals
+        .into_iter()
+        .take(MAX_MESSAGE_ATTRIBUTES - message.attributes.len())
+    {
+        message.attributes.push((name.clone().into(), value.to_owned()));
+    }
+    if record.event_source_arn.as_deref().is_some_and(is_fifo) {
+        message.group_id = Some(group_of(record).to_owned()).filter(|g| !g.is_empty());
+        message.deduplication_id = record.message_id.clone();
+    }
+    message
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn unix_seconds() -> u64 {
+    unix_millis() / 1000
+}
+
+/// The current time as RFC 3339, UTC.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

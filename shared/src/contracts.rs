@@ -1,0 +1,279 @@
+//! The pipeline's event contracts: JSON bodies in camelCase, version `1.0`.
+//!
+//! `OrderCreated` comes from producers outside our control, so it is decoded
+//! field by field with precise errors ([`crate::validation`]). The downstream
+//! events are written by this pipeline; they are decoded with serde and then
+//! checked with the same identifier rules.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::money::Money;
+use crate::validation::{Validate, ValidationErrors, check_correlation_id, check_id, check_region};
+
+/// The version every event this pipeline writes carries.
+pub const EVENT_VERSION: &str = "1.0";
+
+/// Names of the SQS message attributes the pipeline reads and writes.
+pub mod attribute {
+    /// The event type, e.g. `ORDER_CREATED`. On every message the pipeline sends.
+    pub const EVENT_TYPE: &str = "EventType";
+    /// The correlation ID, carried from the order through every stage.
+    pub const CORRELATION_ID: &str = "CorrelationId";
+    /// `high` when the order's total is over 1000, else `normal`. On orders.
+    pub const PRIORITY: &str = "Priority";
+    /// The shipping region. On orders; a fallback for the body's `shippingRegion`.
+    pub const REGION: &str = "Region";
+    /// Dead-lettered messages: the error's stable code.
+    pub const ERROR_CODE: &str = "ErrorCode";
+    /// Dead-lettered messages: the error's message, bounded in length.
+    pub const ERROR_MESSAGE: &str = "ErrorMessage";
+    /// Dead-lettered messages: when the record failed (RFC 3339).
+    pub const FAILED_AT: &str = "FailedAt";
+    /// Dead-lettered messages: the queue the record came from.
+    pub const SOURCE_QUEUE: &str = "SourceQueue";
+    /// Dead-lettered messages: the record's original SQS message ID.
+    pub const ORIGINAL_MESSAGE_ID: &str = "OriginalMessageId";
+}
+
+/// The kind of an event, as written in the `EventType` message attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    /// A new order, on the orders queue.
+    OrderCreated,
+    /// Stock was reserved, on the inventory queue.
+    InventoryReserved,
+    /// The order cannot be filled, on the notifications queue.
+    OrderRejected,
+    /// A shipment was created, on the notifications queue.
+    ShipmentCreated,
+}
+
+impl EventType {
+    /// Every event type.
+    pub const ALL: [EventType; 4] = [
+        EventType::OrderCreated,
+        EventType::InventoryReserved,
+        EventType::OrderRejected,
+        EventType::ShipmentCreated,
+    ];
+
+    /// The attribute value, e.g. `ORDER_CREATED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::OrderCreated => "ORDER_CREATED",
+            EventType::InventoryReserved => "INVENTORY_RESERVED",
+            EventType::OrderRejected => "ORDER_REJECTED",
+            EventType::ShipmentCreated => "SHIPMENT_CREATED",
+        }
+    }
+
+    /// The contract's name, e.g. `OrderCreated`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::OrderCreated => "OrderCreated",
+            EventType::InventoryReserved => "InventoryReserved",
+            EventType::OrderRejected => "OrderRejected",
+            EventType::ShipmentCreated => "ShipmentCreated",
+        }
+    }
+
+    /// Parses an attribute value; the contract's name is accepted too.
+    pub fn parse(value: &str) -> Option<EventType> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == value || t.name() == value)
+    }
+}
+
+/// One line of an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    /// 1 to 32 characters of `[A-Z0-9-]`, unique within the order.
+    pub sku: String,
+    /// 1 to 1000.
+    pub quantity: u32,
+}
+
+/// A new order, as validated from the orders queue.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreated {
+    /// The contract version, `1.0` unless the producer sent another 1.x.
+    pub version: String,
+    /// The business key of the whole pipeline.
+    pub order_id: String,
+    /// The customer; also the FIFO message group downstream.
+    pub customer_id: String,
+    /// 1 to 100 lines with unique SKUs.
+    pub items: Vec<OrderItem>,
+    /// 0 to 1,000,000 with at most two decimals.
+    pub total_amount: Money,
+    /// When the customer placed the order.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// From the body, else the `Region` attribute, else `US`.
+    pub shipping_region: String,
+    /// From the body, else the `CorrelationId` attribute, else a new UUID.
+    pub correlation_id: String,
+}
+
+impl OrderCreated {
+    /// The `Priority` attribute value: `high` when the total is over 1000.
+    pub fn priority(&self) -> &'static str {
+        if self.total_amount > Money::from_cents(100_000) {
+            "high"
+        } else {
+            "normal"
+        }
+    }
+}
+
+/// Stock for every line of an order was reserved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryReserved {
+    /// The contract version.
+    pub version: String,
+    /// The order.
+    pub order_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// Carried from the order.
+    pub correlation_id: String,
+    /// The reserved lines.
+    pub items: Vec<OrderItem>,
+    /// The order's total.
+    pub total_amount: Money,
+    /// Where to ship.
+    pub shipping_region: String,
+    /// When the order was placed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub order_created_at: OffsetDateTime,
+    /// When the stock was reserved.
+    #[serde(with = "time::serde::rfc3339")]
+    pub reserved_at: OffsetDateTime,
+}
+
+/// Why an order was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectionReason {
+    /// At least one SKU has less stock than the order asks for.
+    OutOfStock,
+}
+
+/// A SKU that has less stock than an order asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shortage {
+    /// The SKU.
+    pub sku: String,
+    /// What the order asked for.
+    pub requested: u32,
+    /// What was in stock.
+    pub available: u32,
+}
+
+/// An order that cannot be filled; nothing was reserved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRejected {
+    /// The contract version.
+    pub version: String,
+    /// The order.
+    pub order_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// Carried from the order.
+    pub correlation_id: String,
+    /// Why.
+    pub reason: RejectionReason,
+    /// Which SKUs are short, and by how much.
+    pub shortages: Vec<Shortage>,
+    /// When the order was rejected.
+    #[serde(with = "time::serde::rfc3339")]
+    pub rejected_at: OffsetDateTime,
+}
+
+/// A shipment was created for a reserved order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentCreated {
+    /// The contract version.
+    pub version: String,
+    /// The order.
+    pub order_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// Carried from the order.
+    pub correlation_id: String,
+    /// Derived from the order ID: the same order always gets the same shipment.
+    pub shipment_id: String,
+    /// The carrier chosen for the region.
+    pub carrier: String,
+    /// Where it ships.
+    pub shipping_region: String,
+    /// The estimated delivery date, `YYYY-MM-DD`.
+    pub estimated_delivery: String,
+    /// When the shipment was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+fn check_common(order_id: &str, customer_id: &str, correlation_id: &str, errors: &mut ValidationErrors) {
+    check_id("orderId", order_id, errors);
+    check_id("customerId", customer_id, errors);
+    check_correlation_id("correlationId", correlation_id, errors);
+}
+
+impl Validate for InventoryReserved {
+    const EVENT: EventType = EventType::InventoryReserved;
+    fn validate(&self, errors: &mut ValidationErrors) {
+        check_common(&self.order_id, &self.customer_id, &self.correlation_id, errors);
+        check_region("shippingRegion", &self.shipping_region, errors);
+    }
+}
+
+impl Validate for OrderRejected {
+    const EVENT: EventType = EventType::OrderRejected;
+    fn validate(&self, errors: &mut ValidationErrors) {
+        check_common(&self.order_id, &self.customer_id, &self.correlation_id, errors);
+    }
+}
+
+impl Validate for ShipmentCreated {
+    const EVENT: EventType = EventType::ShipmentCreated;
+    fn validate(&self, errors: &mut ValidationErrors) {
+        check_common(&self.order_id, &self.customer_id, &self.correlation_id, errors);
+        check_region("shippingRegion", &self.shipping_region, errors);
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        if time::Date::parse(&self.estimated_delivery, &format).is_err() {
+            errors.push("estimatedDelivery", crate::validation::Rule::Date);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_round_trip_through_their_attribute_values() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+            assert_eq!(EventType::parse(t.name()), Some(t));
+        }
+        assert_eq!(EventType::parse("ORDER_SHIPPED"), None);
+    }
+
+    #[test]
+    fn priority_is_high_only_above_one_thousand() {
+        let mut order = crate::validation::tests::valid_order();
+        order.total_amount = Money::from_cents(100_000);
+        assert_eq!(order.priority(), "normal");
+        order.total_amount = Money::from_cents(100_001);
+        assert_eq!(order.priority(), "high");
+    }
+}

@@ -1,0 +1,33 @@
+//! Running a [`RecordStep`] as a Lambda function on `lambda_runtime`.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+use crate::batch::{BatchError, BatchProcessor, InvocationContext, RecordStep};
+
+/// Serves SQS invocations until the runtime stops: each event goes through
+/// `processor` with `step`, and its `batchItemFailures` response goes back.
+pub async fn serve<S>(processor: BatchProcessor, step: S) -> Result<(), lambda_runtime::Error>
+where
+    S: RecordStep + 'static,
+{
+    let processor = Arc::new(processor);
+    let step = Arc::new(step);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let processor = Arc::clone(&processor);
+        let step = Arc::clone(&step);
+        async move { handle(&processor, &*step, event).await }
+    }))
+    .await
+}
+
+async fn handle<S: RecordStep>(
+    processor: &BatchProcessor,
+    step: &S,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, BatchError> {
+    let context = InvocationContext::from_lambda(&event.context);
+    processor.handle(&event.payload, &context, step).await
+}

@@ -1,0 +1,34 @@
+//! The shared crate of orderflow: what makes an SQS consumer on Lambda correct,
+//! fast and observable, independent of any one business step.
+//!
+//! - [`contracts`] and [`validation`]: the event types and their rules, with
+//!   errors that name the field (`items[2].quantity`) and the rule.
+//! - [`batch`]: the [`BatchProcessor`](batch::BatchProcessor), partial batch
+//!   failures with classification, FIFO safety, deadlines, idempotency and
+//!   batched sends.
+//! - [`ports`]: the traits business steps and the processor talk to;
+//!   [`memory`] implements them in memory.
+//! - [`publish`]: batched sends with retries, shared by every adapter.
+//! - [`metrics`], [`telemetry`], [`config`]: per-invocation metrics, logs and
+//!   settings read once at cold start.
+//! - [`lambda`]: running a step on `lambda_runtime`.
+
+pub mod batch;
+pub mod config;
+pub mod contracts;
+pub mod error;
+pub mod lambda;
+pub mod memory;
+pub mod metrics;
+pub mod money;
+pub mod pipeline;
+pub mod ports;
+pub mod publish;
+pub mod queue_url;
+pub mod telemetry;
+pub mod validation;
+
+pub use batch::{
+    BatchConfig, BatchProcessor, Decoded, InvocationContext, Outgoing, RecordContext, RecordStep,
+};
+pub use error::{PortError, PortErrorKind, RecordError};

@@ -1,0 +1,371 @@
+//! In-memory adapters for every port: the local runner, `orderflow invoke` and
+//! the tests use them, so business steps run without AWS.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+
+use crate::contracts::{OrderItem, Shortage};
+use crate::error::{PortError, PortErrorKind};
+use crate::metrics::InvocationMetrics;
+use crate::ports::{
+    Claim, CustomerNotification, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, MetricsSink,
+    Notifier, OutgoingMessage, Reservation, VisibilityChange,
+};
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it
+/// (every critical section here leaves the data consistent).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Queues that keep what is sent to them and the visibility changes asked of
+/// them, with failures that tests can inject.
+#[derive(Debug, Default)]
+pub struct InMemoryQueues {
+    sent: Mutex<HashMap<String, Vec<OutgoingMessage>>>,
+    visibility: Mutex<Vec<(String, VisibilityChange)>>,
+    failing_entries: Mutex<(usize, Option<PortErrorKind>)>,
+    send_calls: AtomicUsize,
+}
+
+impl InMemoryQueues {
+    /// Empty queues.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next `entries` sent entries fail with `kind`.
+    pub fn fail_sends(&self, entries: usize, kind: PortErrorKind) {
+        *lock(&self.failing_entries) = (entries, Some(kind));
+    }
+
+    /// Every message sent to `queue_url`, in order.
+    pub fn messages(&self, queue_url: &str) -> Vec<OutgoingMessage> {
+        lock(&self.sent).get(queue_url).cloned().unwrap_or_default()
+    }
+
+    /// How many messages each queue received, by queue URL.
+    pub fn counts(&self) -> Vec<(String, usize)> {
+        let mut counts: Vec<_> = lock(&self.sent)
+            .iter()
+            .map(|(q, m)| (q.clone(), m.len()))
+            .collect();
+        counts.sort();
+        counts
+    }
+
+    /// Every visibility change, with its queue URL.
+    pub fn visibility_changes(&self) -> Vec<(String, VisibilityChange)> {
+        lock(&self.visibility).clone()
+    }
+
+    /// How many `send_batch` calls were made.
+    pub fn send_calls(&self) -> usize {
+        self.send_calls.load(Ordering::Relaxed)
+    }
+
+    fn next_entry_fails(&self) -> Option<PortErrorKind> {
+        let mut failing = lock(&self.failing_entries);
+        if failing.0 == 0 {
+            return None;
+        }
+        failing.0 -= 1;
+        failing.1
+    }
+}
+
+#[async_trait]
+impl MessageQueue for InMemoryQueues {
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        messages: &[OutgoingMessage],
+    ) -> Result<EntryResults, PortError> {
+        self.send_calls.fetch_add(1, Ordering::Relaxed);
+        let mut results = Vec::with_capacity(messages.len());
+        let mut accepted = Vec::with_capacity(messages.len());
+        for m in messages {
+            match self.next_entry_fails() {
+                Some(kind) => results.push(Err(PortError::new(kind, "SendMessageBatch", "injected failure"))),
+                None => {
+                    accepted.push(m.clone());
+                    results.push(Ok(()));
+                }
+            }
+        }
+        lock(&self.sent)
+            .entry(queue_url.to_owned())
+            .or_default()
+            .extend(accepted);
+        Ok(results)
+    }
+
+    async fn change_visibility_batch(
+        &self,
+        queue_url: &str,
+        changes: &[VisibilityChange],
+    ) -> Result<EntryResults, PortError> {
+        let mut log = lock(&self.visibility);
+        log.extend(changes.iter().map(|c| (queue_url.to_owned(), c.clone())));
+        Ok(vec![Ok(()); changes.len()])
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyState {
+    InProgress { until: u64 },
+    Completed { until: u64 },
+}
+
+/// An idempotency store in a hash map, with the same expiry rules as the DynamoDB one.
+#[derive(Debug, Default)]
+pub struct InMemoryIdempotencyStore {
+    keys: Mutex<HashMap<String, KeyState>>,
+}
+
+impl InMemoryIdempotencyStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many keys are recorded as completed.
+    pub fn completed(&self) -> usize {
+        lock(&self.keys)
+            .values()
+            .filter(|s| matches!(s, KeyState::Completed { .. }))
+            .count()
+    }
+
+    /// Whether `key` has a record (in progress or completed).
+    pub fn contains(&self, key: &str) -> bool {
+        lock(&self.keys).contains_key(key)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for InMemoryIdempotencyStore {
+    async fn claim(&self, key: &str, now: u64, in_progress_until: u64) -> Result<Claim, PortError> {
+        let mut keys = lock(&self.keys);
+        match keys.get(key) {
+            Some(KeyState::Completed { until }) if *until > now => return Ok(Claim::Completed),
+            Some(KeyState::InProgress { until }) if *until > now => return Ok(Claim::InProgress),
+            _ => {}
+        }
+        keys.insert(
+            key.to_owned(),
+            KeyState::InProgress {
+                until: in_progress_until,
+            },
+        );
+        Ok(Claim::Acquired)
+    }
+
+    async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError> {
+        lock(&self.keys).insert(key.to_owned(), KeyState::Completed { until: keep_until });
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        lock(&self.keys).remove(key);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stock {
+    units: HashMap<String, u32>,
+    reservations: HashSet<String>,
+}
+
+/// Stock levels in memory: every SKU not set explicitly has `default_units`.
+#[derive(Debug)]
+pub struct InMemoryInventory {
+    default_units: u32,
+    stock: Mutex<Stock>,
+}
+
+impl InMemoryInventory {
+    /// Stock of `default_units` for every SKU.
+    pub fn new(default_units: u32) -> Self {
+        InMemoryInventory {
+            default_units,
+            stock: Mutex::default(),
+        }
+    }
+
+    /// Sets one SKU's stock.
+    pub fn set_stock(&self, sku: &str, units: u32) {
+        lock(&self.stock).units.insert(sku.to_owned(), units);
+    }
+
+    /// One SKU's current stock.
+    pub fn stock(&self, sku: &str) -> u32 {
+        lock(&self.stock)
+            .units
+            .get(sku)
+            .copied()
+            .unwrap_or(self.default_units)
+    }
+
+    /// How many orders hold a reservation.
+    pub fn reservations(&self) -> usize {
+        lock(&self.stock).reservations.len()
+    }
+}
+
+#[async_trait]
+impl InventoryStore for InMemoryInventory {
+    async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError> {
+        let mut stock = lock(&self.stock);
+        if stock.reservations.contains(order_id) {
+            return Ok(Reservation::AlreadyReserved);
+        }
+        let shortages: Vec<Shortage> = items
+            .iter()
+            .filter_map(|item| {
+                let available = stock.units.get(&item.sku).copied().unwrap_or(self.default_units);
+                (available < item.quantity).then(|| Shortage {
+                    sku: item.sku.clone(),
+                    requested: item.quantity,
+                    available,
+                })
+            })
+            .collect();
+        if !shortages.is_empty() {
+            return Ok(Reservation::Short(shortages));
+        }
+        for item in items {
+            let units = stock.units.entry(item.sku.clone()).or_insert(self.default_units);
+            *units -= item.quantity;
+        }
+        stock.reservations.insert(order_id.to_owned());
+        Ok(Reservation::Reserved)
+    }
+}
+
+/// A notifier that keeps every message and logs which order and template (never the text).
+#[derive(Debug, Default)]
+pub struct InMemoryNotifier {
+    sent: Mutex<Vec<CustomerNotification>>,
+}
+
+impl InMemoryNotifier {
+    /// A notifier with nothing sent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message delivered, in order.
+    pub fn sent(&self) -> Vec<CustomerNotification> {
+        lock(&self.sent).clone()
+    }
+}
+
+#[async_trait]
+impl Notifier for InMemoryNotifier {
+    async fn notify(&self, notification: &CustomerNotification) -> Result<(), PortError> {
+        tracing::info!(
+            orderId = %notification.order_id,
+            template = notification.template.name(),
+            "customer notified"
+        );
+        lock(&self.sent).push(notification.clone());
+        Ok(())
+    }
+}
+
+/// A metrics sink that keeps each invocation's metrics.
+#[derive(Debug, Default)]
+pub struct InMemoryMetrics {
+    published: Mutex<Vec<InvocationMetrics>>,
+}
+
+impl InMemoryMetrics {
+    /// A sink with nothing published.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every invocation's metrics, in order.
+    pub fn published(&self) -> Vec<InvocationMetrics> {
+        lock(&self.published).clone()
+    }
+}
+
+#[async_trait]
+impl MetricsSink for InMemoryMetrics {
+    async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError> {
+        lock(&self.published).push(metrics.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(pairs: &[(&str, u32)]) -> Vec<OrderItem> {
+        pairs
+            .iter()
+            .map(|(sku, quantity)| OrderItem {
+                sku: (*sku).to_owned(),
+                quantity: *quantity,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reservation_is_all_or_nothing_and_never_twice() {
+        let inventory = InMemoryInventory::new(10);
+        inventory.set_stock("B", 1);
+        let order = items(&[("A", 5), ("B", 2)]);
+        let Reservation::Short(short) = inventory.reserve("o1", &order).await.unwrap() else {
+            panic!("B is short")
+        };
+        assert_eq!(
+            short,
+            vec![Shortage {
+                sku: "B".into(),
+                requested: 2,
+                available: 1
+            }]
+        );
+        assert_eq!(inventory.stock("A"), 10, "nothing taken when one line is short");
+
+        let order = items(&[("A", 5), ("B", 1)]);
+        assert_eq!(
+            inventory.reserve("o2", &order).await.unwrap(),
+            Reservation::Reserved
+        );
+        assert_eq!(
+            inventory.reserve("o2", &order).await.unwrap(),
+            Reservation::AlreadyReserved
+        );
+        assert_eq!((inventory.stock("A"), inventory.stock("B")), (5, 0));
+    }
+
+    #[tokio::test]
+    async fn idempotency_claims_expire_and_completed_keys_are_skipped() {
+        let store = InMemoryIdempotencyStore::new();
+        assert_eq!(store.claim("k", 100, 130).await.unwrap(), Claim::Acquired);
+        assert_eq!(store.claim("k", 120, 150).await.unwrap(), Claim::InProgress);
+        assert_eq!(
+            store.claim("k", 130, 160).await.unwrap(),
+            Claim::Acquired,
+            "expired claim"
+        );
+        store.complete("k", 1000).await.unwrap();
+        assert_eq!(store.claim("k", 999, 1030).await.unwrap(), Claim::Completed);
+        assert_eq!(
+            store.claim("k", 1000, 1030).await.unwrap(),
+            Claim::Acquired,
+            "past its TTL"
+        );
+        store.release("k").await.unwrap();
+        assert!(!store.contains("k"));
+    }
+}

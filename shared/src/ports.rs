@@ -1,0 +1,186 @@
+//! The ports: small traits the business steps and the batch processor talk to.
+//!
+//! AWS adapters (the `orderflow-aws` crate) implement them with the AWS SDK;
+//! [`crate::memory`] implements them in memory. Nothing that uses a port knows
+//! which one it got.
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+
+use crate::contracts::{OrderItem, Shortage};
+use crate::error::PortError;
+use crate::metrics::InvocationMetrics;
+
+/// A message to send to a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The JSON body.
+    pub body: String,
+    /// String message attributes, in the order they were added.
+    pub attributes: Vec<(Cow<'static, str>, String)>,
+    /// The FIFO message group; used only when the queue is FIFO.
+    pub group_id: Option<String>,
+    /// The FIFO deduplication ID; used only when the queue is FIFO.
+    pub deduplication_id: Option<String>,
+}
+
+impl OutgoingMessage {
+    /// A message with a body and no attributes.
+    pub fn new(body: impl Into<String>) -> Self {
+        OutgoingMessage {
+            body: body.into(),
+            attributes: Vec::new(),
+            group_id: None,
+            deduplication_id: None,
+        }
+    }
+
+    /// Adds a string message attribute.
+    pub fn with_attribute(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+        self.attributes.push((name.into(), value.into()));
+        self
+    }
+
+    /// The value of a string attribute, if set.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The size SQS counts against its limits: body plus attribute names, types and values.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + "String".len())
+                .sum::<usize>()
+    }
+}
+
+/// A new visibility timeout for a received message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VisibilityChange {
+    /// The receipt handle from the SQS record.
+    pub receipt_handle: String,
+    /// Seconds until the message becomes visible again.
+    pub timeout_seconds: u32,
+}
+
+/// The result of one entry of a batch call, in entry order.
+pub type EntryResults = Vec<Result<(), PortError>>;
+
+/// A message queue (SQS or the embedded broker): send and change visibility, in batches.
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    /// Sends at most 10 messages (within SQS's batch size limit) to one queue.
+    /// An `Err` means the whole call failed; otherwise one result per entry.
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        messages: &[OutgoingMessage],
+    ) -> Result<EntryResults, PortError>;
+
+    /// Changes the visibility timeout of at most 10 received messages.
+    async fn change_visibility_batch(
+        &self,
+        queue_url: &str,
+        changes: &[VisibilityChange],
+    ) -> Result<EntryResults, PortError>;
+}
+
+/// What an idempotency claim found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// No live record existed; this caller now holds the key (in progress).
+    Acquired,
+    /// The step already completed for this key: skip it.
+    Completed,
+    /// Another invocation holds the key and its claim has not expired.
+    InProgress,
+}
+
+/// Records which business steps have run, so a redelivered message is not applied twice.
+///
+/// Times are Unix seconds; the caller passes `now` so expiry is testable.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` unless a completed or unexpired in-progress record exists.
+    async fn claim(&self, key: &str, now: u64, in_progress_until: u64) -> Result<Claim, PortError>;
+    /// Marks `key` completed, kept until `keep_until` (the store's TTL).
+    async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError>;
+    /// Removes the claim on `key` after the step failed, so a retry can run it.
+    async fn release(&self, key: &str) -> Result<(), PortError>;
+}
+
+/// What a stock reservation did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every line was reserved now.
+    Reserved,
+    /// This order's reservation already exists (a retry): nothing was taken twice.
+    AlreadyReserved,
+    /// Not enough stock; nothing was reserved.
+    Short(Vec<Shortage>),
+}
+
+/// Stock levels, reserved all-or-nothing per order.
+#[async_trait]
+pub trait InventoryStore: Send + Sync {
+    /// Reserves every line of the order or none, recording the reservation under
+    /// the order ID so a retried reservation never takes stock twice.
+    async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError>;
+}
+
+/// Which message a customer gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Template {
+    /// The order shipped.
+    ShipmentConfirmation,
+    /// The order was rejected for stock.
+    OrderRejected,
+}
+
+impl Template {
+    /// The template's name, e.g. `shipment-confirmation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::ShipmentConfirmation => "shipment-confirmation",
+            Template::OrderRejected => "order-rejected",
+        }
+    }
+}
+
+/// A message to a customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerNotification {
+    /// The order it is about.
+    pub order_id: String,
+    /// The recipient.
+    pub customer_id: String,
+    /// Which template was rendered.
+    pub template: Template,
+    /// The subject line.
+    pub subject: String,
+    /// The text.
+    pub body: String,
+    /// Carried from the order.
+    pub correlation_id: String,
+}
+
+/// Delivers customer messages (email/SMS through SNS, or a log line).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers one message.
+    async fn notify(&self, notification: &CustomerNotification) -> Result<(), PortError>;
+}
+
+/// Receives one invocation's aggregated metrics.
+#[async_trait]
+pub trait MetricsSink: Send + Sync {
+    /// Publishes the metrics of one invocation (one call, never per message).
+    async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError>;
+}

@@ -1,0 +1,209 @@
+//! Sending many messages to one queue in as few calls as SQS allows.
+//!
+//! [`publish_batch`] splits messages into `SendMessageBatch`-sized chunks (10
+//! entries, 256 KiB), resends only the entries that failed with a retryable
+//! error, with exponential backoff, a bounded number of times, and returns one
+//! result per message in input order. Every adapter gets the same semantics.
+
+use std::time::Duration;
+
+use crate::error::{PortError, PortErrorKind};
+use crate::ports::{EntryResults, MessageQueue, OutgoingMessage, VisibilityChange};
+
+/// Most entries in one SQS batch call.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// Most bytes (bodies and attributes) in one `SendMessageBatch` call.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// How often and how patiently failed calls and entries are retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Calls per entry, the first included.
+    pub attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub base_delay: Duration,
+    /// Longest delay between retries.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The jittered delay before retry number `retry` (1-based).
+    fn delay(&self, retry: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        // Equal jitter: half fixed, half random, so retries never bunch up at zero.
+        let half = exp / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
+/// Splits `messages` into consecutive chunks that fit one batch call.
+pub fn chunk_ranges(messages: &[OutgoingMessage]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, m) in messages.iter().enumerate() {
+        let size = m.size();
+        if i > start && (i - start == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES) {
+            ranges.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        ranges.push(start..messages.len());
+    }
+    ranges
+}
+
+/// Sends every message to `queue_url`, in batch calls, retrying what failed
+/// retryably; returns one result per message, in order.
+pub async fn publish_batch(
+    queue: &dyn MessageQueue,
+    queue_url: &str,
+    messages: &[OutgoingMessage],
+    policy: &RetryPolicy,
+) -> EntryResults {
+    let mut results: EntryResults = Vec::with_capacity(messages.len());
+    for range in chunk_ranges(messages) {
+        let chunk = &messages[range];
+        results.extend(send_chunk(queue, queue_url, chunk, policy).await);
+    }
+    results
+}
+
+async fn send_chunk(
+    queue: &dyn MessageQueue,
+    queue_url: &str,
+    chunk: &[OutgoingMessage],
+    policy: &RetryPolicy,
+) -> EntryResults {
+    let first = queue.send_batch(queue_url, chunk).await;
+    let mut results = expand(first, chunk.len(), "SendMessageBatch");
+    for retry in 1..policy.attempts {
+        let pending: Vec<usize> = (0..chunk.len())
+            .filter(|&i| matches!(&results[i], Err(e) if e.retryable()))
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(policy.delay(retry)).await;
+        let again: Vec<OutgoingMessage> = pending.iter().map(|&i| chunk[i].clone()).collect();
+        tracing::debug!(
+            queue_url,
+            entries = again.len(),
+            retry,
+            "resending failed entries"
+        );
+        let outcome = expand(
+            queue.send_batch(queue_url, &again).await,
+            again.len(),
+            "SendMessageBatch",
+        );
+        for (&i, r) in pending.iter().zip(outcome) {
+            results[i] = r;
+        }
+    }
+    results
+}
+
+/// Turns a batch call's outcome into one result per entry.
+fn expand(outcome: Result<EntryResults, PortError>, n: usize, operation: &'static str) -> EntryResults {
+    match outcome {
+        Ok(r) if r.len() == n => r,
+        Ok(r) => vec![
+            Err(PortError::new(
+                PortErrorKind::Other,
+                operation,
+                format!("{} results for {n} entries", r.len())
+            ));
+            n
+        ],
+        Err(e) => vec![Err(e); n],
+    }
+}
+
+/// Changes the visibility of many messages of one queue, 10 per call, once
+/// (a failed change only means the message returns sooner).
+pub async fn change_visibility(
+    queue: &dyn MessageQueue,
+    queue_url: &str,
+    changes: &[VisibilityChange],
+) -> EntryResults {
+    let mut results = Vec::with_capacity(changes.len());
+    for chunk in changes.chunks(MAX_BATCH_ENTRIES) {
+        let outcome = queue.change_visibility_batch(queue_url, chunk).await;
+        results.extend(expand(outcome, chunk.len(), "ChangeMessageVisibilityBatch"));
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::InMemoryQueues;
+
+    fn messages(n: usize, size: usize) -> Vec<OutgoingMessage> {
+        (0..n)
+            .map(|i| OutgoingMessage::new(format!("{i}{}", "x".repeat(size))))
+            .collect()
+    }
+
+    #[test]
+    fn chunks_hold_at_most_ten_entries_and_256_kib() {
+        let lens: Vec<usize> = chunk_ranges(&messages(25, 10)).iter().map(|r| r.len()).collect();
+        assert_eq!(lens, [10, 10, 5]);
+        let lens: Vec<usize> = chunk_ranges(&messages(5, 100 * 1024))
+            .iter()
+            .map(|r| r.len())
+            .collect();
+        assert_eq!(lens, [2, 2, 1]);
+        assert!(chunk_ranges(&[]).is_empty());
+        // An oversized message still gets its own call (and SQS's own error).
+        assert_eq!(chunk_ranges(&messages(2, 300 * 1024)).len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_entries_are_resent_alone_until_they_succeed() {
+        let queues = InMemoryQueues::new();
+        queues.fail_sends(2, PortErrorKind::Throttled); // the first two entries sent fail once each
+        let results = publish_batch(&queues, "q", &messages(12, 4), &RetryPolicy::default()).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(queues.messages("q").len(), 12);
+        // 2 chunks, then one call resending the 2 failed entries.
+        assert_eq!(queues.send_calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_bounded_and_permanent_errors_not_retried() {
+        let queues = InMemoryQueues::new();
+        queues.fail_sends(100, PortErrorKind::Throttled);
+        let policy = RetryPolicy::default();
+        let results = publish_batch(&queues, "q", &messages(1, 4), &policy).await;
+        assert!(matches!(&results[0], Err(e) if e.kind == PortErrorKind::Throttled));
+        assert_eq!(queues.send_calls(), policy.attempts as usize);
+
+        let queues = InMemoryQueues::new();
+        queues.fail_sends(100, PortErrorKind::NotFound);
+        let results = publish_batch(&queues, "q", &messages(3, 4), &policy).await;
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(e) if e.kind == PortErrorKind::NotFound))
+        );
+        assert_eq!(queues.send_calls(), 1);
+    }
+}

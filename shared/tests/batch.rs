@@ -1,0 +1,693 @@
+//! The batch semantics of `BatchProcessor`, one test per rule, over in-memory adapters.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use orderflow_shared::batch::{
+    BatchConfig, BatchError, BatchProcessor, Decoded, FailureReason, FifoFailureMode, InvocationContext,
+    Outgoing, RecordContext, RecordOutcome, RecordStep,
+};
+use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
+use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
+use orderflow_shared::metrics::InvocationMetrics;
+use orderflow_shared::ports::{Claim, IdempotencyStore, MetricsSink};
+
+const STANDARD: &str = "arn:aws:sqs:us-east-1:123456789012:work";
+const FIFO: &str = "arn:aws:sqs:us-east-1:123456789012:work.fifo";
+const OUT: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/out";
+
+/// A step driven by its bodies: `key`, `fail` ("retry" or "permanent"), `sleep_ms`.
+#[derive(Default)]
+struct ScriptedStep {
+    runs: Mutex<Vec<String>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+#[derive(serde::Deserialize)]
+struct Script {
+    key: String,
+    fail: Option<String>,
+    sleep_ms: Option<u64>,
+}
+
+impl ScriptedStep {
+    fn runs(&self) -> Vec<String> {
+        self.runs.lock().unwrap().clone()
+    }
+}
+
+impl RecordStep for ScriptedStep {
+    type Input = Script;
+
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    fn decode(&self, message: &SqsMessage) -> Result<Decoded<Script>, RecordError> {
+        let body = orderflow_shared::batch::body(message)?;
+        let script: Script =
+            serde_json::from_str(body).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+        Ok(Decoded {
+            key: script.key.clone(),
+            correlation_id: format!("corr-{}", script.key),
+            input: script,
+        })
+    }
+
+    async fn run(&self, script: &Script, context: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        self.runs.lock().unwrap().push(context.message_id.to_owned());
+        if let Some(ms) = script.sleep_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        match script.fail.as_deref() {
+            Some("retry") => Err(PortError::new(PortErrorKind::Throttled, "Test", "slow down").into()),
+            Some("permanent") => Err(RecordError::UnknownEventType("scripted".into())),
+            _ => Ok(vec![Outgoing {
+                queue_url: OUT.into(),
+                message: orderflow_shared::ports::OutgoingMessage::new(script.key.clone()),
+            }]),
+        }
+    }
+}
+
+fn record(id: &str, body: Option<&str>, arn: &str, group: Option<&str>) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.to_owned());
+    m.receipt_handle = Some(format!("rh-{id}"));
+    m.body = body.map(str::to_owned);
+    m.event_source_arn = Some(arn.to_owned());
+    m.attributes = HashMap::from([("ApproximateReceiveCount".to_owned(), "3".to_owned())]);
+    if let Some(g) = group {
+        m.attributes.insert("MessageGroupId".to_owned(), g.to_owned());
+    }
+    let mut attr = SqsMessageAttribute::default();
+    attr.string_value = Some("ORIGINAL".to_owned());
+    attr.data_type = Some("String".to_owned());
+    m.message_attributes.insert("EventType".to_owned(), attr);
+    m
+}
+
+fn ok(id: &str, key: &str) -> SqsMessage {
+    record(id, Some(&format!(r#"{{"key":"{key}"}}"#)), STANDARD, None)
+}
+
+fn with_body(id: &str, body: &str) -> SqsMessage {
+    record(id, Some(body), STANDARD, None)
+}
+
+fn event(records: Vec<SqsMessage>) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    e.records = records;
+    e
+}
+
+struct Harness {
+    queues: Arc<InMemoryQueues>,
+    store: Arc<InMemoryIdempotencyStore>,
+    metrics: Arc<InMemoryMetrics>,
+    processor: BatchProcessor,
+}
+
+fn harness(config: BatchConfig) -> Harness {
+    let queues = Arc::new(InMemoryQueues::new());
+    let store = Arc::new(InMemoryIdempotencyStore::new());
+    let metrics = Arc::new(InMemoryMetrics::new());
+    let processor = BatchProcessor::new(config, queues.clone(), store.clone(), metrics.clone());
+    Harness {
+        queues,
+        store,
+        metrics,
+        processor,
+    }
+}
+
+fn context() -> InvocationContext {
+    InvocationContext::with_timeout("req-1", Duration::from_secs(60))
+}
+
+fn failed_ids(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_all_valid_batch_succeeds_and_sends_in_batches_of_ten() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let records = (0..25).map(|i| ok(&format!("m{i}"), &format!("k{i}"))).collect();
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+    assert_eq!(h.queues.messages(OUT).len(), 25);
+    assert_eq!(h.queues.send_calls(), 3);
+    assert_eq!(report.forwarded.get(OUT), Some(&25));
+    assert_eq!(h.store.completed(), 25, "completed after the sends succeeded");
+    let m = &h.metrics.published()[0];
+    assert_eq!((m.batch_size, m.processed, m.failed), (25, 25, 0));
+    assert_eq!(m.latencies_ms.len(), 25);
+}
+
+#[tokio::test]
+async fn one_bad_body_fails_only_that_record() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let records = vec![
+        ok("a", "1"),
+        with_body("b", "{not json"),
+        record("c", None, STANDARD, None),
+        ok("d", "2"),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["b", "c"]);
+    assert_eq!(
+        report.outcomes[1],
+        RecordOutcome::Failed {
+            reason: FailureReason::Permanent,
+            code: "InvalidJson"
+        }
+    );
+    assert_eq!(
+        report.outcomes[2],
+        RecordOutcome::Failed {
+            reason: FailureReason::Permanent,
+            code: "MissingBody"
+        }
+    );
+    assert_eq!(step.runs(), ["a", "d"]);
+    // Permanent failures are not backed off: they are the message's fault.
+    assert!(h.queues.visibility_changes().is_empty());
+}
+
+#[tokio::test]
+async fn permanent_failures_go_to_the_dlq_with_the_error_and_are_not_reported() {
+    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
+    let h = harness(BatchConfig {
+        dead_letter_queue_url: Some(dlq.to_owned()),
+        ..Default::default()
+    });
+    let step = ScriptedStep::default();
+    let records = vec![
+        ok("a", "1"),
+        with_body("b", "{not json"),
+        with_body("c", r#"{"key":"3","fail":"permanent"}"#),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+    let dead = h.queues.messages(dlq);
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].body, "{not json");
+    assert_eq!(dead[0].attribute("ErrorCode"), Some("InvalidJson"));
+    assert!(
+        dead[0]
+            .attribute("ErrorMessage")
+            .unwrap()
+            .starts_with("body is not valid JSON")
+    );
+    assert_eq!(dead[0].attribute("SourceQueue"), Some("work"));
+    assert_eq!(dead[0].attribute("OriginalMessageId"), Some("b"));
+    assert!(dead[0].attribute("FailedAt").unwrap().starts_with("20"));
+    assert_eq!(
+        dead[0].attribute("EventType"),
+        Some("ORIGINAL"),
+        "original attributes kept"
+    );
+    assert_eq!(dead[1].attribute("ErrorCode"), Some("UnknownEventType"));
+    assert_eq!(h.metrics.published()[0].sent_to_dlq, 2);
+    assert!(
+        !h.store.contains("test#3"),
+        "the failed step's claim was released"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_dlq_send_reports_the_record_instead() {
+    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
+    let h = harness(BatchConfig {
+        dead_letter_queue_url: Some(dlq.to_owned()),
+        ..Default::default()
+    });
+    h.queues.fail_sends(100, PortErrorKind::NotFound);
+    let report = h
+        .processor
+        .process(
+            &event(vec![with_body("b", "nope")]),
+            &context(),
+            &ScriptedStep::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["b"]);
+}
+
+#[tokio::test]
+async fn retryable_failures_are_reported_and_backed_off() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let records = vec![ok("a", "1"), with_body("b", r#"{"key":"2","fail":"retry"}"#)];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["b"]);
+    let changes = h.queues.visibility_changes();
+    assert_eq!(changes.len(), 1);
+    let (url, change) = &changes[0];
+    assert_eq!(url, "https://sqs.us-east-1.amazonaws.com/123456789012/work");
+    assert_eq!(change.receipt_handle, "rh-b");
+    // Receive count 3, base 2 s: full jitter up to 8 s.
+    assert!(
+        (1..=8).contains(&change.timeout_seconds),
+        "{}",
+        change.timeout_seconds
+    );
+    assert!(!h.store.contains("test#2"), "released so a retry can run it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_concurrency_limit_holds() {
+    let h = harness(BatchConfig {
+        max_concurrency: 4,
+        ..Default::default()
+    });
+    let step = ScriptedStep::default();
+    let records = (0..40)
+        .map(|i| with_body(&format!("m{i}"), &format!(r#"{{"key":"k{i}","sleep_ms":10}}"#)))
+        .collect();
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+    assert_eq!(step.max_in_flight.load(Ordering::SeqCst), 4);
+    assert_eq!(step.runs().len(), 40);
+}
+
+fn fifo(id: &str, group: &str, body: &str) -> SqsMessage {
+    record(id, Some(body), FIFO, Some(group))
+}
+
+#[tokio::test]
+async fn fifo_skips_the_rest_of_a_failed_group_and_other_groups_go_on() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let records = vec![
+        fifo("a1", "A", r#"{"key":"a1"}"#),
+        fifo("b1", "B", r#"{"key":"b1"}"#),
+        fifo("a2", "A", r#"{"key":"a2","fail":"retry"}"#),
+        fifo("b2", "B", r#"{"key":"b2"}"#),
+        fifo("a3", "A", r#"{"key":"a3"}"#),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["a2", "a3"]);
+    assert!(!step.runs().contains(&"a3".to_owned()), "a3 never ran");
+    assert_eq!(
+        report.outcomes[4],
+        RecordOutcome::Failed {
+            reason: FailureReason::Skipped,
+            code: "GroupFailed"
+        }
+    );
+    let runs = step.runs();
+    let pos = |id: &str| runs.iter().position(|r| r == id).unwrap();
+    assert!(
+        pos("a1") < pos("a2") && pos("b1") < pos("b2"),
+        "order kept within groups: {runs:?}"
+    );
+    // Messages of the succeeded records were sent, in order per group.
+    let bodies: Vec<String> = h.queues.messages(OUT).into_iter().map(|m| m.body).collect();
+    assert_eq!(
+        bodies.iter().filter(|b| b.starts_with('a')).collect::<Vec<_>>(),
+        ["a1"]
+    );
+    assert_eq!(
+        bodies.iter().filter(|b| b.starts_with('b')).collect::<Vec<_>>(),
+        ["b1", "b2"]
+    );
+}
+
+#[tokio::test]
+async fn fifo_stop_batch_reports_everything_after_the_failure() {
+    let h = harness(BatchConfig {
+        fifo_failure_mode: FifoFailureMode::StopBatch,
+        ..Default::default()
+    });
+    let step = ScriptedStep::default();
+    let records = vec![
+        fifo("a1", "A", r#"{"key":"a1"}"#),
+        fifo("b1", "B", r#"{"key":"b1"}"#),
+        fifo("a2", "A", r#"{"key":"a2","fail":"retry"}"#),
+        fifo("b2", "B", r#"{"key":"b2"}"#),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["a2", "b2"]);
+    assert_eq!(step.runs(), ["a1", "b1", "a2"]);
+}
+
+#[tokio::test]
+async fn fifo_a_permanent_failure_stops_its_group_without_a_dlq() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let records = vec![
+        fifo("a1", "A", "garbage"),
+        fifo("a2", "A", r#"{"key":"a2"}"#),
+        fifo("b1", "B", r#"{"key":"b1"}"#),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["a1", "a2"]);
+    assert_eq!(step.runs(), ["b1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_margin_reports_unstarted_and_unfinished_records() {
+    let h = harness(BatchConfig {
+        max_concurrency: 1,
+        deadline_margin: Duration::from_millis(2500),
+        ..Default::default()
+    });
+    let step = ScriptedStep::default();
+    let records = (0..6)
+        .map(|i| with_body(&format!("m{i}"), &format!(r#"{{"key":"k{i}","sleep_ms":1000}}"#)))
+        .collect();
+    // 5 s left, 2.5 s margin: m0 and m1 finish, m2 is cut off mid-step, m3.. never start.
+    let context = InvocationContext::with_timeout("req", Duration::from_secs(5));
+    let report = h
+        .processor
+        .process(&event(records), &context, &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["m2", "m3", "m4", "m5"]);
+    assert_eq!(step.runs(), ["m0", "m1", "m2"]);
+    assert_eq!(
+        report.outcomes[2],
+        RecordOutcome::Failed {
+            reason: FailureReason::Deadline,
+            code: "DeadlineReached"
+        }
+    );
+    assert!(
+        !h.store.contains("test#k2"),
+        "the cut-off record's claim was released"
+    );
+    assert_eq!(h.queues.messages(OUT).len(), 2, "only finished records sent");
+}
+
+#[tokio::test]
+async fn all_records_failing_retryably_fails_the_invocation_unless_disabled() {
+    let records = || {
+        event(vec![
+            with_body("a", r#"{"key":"1","fail":"retry"}"#),
+            with_body("b", r#"{"key":"2","fail":"retry"}"#),
+        ])
+    };
+    let h = harness(BatchConfig::default());
+    let err = h
+        .processor
+        .process(&records(), &context(), &ScriptedStep::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BatchError::AllRecordsFailed { count: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        h.metrics.published()[0].failed,
+        2,
+        "metrics flushed on the error path"
+    );
+
+    let h = harness(BatchConfig {
+        error_when_all_retryable: false,
+        ..Default::default()
+    });
+    let report = h
+        .processor
+        .process(&records(), &context(), &ScriptedStep::default())
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["a", "b"]);
+}
+
+#[tokio::test]
+async fn all_records_failing_permanently_is_a_normal_response() {
+    let h = harness(BatchConfig::default());
+    let records = event(vec![with_body("a", "x"), with_body("b", "y")]);
+    let report = h
+        .processor
+        .process(&records, &context(), &ScriptedStep::default())
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["a", "b"]);
+}
+
+#[tokio::test]
+async fn a_record_without_message_id_fails_the_invocation_before_anything_runs() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let mut nameless = ok("x", "2");
+    nameless.message_id = Some(String::new());
+    let err = h
+        .processor
+        .process(&event(vec![ok("a", "1"), nameless]), &context(), &step)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BatchError::MissingMessageId { index: 1 }));
+    assert!(step.runs().is_empty());
+    assert_eq!(h.metrics.published().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_key_twice_in_a_batch_runs_once_and_the_duplicate_is_skipped() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let records = vec![
+        with_body("first", r#"{"key":"order-1","sleep_ms":50}"#),
+        ok("other", "order-2"),
+        with_body("again", r#"{"key":"order-1"}"#),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+    assert_eq!(report.outcomes[2], RecordOutcome::Duplicate);
+    assert_eq!(step.runs(), ["first", "other"]);
+    assert_eq!(h.metrics.published()[0].duplicates_skipped, 1);
+    assert_eq!(h.queues.messages(OUT).len(), 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_failed_record_is_failed_too() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let records = vec![
+        with_body("first", r#"{"key":"k","fail":"retry"}"#),
+        ok("again", "k"),
+        ok("x", "y"),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["first", "again"]);
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_is_skipped_and_counted() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let batch = event(vec![ok("a", "1"), ok("b", "2")]);
+    h.processor.process(&batch, &context(), &step).await.unwrap();
+    let report = h.processor.process(&batch, &context(), &step).await.unwrap();
+    assert_eq!(
+        report.outcomes,
+        [RecordOutcome::Duplicate, RecordOutcome::Duplicate]
+    );
+    assert_eq!(step.runs().len(), 2, "each step ran once");
+    let published = h.metrics.published();
+    assert_eq!((published[1].duplicates_skipped, published[1].processed), (2, 0));
+    assert_eq!(h.queues.messages(OUT).len(), 2);
+}
+
+#[tokio::test]
+async fn a_key_in_progress_elsewhere_is_a_retryable_failure() {
+    let h = harness(BatchConfig::default());
+    let far = u64::MAX / 2;
+    assert_eq!(h.store.claim("test#1", 0, far).await.unwrap(), Claim::Acquired);
+    let step = ScriptedStep::default();
+    let report = h
+        .processor
+        .process(&event(vec![ok("a", "1"), ok("b", "2")]), &context(), &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["a"]);
+    assert_eq!(
+        report.outcomes[0],
+        RecordOutcome::Failed {
+            reason: FailureReason::Retryable,
+            code: "InProgress"
+        }
+    );
+    assert_eq!(step.runs(), ["b"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_send_fails_its_record_and_releases_the_claim() {
+    let h = harness(BatchConfig::default());
+    h.queues.fail_sends(100, PortErrorKind::NotFound);
+    let step = ScriptedStep::default();
+    let report = h
+        .processor
+        .process(&event(vec![ok("a", "1"), ok("b", "2")]), &context(), &step)
+        .await;
+    // Both failed retryably: the invocation fails, and neither step is marked done.
+    assert!(matches!(report, Err(BatchError::AllRecordsFailed { .. })));
+    assert!(!h.store.contains("test#1") && !h.store.contains("test#2"));
+}
+
+#[tokio::test]
+async fn the_response_names_each_failed_id_once_and_only_ids_of_the_batch() {
+    let h = harness(BatchConfig::default());
+    let records = vec![with_body("same", "x"), with_body("same", "y"), ok("fine", "1")];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &ScriptedStep::default())
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["same"]);
+}
+
+#[tokio::test]
+async fn an_empty_batch_is_an_empty_response() {
+    let h = harness(BatchConfig::default());
+    let report = h
+        .processor
+        .process(&event(vec![]), &context(), &ScriptedStep::default())
+        .await
+        .unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+}
+
+struct BrokenSink;
+
+#[async_trait]
+impl MetricsSink for BrokenSink {
+    async fn publish(&self, _: &InvocationMetrics) -> Result<(), PortError> {
+        Err(PortError::new(
+            PortErrorKind::Unavailable,
+            "PutMetricData",
+            "down",
+        ))
+    }
+}
+
+struct HangingSink;
+
+#[async_trait]
+impl MetricsSink for HangingSink {
+    async fn publish(&self, _: &InvocationMetrics) -> Result<(), PortError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_or_hanging_metrics_sink_never_fails_the_batch() {
+    for sink in [
+        Arc::new(BrokenSink) as Arc<dyn MetricsSink>,
+        Arc::new(HangingSink),
+    ] {
+        let processor = BatchProcessor::new(
+            BatchConfig::default(),
+            Arc::new(InMemoryQueues::new()),
+            Arc::new(InMemoryIdempotencyStore::new()),
+            sink,
+        );
+        let started = tokio::time::Instant::now();
+        let report = processor
+            .process(&event(vec![ok("a", "1")]), &context(), &ScriptedStep::default())
+            .await;
+        assert!(report.unwrap().response.batch_item_failures.is_empty());
+        assert!(started.elapsed() <= BatchConfig::default().metrics_timeout);
+    }
+}
+
+/// Captures the JSON log lines written while a closure runs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let h = harness(BatchConfig::default());
+    let records = vec![
+        with_body("m-retry", r#"{"key":"k1","fail":"retry"}"#),
+        ok("m-ok", "k2"),
+    ];
+    h.processor
+        .process(&event(records), &context(), &ScriptedStep::default())
+        .await
+        .unwrap();
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let failed_line = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["fields"]["message"] == "record failed")
+        .expect("a log line for the failed record");
+    assert_eq!(failed_line["span"]["messageId"], "m-retry");
+    assert_eq!(failed_line["span"]["correlationId"], "corr-k1");
+    assert_eq!(failed_line["fields"]["code"], "Throttled");
+}
