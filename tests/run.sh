@@ -1,8 +1,71 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, the replay of events/, and the end-to-end
-# tests. Installs what it needs on a fresh machine. Extra arguments go to
-# `cargo test` (e.g. `bash tests/run.sh -p orderflow-shared`).
+# The whole test suite: unit tests, the replay of events/, and the tests that
+# talk to local servers speaking the AWS protocols (moto for SQS and DynamoDB,
+# LocalStack for CloudWatch). Installs the servers' pinned Python packages into
+# .venv/ on first use, starts the servers on free ports, and stops them at exit.
+# Extra arguments go to `cargo test` (e.g. `bash tests/run.sh -p orderflow-shared`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+
+# Creates .venv/<name> from a pinned requirement list, again only when the list changed.
+install_venv() {
+  local name=$1 requirements=$2 dir=.venv/$1
+  if [ -f "$dir/.requirements" ] && cmp -s "$requirements" "$dir/.requirements"; then
+    return
+  fi
+  echo "tests/run.sh: installing $name into $dir (pinned in $requirements)" >&2
+  rm -rf "$dir"
+  "$python" -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$dir/.requirements"
+}
+
+free_port() {
+  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until GET <url> answers 200, or fails naming the server and its log.
+wait_ready() {
+  local name=$1 url=$2 log=$3
+  for _ in $(seq 1 300); do
+    if "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$url" 2>/dev/null; then
+      return
+    fi
+    sleep 0.3
+  done
+  echo "tests/run.sh: $name did not start; its log:" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+install_venv moto .ci/requirements/moto.txt
+install_venv localstack .ci/requirements/localstack.txt
+
+scratch=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+moto_port=$(free_port)
+.venv/moto/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$scratch/moto.log" 2>&1 &
+pids+=($!)
+
+localstack_port=$(free_port)
+GATEWAY_LISTEN="127.0.0.1:$localstack_port" LOCALSTACK_HOST="127.0.0.1:$localstack_port" \
+  SERVICES=cloudwatch DISABLE_EVENTS=1 DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 \
+  LOCALSTACK_VOLUME_DIR="$scratch/localstack/volume" FILESYSTEM_ROOT="$scratch/localstack/fs" \
+  .venv/localstack/bin/python -m localstack.runtime.main >"$scratch/localstack.log" 2>&1 &
+pids+=($!)
+
+wait_ready moto "http://127.0.0.1:$moto_port/moto-api/" "$scratch/moto.log"
+wait_ready localstack "http://127.0.0.1:$localstack_port/_localstack/health" "$scratch/localstack.log"
+export ORDERFLOW_MOTO_URL="http://127.0.0.1:$moto_port"
+export ORDERFLOW_LOCALSTACK_URL="http://127.0.0.1:$localstack_port"
 
 cargo test --workspace --locked "$@"

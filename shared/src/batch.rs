@@ -129,7 +129,7 @@ impl Default for BatchConfig {
             visibility_backoff: Some(Backoff::default()),
             idempotency_ttl: Duration::from_secs(24 * 3600),
             send_retry: RetryPolicy::default(),
-            metrics_timeout: Duration::from_millis(500),
+            metrics_timeout: Duration::from_secs(1),
             sqs_endpoint_url: None,
         }
     }
@@ -711,14 +711,15 @@ impl BatchProcessor {
 
         let keep_until = unix_seconds() + self.config.idempotency_ttl.as_secs();
         let limit = self.config.max_concurrency.max(1);
-        futures::stream::iter(completions)
-            .for_each_concurrent(limit, |key| async move {
-                if let Err(e) = self.idempotency.complete(&key, keep_until).await {
+        if !completions.is_empty() {
+            let results = self.idempotency.complete_all(&completions, keep_until).await;
+            for (key, result) in completions.iter().zip(results) {
+                if let Err(e) = result {
                     // The effect happened; a redelivery after the claim expires may repeat it.
                     warn!(key, error = %e, "could not mark the step completed");
                 }
-            })
-            .await;
+            }
+        }
         futures::stream::iter(releases)
             .for_each_concurrent(limit, |key| async move { self.release(&key).await })
             .await;

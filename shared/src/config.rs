@@ -239,7 +239,7 @@ pub fn batch_config(env: &Env, service: &str) -> Result<BatchConfig, ConfigError
             60..=31_536_000,
         )?),
         send_retry: defaults.send_retry,
-        metrics_timeout: Duration::from_millis(env.integer_or(var::METRICS_TIMEOUT_MS, 500, 10..=10_000)?),
+        metrics_timeout: Duration::from_millis(env.integer_or(var::METRICS_TIMEOUT_MS, 1000, 10..=10_000)?),
         sqs_endpoint_url: env
             .optional(var::AWS_ENDPOINT_URL_SQS)
             .or_else(|| env.optional(var::AWS_ENDPOINT_URL)),

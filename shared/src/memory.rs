@@ -1,4 +1,4 @@
-//! In-memory adapters for every port: the local runner, `orderflow invoke` and
+//! Embedded adapters for every port: the local runner, `orderflow invoke` and
 //! the tests use them, so business steps run without AWS.
 
 use std::collections::{HashMap, HashSet};
@@ -274,6 +274,22 @@ impl Notifier for InMemoryNotifier {
             "customer notified"
         );
         lock(&self.sent).push(notification.clone());
+        Ok(())
+    }
+}
+
+/// A notifier that only logs which order and template (for functions without a topic).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogNotifier;
+
+#[async_trait]
+impl Notifier for LogNotifier {
+    async fn notify(&self, notification: &CustomerNotification) -> Result<(), PortError> {
+        tracing::info!(
+            orderId = %notification.order_id,
+            template = notification.template.name(),
+            "customer notified (no topic configured: logged only)"
+        );
         Ok(())
     }
 }

@@ -23,6 +23,8 @@ pub struct OutgoingMessage {
     pub group_id: Option<String>,
     /// The FIFO deduplication ID; used only when the queue is FIFO.
     pub deduplication_id: Option<String>,
+    /// Seconds before the message becomes visible (0 to 900; standard queues).
+    pub delay_seconds: Option<u32>,
 }
 
 impl OutgoingMessage {
@@ -33,6 +35,7 @@ impl OutgoingMessage {
             attributes: Vec::new(),
             group_id: None,
             deduplication_id: None,
+            delay_seconds: None,
         }
     }
 
@@ -112,6 +115,15 @@ pub trait IdempotencyStore: Send + Sync {
     async fn claim(&self, key: &str, now: u64, in_progress_until: u64) -> Result<Claim, PortError>;
     /// Marks `key` completed, kept until `keep_until` (the store's TTL).
     async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError>;
+    /// Marks many keys completed; stores with batch writes override this to
+    /// save calls. Returns one result per key, in order.
+    async fn complete_all(&self, keys: &[String], keep_until: u64) -> EntryResults {
+        let mut results = Vec::with_capacity(keys.len());
+        for key in keys {
+            results.push(self.complete(key, keep_until).await);
+        }
+        results
+    }
     /// Removes the claim on `key` after the step failed, so a retry can run it.
     async fn release(&self, key: &str) -> Result<(), PortError>;
 }

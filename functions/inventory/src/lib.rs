@@ -21,6 +21,21 @@ use time::OffsetDateTime;
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "inventory";
 
+/// Environment variables this function reads, besides the batch processor's
+/// (`orderflow_shared::config::var`) and the adapters' (`orderflow_aws::wiring::var`).
+pub mod var {
+    /// Where `InventoryReserved` goes (required with AWS adapters).
+    pub const INVENTORY_QUEUE_URL: &str = "INVENTORY_QUEUE_URL";
+    /// Where `OrderRejected` goes (required with AWS adapters).
+    pub const NOTIFICATIONS_QUEUE_URL: &str = "NOTIFICATIONS_QUEUE_URL";
+    /// The inventory table (required with AWS adapters).
+    pub const INVENTORY_TABLE: &str = "INVENTORY_TABLE";
+    /// Stock per SKU of the embedded inventory (embedded adapters only).
+    pub const INVENTORY_DEFAULT_STOCK: &str = "INVENTORY_DEFAULT_STOCK";
+    /// The variables a deployment must set.
+    pub const REQUIRED_IN_AWS: &[&str] = &[INVENTORY_QUEUE_URL, NOTIFICATIONS_QUEUE_URL, INVENTORY_TABLE];
+}
+
 /// Stock per SKU in the embedded inventory, unless configured otherwise.
 pub const EMBEDDED_DEFAULT_STOCK: u32 = 500;
 

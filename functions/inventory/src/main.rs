@@ -3,37 +3,40 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use inventory::{EMBEDDED_DEFAULT_STOCK, InventoryStep, Routes, STEP};
+use inventory::{EMBEDDED_DEFAULT_STOCK, InventoryStep, Routes, STEP, var};
+use orderflow_aws::dynamodb::DynamoInventory;
+use orderflow_aws::wiring::Adapters;
 use orderflow_shared::BatchProcessor;
 use orderflow_shared::config::{Env, batch_config};
-use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
-use orderflow_shared::metrics::NoMetrics;
-use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS, embedded_queue_url};
+use orderflow_shared::memory::InMemoryInventory;
+use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS};
+use orderflow_shared::ports::InventoryStore;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     orderflow_shared::telemetry::init("info");
     let env = Env::from_process();
     let config = batch_config(&env, STEP).context("inventory cannot start")?;
-    let url = |name: &str, default: &str| env.optional(name).unwrap_or_else(|| embedded_queue_url(default));
+    let adapters = Adapters::from_env(&env).await.context("inventory cannot start")?;
     let routes = Routes {
-        reserved: url("INVENTORY_QUEUE_URL", INVENTORY).into(),
-        rejected: url("NOTIFICATIONS_QUEUE_URL", NOTIFICATIONS).into(),
+        reserved: adapters.queue_url(&env, var::INVENTORY_QUEUE_URL, INVENTORY)?,
+        rejected: adapters.queue_url(&env, var::NOTIFICATIONS_QUEUE_URL, NOTIFICATIONS)?,
     };
-    let stock = env
-        .integer_or(
-            "INVENTORY_DEFAULT_STOCK",
-            u64::from(EMBEDDED_DEFAULT_STOCK),
-            0..=u64::from(u32::MAX),
-        )
-        .context("inventory cannot start")?;
-    let processor = BatchProcessor::new(
-        config,
-        Arc::new(InMemoryQueues::new()),
-        Arc::new(InMemoryIdempotencyStore::new()),
-        Arc::new(NoMetrics),
-    );
-    let inventory = Arc::new(InMemoryInventory::new(u32::try_from(stock).unwrap_or(u32::MAX)));
+    let inventory: Arc<dyn InventoryStore> = match &adapters.sdk {
+        Some(sdk) => Arc::new(DynamoInventory::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            env.required(var::INVENTORY_TABLE, "the inventory table's name")?,
+        )),
+        None => {
+            let stock = env.integer_or(
+                var::INVENTORY_DEFAULT_STOCK,
+                EMBEDDED_DEFAULT_STOCK.into(),
+                0..=u32::MAX.into(),
+            )?;
+            Arc::new(InMemoryInventory::new(u32::try_from(stock)?))
+        }
+    };
+    let processor = BatchProcessor::new(config, adapters.queue, adapters.idempotency, adapters.metrics);
     orderflow_shared::lambda::serve(processor, InventoryStep::new(inventory, routes))
         .await
         .map_err(|e| anyhow::anyhow!(e))

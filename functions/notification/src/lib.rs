@@ -19,6 +19,14 @@ use serde::Deserialize;
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "notification";
 
+/// Environment variables this function reads, besides the batch processor's
+/// (`orderflow_shared::config::var`) and the adapters' (`orderflow_aws::wiring::var`,
+/// where `NOTIFICATION_TOPIC_ARN` picks SNS over a log line).
+pub mod var {
+    /// The variables a deployment must set (none beyond the shared ones).
+    pub const REQUIRED_IN_AWS: &[&str] = &[];
+}
+
 /// An event the notification step handles.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CustomerEvent {

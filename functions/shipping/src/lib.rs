@@ -17,6 +17,15 @@ use time::{Duration, OffsetDateTime};
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "shipping";
 
+/// Environment variables this function reads, besides the batch processor's
+/// (`orderflow_shared::config::var`) and the adapters' (`orderflow_aws::wiring::var`).
+pub mod var {
+    /// Where `ShipmentCreated` goes (required with AWS adapters).
+    pub const NOTIFICATIONS_QUEUE_URL: &str = "NOTIFICATIONS_QUEUE_URL";
+    /// The variables a deployment must set.
+    pub const REQUIRED_IN_AWS: &[&str] = &[NOTIFICATIONS_QUEUE_URL];
+}
+
 /// The shipment ID of an order: `shp-` and 16 hex digits of a stable hash of the order ID.
 pub fn shipment_id(order_id: &str) -> String {
     // FNV-1a, 64 bits: stable across builds and platforms, unlike std's hasher.

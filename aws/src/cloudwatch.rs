@@ -1,0 +1,132 @@
+//! [`MetricsSink`] on CloudWatch: one `PutMetricData` call per invocation.
+//!
+//! Counters are single values; `ProcessingLatency` is sent as a distribution
+//! (`Values` and `Counts`), so CloudWatch computes percentiles over every
+//! record without a datum per record. Calls are split only past the service's
+//! limits (150 values per datum, 1000 datums per call).
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use orderflow_shared::error::PortError;
+use orderflow_shared::metrics::{InvocationMetrics, name};
+use orderflow_shared::ports::MetricsSink;
+
+use crate::error::classify;
+
+/// Most values (and counts) in one datum.
+pub const MAX_VALUES_PER_DATUM: usize = 150;
+/// Most datums in one `PutMetricData` call.
+pub const MAX_DATUMS_PER_CALL: usize = 1000;
+
+/// Publishes invocation metrics to a CloudWatch namespace.
+#[derive(Clone, Debug)]
+pub struct CloudWatchMetrics {
+    client: Client,
+    namespace: String,
+}
+
+impl CloudWatchMetrics {
+    /// A sink publishing to `namespace`.
+    pub fn new(client: Client, namespace: impl Into<String>) -> Self {
+        CloudWatchMetrics {
+            client,
+            namespace: namespace.into(),
+        }
+    }
+}
+
+/// The datums of one invocation: its counters, then the latency distribution.
+pub fn datums(metrics: &InvocationMetrics) -> Vec<MetricDatum> {
+    let dimensions = vec![
+        Dimension::builder()
+            .name("Service")
+            .value(&metrics.service)
+            .build(),
+        Dimension::builder()
+            .name("Environment")
+            .value(&metrics.environment)
+            .build(),
+    ];
+    let timestamp = DateTime::from_millis(i64::try_from(metrics.timestamp_ms).unwrap_or(i64::MAX));
+    let mut out: Vec<MetricDatum> = metrics
+        .counters()
+        .into_iter()
+        .map(|(metric, value)| {
+            MetricDatum::builder()
+                .metric_name(metric)
+                .set_dimensions(Some(dimensions.clone()))
+                .timestamp(timestamp)
+                .value(value)
+                .unit(StandardUnit::Count)
+                .build()
+        })
+        .collect();
+    let distribution = metrics.latency_distribution();
+    for chunk in distribution.chunks(MAX_VALUES_PER_DATUM) {
+        out.push(
+            MetricDatum::builder()
+                .metric_name(name::PROCESSING_LATENCY)
+                .set_dimensions(Some(dimensions.clone()))
+                .timestamp(timestamp)
+                .set_values(Some(chunk.iter().map(|(v, _)| *v).collect()))
+                .set_counts(Some(chunk.iter().map(|(_, c)| f64::from(*c)).collect()))
+                .unit(StandardUnit::Milliseconds)
+                .build(),
+        );
+    }
+    out
+}
+
+#[async_trait]
+impl MetricsSink for CloudWatchMetrics {
+    async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError> {
+        for chunk in datums(metrics).chunks(MAX_DATUMS_PER_CALL) {
+            self.client
+                .put_metric_data()
+                .namespace(&self.namespace)
+                .set_metric_data(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("PutMetricData", e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_one_distribution_datum_until_150_distinct_values() {
+        let metrics = InvocationMetrics {
+            service: "inventory".into(),
+            environment: "production".into(),
+            batch_size: 3,
+            processed: 3,
+            latencies_ms: vec![1.0, 1.0, 2.5],
+            cold_start: true,
+            ..Default::default()
+        };
+        let d = datums(&metrics);
+        assert_eq!(d.len(), 7, "5 counters, ColdStart, one latency datum");
+        let latency = d.last().unwrap();
+        assert_eq!(latency.values(), [1.0, 2.5]);
+        assert_eq!(latency.counts(), [2.0, 1.0]);
+        assert_eq!(latency.dimensions().len(), 2);
+
+        let many = InvocationMetrics {
+            latencies_ms: (0..400).map(|i| 1.0 + f64::from(i)).collect(),
+            ..metrics
+        };
+        let latency: Vec<_> = datums(&many)
+            .into_iter()
+            .filter(|d| d.metric_name() == Some("ProcessingLatency"))
+            .collect();
+        assert_eq!(latency.len(), 3);
+        let samples: f64 = latency.iter().flat_map(|d| d.counts().iter()).sum();
+        assert_eq!(samples, 400.0);
+    }
+}

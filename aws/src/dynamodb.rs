@@ -1,0 +1,537 @@
+//! DynamoDB adapters: the idempotency store and the inventory.
+//!
+//! Idempotency table: partition key `id` (String), attributes `status`
+//! (`IN_PROGRESS` or `COMPLETED`) and `expiresAt` (Unix seconds, the table's TTL
+//! attribute). TTL deletion is lazy, so every read also compares `expiresAt`.
+//!
+//! Inventory table: partition key `pk` (String); stock items `SKU#<sku>` with
+//! `units`, and reservation records `RESERVATION#<orderId>` written in the same
+//! transaction as the stock decrements.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, PutRequest,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update, WriteRequest,
+};
+use orderflow_shared::contracts::{OrderItem, Shortage};
+use orderflow_shared::error::{PortError, PortErrorKind};
+use orderflow_shared::ports::{Claim, EntryResults, IdempotencyStore, InventoryStore, Reservation};
+
+use crate::error::{classify, service_error};
+
+const IN_PROGRESS: &str = "IN_PROGRESS";
+const COMPLETED: &str = "COMPLETED";
+/// The idempotency table's key attribute.
+pub const IDEMPOTENCY_KEY: &str = "id";
+/// The idempotency table's TTL attribute.
+pub const EXPIRY_ATTRIBUTE: &str = "expiresAt";
+/// The inventory table's key attribute.
+pub const INVENTORY_KEY: &str = "pk";
+/// DynamoDB's limit of actions in one transaction.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
+    PortError::new(PortErrorKind::Rejected, operation, e.to_string())
+}
+
+/// The idempotency store on a DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoIdempotencyStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoIdempotencyStore {
+    /// The store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoIdempotencyStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn status_of(&self, key: &str, now: u64) -> Result<Claim, PortError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(IDEMPOTENCY_KEY, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(claim_of(item.item(), now))
+    }
+}
+
+/// Most items in one `BatchWriteItem` call.
+pub const MAX_BATCH_WRITE: usize = 25;
+
+impl DynamoIdempotencyStore {
+    /// Completes up to 25 keys in one `BatchWriteItem`, resending unprocessed items a few times.
+    async fn complete_chunk(&self, keys: &[String], keep_until: u64) -> EntryResults {
+        const OP: &str = "BatchWriteItem";
+        let request = |key: &str| -> Result<WriteRequest, PortError> {
+            let put = PutRequest::builder()
+                .item(IDEMPOTENCY_KEY, s(key))
+                .item("status", s(COMPLETED))
+                .item(EXPIRY_ATTRIBUTE, n(keep_until))
+                .build()
+                .map_err(|e| invalid(OP, e))?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        };
+        let mut pending: Vec<usize> = (0..keys.len()).collect();
+        let mut results: EntryResults = vec![Ok(()); keys.len()];
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let requests: Result<Vec<WriteRequest>, PortError> =
+                pending.iter().map(|&i| request(&keys[i])).collect();
+            let requests = match requests {
+                Ok(r) => r,
+                Err(e) => return vec![Err(e); keys.len()],
+            };
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await;
+            let unprocessed: Vec<String> = match output {
+                Err(e) => {
+                    let error = classify(OP, e);
+                    for &i in &pending {
+                        results[i] = Err(error.clone());
+                    }
+                    if !error.retryable() {
+                        return results;
+                    }
+                    continue;
+                }
+                Ok(out) => out
+                    .unprocessed_items()
+                    .and_then(|items| items.get(&self.table))
+                    .map(|requests| {
+                        requests
+                            .iter()
+                            .filter_map(|r| {
+                                r.put_request()?.item().get(IDEMPOTENCY_KEY)?.as_s().ok().cloned()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            let mut still = Vec::new();
+            for &i in &pending {
+                if unprocessed.contains(&keys[i]) {
+                    results[i] = Err(PortError::new(PortErrorKind::Throttled, OP, "unprocessed item"));
+                    still.push(i);
+                } else {
+                    results[i] = Ok(());
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+        }
+        results
+    }
+}
+
+/// What an existing record means to a new claim.
+fn claim_of(item: Option<&HashMap<String, AttributeValue>>, now: u64) -> Claim {
+    let Some(item) = item else {
+        // Deleted since the conditional write failed: someone else is between claim and release.
+        return Claim::InProgress;
+    };
+    let expires = item
+        .get(EXPIRY_ATTRIBUTE)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    match item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) {
+        Some(COMPLETED) if expires > now => Claim::Completed,
+        _ => Claim::InProgress,
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoIdempotencyStore {
+    async fn claim(&self, key: &str, now: u64, in_progress_until: u64) -> Result<Claim, PortError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(IDEMPOTENCY_KEY, s(key))
+            .item("status", s(IN_PROGRESS))
+            .item(EXPIRY_ATTRIBUTE, n(in_progress_until))
+            .condition_expression("attribute_not_exists(#id) OR #exp <= :now")
+            .expression_attribute_names("#id", IDEMPOTENCY_KEY)
+            .expression_attribute_names("#exp", EXPIRY_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Acquired),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                match e.err() {
+                    PutItemError::ConditionalCheckFailedException(c) if c.item().is_some() => {
+                        Ok(claim_of(c.item(), now))
+                    }
+                    // Not every endpoint returns the old item: read it.
+                    _ => self.status_of(key, now).await,
+                }
+            }
+            Err(e) => Err(classify("PutItem", e)),
+        }
+    }
+
+    async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(IDEMPOTENCY_KEY, s(key))
+            .item("status", s(COMPLETED))
+            .item(EXPIRY_ATTRIBUTE, n(keep_until))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn complete_all(&self, keys: &[String], keep_until: u64) -> EntryResults {
+        let mut results: EntryResults = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_BATCH_WRITE) {
+            results.extend(self.complete_chunk(chunk, keep_until).await);
+        }
+        results
+    }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(IDEMPOTENCY_KEY, s(key))
+            .condition_expression("#s = :in_progress")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already gone, or completed meanwhile: nothing to release.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(classify("DeleteItem", e)),
+        }
+    }
+}
+
+/// The inventory on a DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoInventory {
+    client: Client,
+    table: String,
+}
+
+fn sku_key(sku: &str) -> AttributeValue {
+    s(format!("SKU#{sku}"))
+}
+
+fn reservation_key(order_id: &str) -> AttributeValue {
+    s(format!("RESERVATION#{order_id}"))
+}
+
+impl DynamoInventory {
+    /// The inventory on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoInventory {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Sets a SKU's stock (seeding and restocking).
+    pub async fn set_stock(&self, sku: &str, units: u32) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(INVENTORY_KEY, sku_key(sku))
+            .item("units", n(units))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
+
+    /// A SKU's stock (0 when it has no stock item).
+    pub async fn stock(&self, sku: &str) -> Result<u32, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(INVENTORY_KEY, sku_key(sku))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("units"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    async fn is_reserved(&self, order_id: &str) -> Result<bool, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(INVENTORY_KEY, reservation_key(order_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(out.item().is_some())
+    }
+
+    /// After a cancelled transaction: which SKUs are short now (empty after a lost race).
+    async fn shortages(&self, items: &[&OrderItem]) -> Result<Vec<Shortage>, PortError> {
+        let mut shortages = Vec::new();
+        for item in items {
+            let available = self.stock(&item.sku).await?;
+            if available < item.quantity {
+                shortages.push(Shortage {
+                    sku: item.sku.clone(),
+                    requested: item.quantity,
+                    available,
+                });
+            }
+        }
+        Ok(shortages)
+    }
+
+    fn transaction(&self, order_id: &str, items: &[OrderItem]) -> Result<Vec<TransactWriteItem>, PortError> {
+        const OP: &str = "TransactWriteItems";
+        let lines: Vec<AttributeValue> = items
+            .iter()
+            .map(|i| {
+                AttributeValue::M(HashMap::from([
+                    ("sku".to_owned(), s(i.sku.clone())),
+                    ("quantity".to_owned(), n(i.quantity)),
+                ]))
+            })
+            .collect();
+        let reservation = Put::builder()
+            .table_name(&self.table)
+            .item(INVENTORY_KEY, reservation_key(order_id))
+            .item("items", AttributeValue::L(lines))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", INVENTORY_KEY)
+            .build()
+            .map_err(|e| invalid(OP, e))?;
+        let mut actions = vec![TransactWriteItem::builder().put(reservation).build()];
+        for item in items {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(INVENTORY_KEY, sku_key(&item.sku))
+                .update_expression("SET #u = #u - :q")
+                .condition_expression("#u >= :q")
+                .expression_attribute_names("#u", "units")
+                .expression_attribute_values(":q", n(item.quantity))
+                .build()
+                .map_err(|e| invalid(OP, e))?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        Ok(actions)
+    }
+}
+
+/// Transactions on a hot SKU conflict; this many attempts before the record is retried later.
+const CONFLICT_ATTEMPTS: u32 = 4;
+
+#[async_trait]
+impl InventoryStore for DynamoInventory {
+    async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError> {
+        let mut attempt = 1;
+        loop {
+            match self.reserve_once(order_id, items).await {
+                Err(e) if e.kind == PortErrorKind::Conflict && attempt < CONFLICT_ATTEMPTS => {
+                    let ceiling = 20u64 << attempt;
+                    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(
+                        ceiling / 2..=ceiling,
+                    )))
+                    .await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl DynamoInventory {
+    async fn reserve_once(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError> {
+        const OP: &str = "TransactWriteItems";
+        if items.len() + 1 > MAX_TRANSACTION_ITEMS {
+            return Err(invalid(
+                OP,
+                format!(
+                    "an order of {} lines needs {} transaction actions; DynamoDB allows {MAX_TRANSACTION_ITEMS}",
+                    items.len(),
+                    items.len() + 1
+                ),
+            ));
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(self.transaction(order_id, items)?))
+            .send()
+            .await;
+        let cancelled = match result {
+            Ok(_) => return Ok(Reservation::Reserved),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => c,
+                other => return Err(service_error(OP, &other)),
+            },
+            Err(e) => return Err(classify(OP, e)),
+        };
+        let reasons: Vec<Option<&str>> = cancelled
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code())
+            .collect();
+        let failed = |code: Option<&str>| code == Some("ConditionalCheckFailed");
+        if reasons.len() == items.len() + 1 {
+            if failed(reasons[0]) {
+                return Ok(Reservation::AlreadyReserved);
+            }
+            if reasons
+                .iter()
+                .any(|r| matches!(r, Some("TransactionConflict" | "ThrottlingError")))
+            {
+                return Err(PortError::new(
+                    PortErrorKind::Conflict,
+                    OP,
+                    "a concurrent transaction touched the same SKUs",
+                ));
+            }
+            let short: Vec<&OrderItem> = items
+                .iter()
+                .zip(&reasons[1..])
+                .filter(|(_, r)| failed(**r))
+                .map(|(i, _)| i)
+                .collect();
+            let shortages = self.shortages(&short).await?;
+            if !shortages.is_empty() {
+                return Ok(Reservation::Short(shortages));
+            }
+        } else {
+            // No per-action reasons from this endpoint: find out what failed by reading.
+            if self.is_reserved(order_id).await? {
+                return Ok(Reservation::AlreadyReserved);
+            }
+            let all: Vec<&OrderItem> = items.iter().collect();
+            let shortages = self.shortages(&all).await?;
+            if !shortages.is_empty() {
+                return Ok(Reservation::Short(shortages));
+            }
+        }
+        Err(PortError::new(
+            PortErrorKind::Conflict,
+            OP,
+            format!("transaction cancelled ({reasons:?}) but stock is now sufficient: retry"),
+        ))
+    }
+}
+
+/// Creates a table keyed by one string attribute, on demand; does nothing if it exists.
+pub async fn create_table(
+    client: &Client,
+    table: &str,
+    key: &str,
+    ttl_attribute: Option<&str>,
+) -> Result<(), PortError> {
+    const OP: &str = "CreateTable";
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| invalid(OP, e))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| invalid(OP, e))?,
+        )
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => return Ok(()),
+        Err(e) => return Err(classify(OP, e)),
+    }
+    if let Some(attribute) = ttl_attribute {
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attribute)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| invalid("UpdateTimeToLive", e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| classify("UpdateTimeToLive", e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_existing_record_is_completed_only_while_unexpired() {
+        let item = |status: &str, exp: u64| {
+            HashMap::from([
+                ("status".to_owned(), s(status)),
+                (EXPIRY_ATTRIBUTE.to_owned(), n(exp)),
+            ])
+        };
+        assert_eq!(claim_of(Some(&item(COMPLETED, 200)), 100), Claim::Completed);
+        assert_eq!(claim_of(Some(&item(IN_PROGRESS, 200)), 100), Claim::InProgress);
+        assert_eq!(claim_of(None, 100), Claim::InProgress);
+    }
+}

@@ -1,0 +1,193 @@
+//! [`MessageQueue`] on Amazon SQS: `SendMessageBatch` and `ChangeMessageVisibilityBatch`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_lambda_events::encodings::Base64Data;
+use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue,
+    SendMessageBatchRequestEntry,
+};
+use orderflow_shared::error::{PortError, PortErrorKind};
+use orderflow_shared::ports::{EntryResults, MessageQueue, OutgoingMessage, VisibilityChange};
+use orderflow_shared::queue_url::is_fifo;
+
+use crate::error::{batch_entry_error, classify};
+
+/// SQS queues through one SDK client.
+#[derive(Clone, Debug)]
+pub struct SqsQueues {
+    client: Client,
+}
+
+impl SqsQueues {
+    /// Queues reached through `client`.
+    pub fn new(client: Client) -> Self {
+        SqsQueues { client }
+    }
+
+    /// The SDK client, for receiving and deleting.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
+    PortError::new(PortErrorKind::Rejected, operation, e.to_string())
+}
+
+/// One SQS batch entry per message; IDs are the entry's index.
+fn send_entry(
+    index: usize,
+    message: &OutgoingMessage,
+    fifo: bool,
+) -> Result<SendMessageBatchRequestEntry, PortError> {
+    const OP: &str = "SendMessageBatch";
+    let mut attributes = HashMap::with_capacity(message.attributes.len());
+    for (name, value) in &message.attributes {
+        let value = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| invalid(OP, e))?;
+        attributes.insert(name.to_string(), value);
+    }
+    let mut entry = SendMessageBatchRequestEntry::builder()
+        .id(index.to_string())
+        .message_body(&message.body)
+        .set_message_attributes((!attributes.is_empty()).then_some(attributes))
+        .set_delay_seconds(
+            message
+                .delay_seconds
+                .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+        );
+    if fifo {
+        entry = entry
+            .set_message_group_id(message.group_id.clone())
+            .set_message_deduplication_id(message.deduplication_id.clone());
+    }
+    entry.build().map_err(|e| invalid(OP, e))
+}
+
+/// Per-entry results from a batch call's `Successful` and `Failed` lists.
+fn entry_results(operation: &'static str, n: usize, failed: &[BatchResultErrorEntry]) -> EntryResults {
+    let mut results: EntryResults = vec![Ok(()); n];
+    for f in failed {
+        if let Some(i) = f.id().parse::<usize>().ok().filter(|&i| i < n) {
+            results[i] = Err(batch_entry_error(
+                operation,
+                f.code(),
+                f.sender_fault(),
+                f.message(),
+            ));
+        }
+    }
+    results
+}
+
+#[async_trait]
+impl MessageQueue for SqsQueues {
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        messages: &[OutgoingMessage],
+    ) -> Result<EntryResults, PortError> {
+        const OP: &str = "SendMessageBatch";
+        let fifo = is_fifo(queue_url);
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| send_entry(i, m, fifo))
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .client
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        Ok(entry_results(OP, messages.len(), output.failed()))
+    }
+
+    async fn change_visibility_batch(
+        &self,
+        queue_url: &str,
+        changes: &[VisibilityChange],
+    ) -> Result<EntryResults, PortError> {
+        const OP: &str = "ChangeMessageVisibilityBatch";
+        let entries = changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&c.receipt_handle)
+                    .visibility_timeout(i32::try_from(c.timeout_seconds).unwrap_or(i32::MAX))
+                    .build()
+                    .map_err(|e| invalid(OP, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        Ok(entry_results(OP, changes.len(), output.failed()))
+    }
+}
+
+fn base64_data(bytes: &[u8]) -> Base64Data {
+    let mut data = Base64Data::default();
+    data.extend_from_slice(bytes);
+    data
+}
+
+/// The Lambda SQS record an event source mapping builds from a received
+/// message (system attributes, message attributes, the queue's ARN).
+pub fn lambda_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str, region: &str) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = message.message_id().map(str::to_owned);
+    record.receipt_handle = message.receipt_handle().map(str::to_owned);
+    record.body = message.body().map(str::to_owned);
+    record.md5_of_body = message.md5_of_body().map(str::to_owned);
+    record.md5_of_message_attributes = message.md5_of_message_attributes().map(str::to_owned);
+    record.attributes = message
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    record.message_attributes = message
+        .message_attributes()
+        .map(|attrs| {
+            attrs
+                .iter()
+                .map(|(name, value)| {
+                    let mut a = SqsMessageAttribute::default();
+                    a.string_value = value.string_value().map(str::to_owned);
+                    a.binary_value = value.binary_value().map(|b| base64_data(b.as_ref()));
+                    a.string_list_values = value.string_list_values().to_vec();
+                    a.binary_list_values = value
+                        .binary_list_values()
+                        .iter()
+                        .map(|b| base64_data(b.as_ref()))
+                        .collect();
+                    a.data_type = Some(value.data_type().to_owned());
+                    (name.clone(), a)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    record.event_source = Some("aws:sqs".to_owned());
+    record.event_source_arn = Some(queue_arn.to_owned());
+    record.aws_region = Some(region.to_owned());
+    record
+}

@@ -1,0 +1,152 @@
+//! Choosing adapters from the environment, once per process.
+//!
+//! `ORDERFLOW_ADAPTERS=aws` (the default) uses SQS, DynamoDB, CloudWatch and
+//! SNS; `embedded` uses the in-memory adapters (for `cargo lambda watch` and
+//! local runs). A missing or malformed variable is a [`ConfigError`] naming it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_config::timeout::TimeoutConfig;
+use orderflow_shared::config::{ConfigError, Env};
+use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryQueues, LogNotifier};
+use orderflow_shared::metrics::{EmfMetrics, NoMetrics};
+use orderflow_shared::pipeline::embedded_queue_url;
+use orderflow_shared::ports::{IdempotencyStore, MessageQueue, MetricsSink, Notifier};
+
+use crate::cloudwatch::CloudWatchMetrics;
+use crate::dynamodb::DynamoIdempotencyStore;
+use crate::sns::SnsNotifier;
+use crate::sqs::SqsQueues;
+
+/// Variable names read here.
+pub mod var {
+    /// `aws` (default) or `embedded`.
+    pub const ORDERFLOW_ADAPTERS: &str = "ORDERFLOW_ADAPTERS";
+    /// `cloudwatch` (default with AWS adapters), `emf` or `off` (default embedded).
+    pub const METRICS_SINK: &str = "METRICS_SINK";
+    /// The CloudWatch namespace; default `Orderflow`.
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+    /// The idempotency table (required with AWS adapters).
+    pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
+    /// An SNS topic for customer messages (optional: else logged).
+    pub const NOTIFICATION_TOPIC_ARN: &str = "NOTIFICATION_TOPIC_ARN";
+}
+
+/// The default metrics namespace.
+pub const DEFAULT_NAMESPACE: &str = "Orderflow";
+
+/// Which adapters a process uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// SQS, DynamoDB, CloudWatch, SNS.
+    Aws,
+    /// In memory.
+    Embedded,
+}
+
+/// The adapters every consumer needs, plus the SDK configuration in AWS mode.
+#[derive(Clone)]
+pub struct Adapters {
+    /// Which kind these are.
+    pub mode: Mode,
+    /// Outgoing messages, the DLQ and visibility changes.
+    pub queue: Arc<dyn MessageQueue>,
+    /// The idempotency store.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The metrics sink.
+    pub metrics: Arc<dyn MetricsSink>,
+    /// The SDK configuration, in AWS mode.
+    pub sdk: Option<SdkConfig>,
+}
+
+impl std::fmt::Debug for Adapters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adapters")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Adapters {
+    /// Reads `ORDERFLOW_ADAPTERS`, `METRICS_SINK`, `METRICS_NAMESPACE` and (AWS)
+    /// `IDEMPOTENCY_TABLE`, and builds the adapters and SDK clients once.
+    pub async fn from_env(env: &Env) -> Result<Adapters, ConfigError> {
+        let mode = match env.choice_or(var::ORDERFLOW_ADAPTERS, "aws", &["aws", "embedded"])? {
+            "embedded" => Mode::Embedded,
+            _ => Mode::Aws,
+        };
+        let default_sink = if mode == Mode::Aws { "cloudwatch" } else { "off" };
+        let sink = env.choice_or(var::METRICS_SINK, default_sink, &["cloudwatch", "emf", "off"])?;
+        let namespace = env
+            .optional(var::METRICS_NAMESPACE)
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        let sdk = if mode == Mode::Aws || sink == "cloudwatch" {
+            Some(crate::load_sdk_config().await)
+        } else {
+            None
+        };
+        let metrics: Arc<dyn MetricsSink> = match (sink, &sdk) {
+            ("cloudwatch", Some(sdk)) => Arc::new(CloudWatchMetrics::new(metrics_client(sdk), namespace)),
+            ("emf", _) => Arc::new(EmfMetrics::stdout(namespace)),
+            _ => Arc::new(NoMetrics),
+        };
+        let (queue, idempotency): (Arc<dyn MessageQueue>, Arc<dyn IdempotencyStore>) = match (mode, &sdk) {
+            (Mode::Aws, Some(sdk)) => {
+                let table = env.required(var::IDEMPOTENCY_TABLE, "the idempotency table's name")?;
+                (
+                    Arc::new(SqsQueues::new(aws_sdk_sqs::Client::new(sdk))),
+                    Arc::new(DynamoIdempotencyStore::new(
+                        aws_sdk_dynamodb::Client::new(sdk),
+                        table,
+                    )),
+                )
+            }
+            _ => (
+                Arc::new(InMemoryQueues::new()),
+                Arc::new(InMemoryIdempotencyStore::new()),
+            ),
+        };
+        Ok(Adapters {
+            mode,
+            queue,
+            idempotency,
+            metrics,
+            sdk: if mode == Mode::Aws { sdk } else { None },
+        })
+    }
+
+    /// A queue URL from `variable`: required with AWS adapters, else the
+    /// embedded queue `default_queue`.
+    pub fn queue_url(&self, env: &Env, variable: &str, default_queue: &str) -> Result<Arc<str>, ConfigError> {
+        match self.mode {
+            Mode::Aws => env.required(variable, "a queue URL").map(Into::into),
+            Mode::Embedded => Ok(env
+                .optional(variable)
+                .unwrap_or_else(|| embedded_queue_url(default_queue))
+                .into()),
+        }
+    }
+
+    /// The customer notifier: SNS when `NOTIFICATION_TOPIC_ARN` is set (AWS), else a log line.
+    pub fn notifier(&self, env: &Env) -> Arc<dyn Notifier> {
+        match (env.optional(var::NOTIFICATION_TOPIC_ARN), &self.sdk) {
+            (Some(topic), Some(sdk)) => Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), topic)),
+            _ => Arc::new(LogNotifier),
+        }
+    }
+}
+
+/// A CloudWatch client that gives up quickly: metrics must never hold an invocation.
+pub fn metrics_client(sdk: &SdkConfig) -> aws_sdk_cloudwatch::Client {
+    let config = aws_sdk_cloudwatch::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_millis(800))
+                .build(),
+        )
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(config)
+}

@@ -1,0 +1,95 @@
+//! Each record's log lines carry its `messageId` and `correlationId`.
+//!
+//! In its own test binary: tracing caches per-callsite interest process-wide,
+//! so a subscriber installed by one test can miss events whose callsites other
+//! tests' threads registered first.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use orderflow_shared::batch::{
+    BatchConfig, BatchProcessor, Decoded, InvocationContext, Outgoing, RecordContext, RecordStep,
+};
+use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
+use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryQueues};
+use orderflow_shared::metrics::NoMetrics;
+
+/// Fails bodies that say "fail", succeeds the rest.
+struct Step;
+
+impl RecordStep for Step {
+    type Input = String;
+
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    fn decode(&self, message: &SqsMessage) -> Result<Decoded<String>, RecordError> {
+        let body = orderflow_shared::batch::body(message)?.to_owned();
+        Ok(Decoded {
+            correlation_id: format!("corr-{body}"),
+            key: body.clone(),
+            input: body,
+        })
+    }
+
+    async fn run(&self, body: &String, _: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+        if body.starts_with("fail") {
+            return Err(PortError::new(PortErrorKind::Throttled, "Test", "slow down").into());
+        }
+        Ok(Vec::new())
+    }
+}
+
+fn record(id: &str, body: &str) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.to_owned());
+    m.body = Some(body.to_owned());
+    m
+}
+
+/// Captures the JSON log lines written while a closure runs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let processor = BatchProcessor::new(
+        BatchConfig::default(),
+        Arc::new(InMemoryQueues::new()),
+        Arc::new(InMemoryIdempotencyStore::new()),
+        Arc::new(NoMetrics),
+    );
+    let mut event = SqsEvent::default();
+    event.records = vec![record("m-retry", "fail-k1"), record("m-ok", "k2")];
+    let context = InvocationContext::with_timeout("r", Duration::from_secs(60));
+    processor.process(&event, &context, &Step).await.unwrap();
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let failed_line = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["fields"]["message"] == "record failed")
+        .expect("a log line for the failed record");
+    assert_eq!(failed_line["span"]["messageId"], "m-retry");
+    assert_eq!(failed_line["span"]["correlationId"], "corr-fail-k1");
+    assert_eq!(failed_line["fields"]["code"], "Throttled");
+}

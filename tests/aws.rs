@@ -1,0 +1,678 @@
+//! The AWS adapters against moto's server, over HTTP, with the real SDK.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use orderflow_aws::calls::CallCounter;
+use orderflow_aws::dynamodb::{
+    DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
+};
+use orderflow_aws::sqs::SqsQueues;
+use orderflow_shared::batch::{
+    Backoff, BatchConfig, BatchProcessor, Decoded, InvocationContext, Outgoing, RecordContext, RecordOutcome,
+    RecordStep,
+};
+use orderflow_shared::contracts::OrderItem;
+use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
+use orderflow_shared::memory::InMemoryIdempotencyStore;
+use orderflow_shared::metrics::NoMetrics;
+use orderflow_shared::ports::{
+    Claim, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, OutgoingMessage, Reservation,
+    VisibilityChange,
+};
+use orderflow_shared::publish::{RetryPolicy, publish_batch};
+use orderflow_tests::{
+    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, lambda_event, moto, receive,
+    receive_all, sdk_config, string_attributes, unique,
+};
+
+async fn sqs() -> (aws_sdk_sqs::Client, CallCounter) {
+    let counter = CallCounter::new();
+    let config = aws_sdk_sqs::config::Builder::from(&sdk_config(moto()).await)
+        .interceptor(counter.clone())
+        .build();
+    (aws_sdk_sqs::Client::from_conf(config), counter)
+}
+
+async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(dynamodb_endpoint()).await)
+}
+
+fn message(i: usize) -> OutgoingMessage {
+    OutgoingMessage::new(format!(r#"{{"n":{i}}}"#))
+        .with_attribute("EventType", "INVENTORY_RESERVED")
+        .with_attribute("CorrelationId", format!("corr-{i}"))
+}
+
+#[tokio::test]
+async fn publishing_25_messages_makes_3_batch_calls_and_all_arrive_with_attributes() {
+    let (client, calls) = sqs().await;
+    let queue = create_queue(&client, &unique("publish"), &[]).await;
+    calls.reset();
+    let messages: Vec<OutgoingMessage> = (0..25).map(message).collect();
+    let results = publish_batch(
+        &SqsQueues::new(client.clone()),
+        &queue.url,
+        &messages,
+        &RetryPolicy::default(),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(calls.count("SendMessageBatch"), 3);
+    assert_eq!(calls.count("SendMessage"), 0);
+
+    let received = receive_all(&client, &queue, 25, Duration::from_secs(20)).await;
+    assert_eq!(received.len(), 25);
+    let mut seen: Vec<usize> = received
+        .iter()
+        .map(|m| {
+            let attrs = string_attributes(m);
+            let body: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            let n = body["n"].as_u64().unwrap() as usize;
+            assert_eq!(
+                attrs.get("EventType").map(String::as_str),
+                Some("INVENTORY_RESERVED")
+            );
+            assert_eq!(attrs.get("CorrelationId"), Some(&format!("corr-{n}")));
+            n
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..25).collect::<Vec<_>>());
+}
+
+/// Holds back some entries of the first batch call and reports them throttled,
+/// as SQS does under load; everything else goes to the real queue.
+struct ThrottleFirstCall {
+    inner: SqsQueues,
+    held_back: std::sync::Mutex<Option<usize>>,
+}
+
+#[async_trait]
+impl MessageQueue for ThrottleFirstCall {
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        messages: &[OutgoingMessage],
+    ) -> Result<EntryResults, PortError> {
+        let hold = self.held_back.lock().unwrap().take();
+        let Some(hold) = hold else {
+            return self.inner.send_batch(queue_url, messages).await;
+        };
+        let (sent, held) = messages.split_at(messages.len() - hold);
+        let mut results = self.inner.send_batch(queue_url, sent).await?;
+        results.extend(held.iter().map(|_| {
+            Err(PortError::new(
+                PortErrorKind::Throttled,
+                "SendMessageBatch",
+                "held back",
+            ))
+        }));
+        Ok(results)
+    }
+
+    async fn change_visibility_batch(
+        &self,
+        url: &str,
+        changes: &[VisibilityChange],
+    ) -> Result<EntryResults, PortError> {
+        self.inner.change_visibility_batch(url, changes).await
+    }
+}
+
+#[tokio::test]
+async fn a_partial_batch_failure_is_retried_and_every_message_arrives_once() {
+    let (client, calls) = sqs().await;
+    let queue = create_queue(&client, &unique("partial"), &[]).await;
+    calls.reset();
+    let flaky = ThrottleFirstCall {
+        inner: SqsQueues::new(client.clone()),
+        held_back: std::sync::Mutex::new(Some(3)),
+    };
+    let messages: Vec<OutgoingMessage> = (0..10).map(message).collect();
+    let results = publish_batch(&flaky, &queue.url, &messages, &RetryPolicy::default()).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        calls.count("SendMessageBatch"),
+        2,
+        "one batch, then one resend of the 3 failed entries"
+    );
+    let received = receive_all(&client, &queue, 10, Duration::from_secs(20)).await;
+    assert_eq!(received.len(), 10);
+    // Nothing more: the retried entries were not duplicated.
+    assert!(receive(&client, &queue, 10, 1).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_entry_sqs_rejects_fails_alone_and_is_not_retried() {
+    let (client, calls) = sqs().await;
+    let queue = create_queue(&client, &unique("reject"), &[]).await;
+    calls.reset();
+    let mut messages: Vec<OutgoingMessage> = (0..3).map(message).collect();
+    // SQS refuses a delay over 15 minutes for that entry alone.
+    messages[1].delay_seconds = Some(901);
+    let results = publish_batch(
+        &SqsQueues::new(client.clone()),
+        &queue.url,
+        &messages,
+        &RetryPolicy::default(),
+    )
+    .await;
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    let error = results[1].as_ref().unwrap_err();
+    assert!(!error.retryable(), "{error}");
+    assert_eq!(calls.count("SendMessageBatch"), 1);
+}
+
+/// A step that fails retryably for bodies containing "fail", and forwards the rest.
+struct ForwardStep {
+    to: Arc<str>,
+}
+
+impl RecordStep for ForwardStep {
+    type Input = String;
+
+    fn name(&self) -> &'static str {
+        "forward"
+    }
+
+    fn decode(&self, message: &aws_lambda_events::sqs::SqsMessage) -> Result<Decoded<String>, RecordError> {
+        let body = orderflow_shared::batch::body(message)?;
+        if body.starts_with("poison") {
+            return Err(RecordError::InvalidJson("poison".into()));
+        }
+        Ok(Decoded {
+            input: body.to_owned(),
+            key: body.to_owned(),
+            correlation_id: "c".into(),
+        })
+    }
+
+    async fn run(&self, body: &String, _: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+        if body.contains("fail") {
+            return Err(PortError::new(PortErrorKind::Timeout, "Downstream", "timed out").into());
+        }
+        Ok(vec![Outgoing {
+            queue_url: self.to.clone(),
+            message: OutgoingMessage::new(body.clone()),
+        }])
+    }
+}
+
+#[tokio::test]
+async fn the_dlq_fast_path_lands_a_poison_message_with_its_error_and_does_not_report_it() {
+    let (client, _) = sqs().await;
+    let (source, dlq) = create_queue_with_dlq(&client, &unique("source"), 5).await;
+    let out = create_queue(&client, &unique("out"), &[]).await;
+    for body in ["poison pill", "fine"] {
+        client
+            .send_message()
+            .queue_url(&source.url)
+            .message_body(body)
+            .message_attributes(
+                "CorrelationId",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("corr-p")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let received = receive_all(&client, &source, 2, Duration::from_secs(20)).await;
+    let event = lambda_event(&received, &source);
+    let processor = BatchProcessor::new(
+        BatchConfig {
+            dead_letter_queue_url: Some(dlq.url.clone()),
+            sqs_endpoint_url: Some(moto().url.clone()),
+            ..Default::default()
+        },
+        Arc::new(SqsQueues::new(client.clone())),
+        Arc::new(InMemoryIdempotencyStore::new()),
+        Arc::new(NoMetrics),
+    );
+    let step = ForwardStep {
+        to: out.url.clone().into(),
+    };
+    let context = InvocationContext::with_timeout("r", Duration::from_secs(60));
+    let report = processor.process(&event, &context, &step).await.unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+    let poison_id = received
+        .iter()
+        .find(|m| m.body() == Some("poison pill"))
+        .unwrap()
+        .message_id()
+        .unwrap();
+    let dead = receive_all(&client, &dlq, 1, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body(), Some("poison pill"));
+    let attrs = string_attributes(&dead[0]);
+    assert_eq!(attrs["ErrorCode"], "InvalidJson");
+    assert!(attrs["ErrorMessage"].contains("poison"));
+    assert_eq!(attrs["OriginalMessageId"], poison_id);
+    assert_eq!(attrs["SourceQueue"], source.url.rsplit('/').next().unwrap());
+    assert!(attrs["FailedAt"].starts_with("20"));
+    assert_eq!(
+        attrs["CorrelationId"], "corr-p",
+        "the original attributes travel along"
+    );
+    assert_eq!(
+        receive_all(&client, &out, 1, Duration::from_secs(10)).await.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_retryable_failure_stays_invisible_until_its_backoff_ends() {
+    let (client, calls) = sqs().await;
+    let (source, _) = create_queue_with_dlq(&client, &unique("backoff"), 5).await;
+    client
+        .send_message()
+        .queue_url(&source.url)
+        .message_body("please fail")
+        .send()
+        .await
+        .unwrap();
+    let received = receive_all(&client, &source, 1, Duration::from_secs(20)).await;
+    let event = lambda_event(&received, &source);
+    let processor = BatchProcessor::new(
+        BatchConfig {
+            visibility_backoff: Some(Backoff {
+                base_seconds: 3,
+                cap_seconds: 3,
+            }),
+            error_when_all_retryable: false,
+            sqs_endpoint_url: Some(moto().url.clone()),
+            ..Default::default()
+        },
+        Arc::new(SqsQueues::new(client.clone())),
+        Arc::new(InMemoryIdempotencyStore::new()),
+        Arc::new(NoMetrics),
+    );
+    let step = ForwardStep {
+        to: source.url.clone().into(),
+    };
+    calls.reset();
+    let started = Instant::now();
+    let report = processor
+        .process(
+            &event,
+            &InvocationContext::with_timeout("r", Duration::from_secs(60)),
+            &step,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.response.batch_item_failures.len(), 1);
+    assert_eq!(calls.count("ChangeMessageVisibilityBatch"), 1);
+    // Visible again within the 3 s cap (not the queue's 30 s), not at once.
+    assert!(
+        receive(&client, &source, 1, 0).await.is_empty(),
+        "hidden during the backoff"
+    );
+    let again = receive_all(&client, &source, 1, Duration::from_secs(8)).await;
+    assert_eq!(again.len(), 1, "visible again after the backoff");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let count = again[0]
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+        .cloned();
+    assert_eq!(count.as_deref(), Some("2"));
+}
+
+async fn idempotency_table() -> DynamoIdempotencyStore {
+    let client = dynamodb().await;
+    let table = unique("idempotency");
+    create_table(&client, &table, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE))
+        .await
+        .unwrap();
+    DynamoIdempotencyStore::new(client, table)
+}
+
+#[tokio::test]
+async fn completing_many_keys_takes_one_call_per_25() {
+    let calls = CallCounter::new();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config(dynamodb_endpoint()).await)
+        .interceptor(calls.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let table = unique("idempotency");
+    create_table(&client, &table, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE))
+        .await
+        .unwrap();
+    let store = DynamoIdempotencyStore::new(client, table);
+    let keys: Vec<String> = (0..30).map(|i| format!("inventory#ord-{i}")).collect();
+    calls.reset();
+    let results = store.complete_all(&keys, 90_000).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(calls.count("BatchWriteItem"), 2);
+    for key in &keys {
+        assert_eq!(store.claim(key, 1000, 1060).await.unwrap(), Claim::Completed);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claims_of_one_key_exactly_one_wins() {
+    let store = Arc::new(idempotency_table().await);
+    let claims = futures::future::join_all((0..8).map(|_| {
+        let store = store.clone();
+        async move { store.claim("inventory#ord-1", 1000, 1060).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(
+        claims.iter().filter(|c| **c == Claim::Acquired).count(),
+        1,
+        "{claims:?}"
+    );
+    assert!(
+        claims
+            .iter()
+            .all(|c| matches!(c, Claim::Acquired | Claim::InProgress))
+    );
+}
+
+#[tokio::test]
+async fn idempotency_records_complete_expire_and_release() {
+    let store = idempotency_table().await;
+    assert_eq!(store.claim("k", 1000, 1060).await.unwrap(), Claim::Acquired);
+    assert_eq!(store.claim("k", 1030, 1090).await.unwrap(), Claim::InProgress);
+    assert_eq!(
+        store.claim("k", 1060, 1120).await.unwrap(),
+        Claim::Acquired,
+        "an expired claim is taken over"
+    );
+    store.complete("k", 90_000).await.unwrap();
+    assert_eq!(store.claim("k", 2000, 2060).await.unwrap(), Claim::Completed);
+    assert_eq!(
+        store.claim("k", 90_000, 90_060).await.unwrap(),
+        Claim::Acquired,
+        "past its TTL"
+    );
+    store.release("k").await.unwrap();
+    assert_eq!(
+        store.claim("k", 90_001, 90_060).await.unwrap(),
+        Claim::Acquired,
+        "released"
+    );
+    store.complete("k", 99_999).await.unwrap();
+    store.release("k").await.unwrap();
+    assert_eq!(
+        store.claim("k", 90_002, 90_060).await.unwrap(),
+        Claim::Completed,
+        "release never removes a completed record"
+    );
+}
+
+async fn inventory_table() -> DynamoInventory {
+    let client = dynamodb().await;
+    let table = unique("inventory");
+    create_table(&client, &table, INVENTORY_KEY, None).await.unwrap();
+    DynamoInventory::new(client, table)
+}
+
+fn lines(pairs: &[(&str, u32)]) -> Vec<OrderItem> {
+    pairs
+        .iter()
+        .map(|(sku, q)| OrderItem {
+            sku: (*sku).into(),
+            quantity: *q,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn fifty_concurrent_reservations_for_the_last_10_units_never_oversell() {
+    let inventory = Arc::new(inventory_table().await);
+    inventory.set_stock("LAST-ONES", 10).await.unwrap();
+    let outcomes = futures::future::join_all((0..50).map(|i| {
+        let inventory = inventory.clone();
+        async move {
+            // Lost races are retried, as the batch processor's redelivery would.
+            loop {
+                match inventory
+                    .reserve(&format!("ord-{i}"), &lines(&[("LAST-ONES", 1)]))
+                    .await
+                {
+                    Err(e) if e.retryable() => tokio::time::sleep(Duration::from_millis(20)).await,
+                    other => break other.unwrap(),
+                }
+            }
+        }
+    }))
+    .await;
+    let reserved = outcomes.iter().filter(|o| **o == Reservation::Reserved).count();
+    assert_eq!(reserved, 10, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Reservation::Reserved | Reservation::Short(_)))
+    );
+    assert_eq!(inventory.stock("LAST-ONES").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_reservation_is_all_or_nothing_and_a_retry_never_takes_stock_twice() {
+    let inventory = inventory_table().await;
+    inventory.set_stock("A", 5).await.unwrap();
+    inventory.set_stock("B", 1).await.unwrap();
+    let Reservation::Short(short) = inventory
+        .reserve("o-1", &lines(&[("A", 2), ("B", 2), ("NEVER-STOCKED", 1)]))
+        .await
+        .unwrap()
+    else {
+        panic!("B and NEVER-STOCKED are short")
+    };
+    let names: Vec<&str> = short.iter().map(|s| s.sku.as_str()).collect();
+    assert_eq!(names, ["B", "NEVER-STOCKED"]);
+    assert_eq!((short[0].requested, short[0].available), (2, 1));
+    assert_eq!(inventory.stock("A").await.unwrap(), 5, "nothing taken");
+    assert_eq!(
+        inventory
+            .reserve("o-2", &lines(&[("A", 2), ("B", 1)]))
+            .await
+            .unwrap(),
+        Reservation::Reserved
+    );
+    assert_eq!(
+        inventory
+            .reserve("o-2", &lines(&[("A", 2), ("B", 1)]))
+            .await
+            .unwrap(),
+        Reservation::AlreadyReserved
+    );
+    assert_eq!(
+        (
+            inventory.stock("A").await.unwrap(),
+            inventory.stock("B").await.unwrap()
+        ),
+        (3, 0)
+    );
+}
+
+#[tokio::test]
+async fn error_paths_give_classified_errors() {
+    let (client, _) = sqs().await;
+    let queues = SqsQueues::new(client.clone());
+    let missing = format!("{}/123456789012/{}", moto().url, unique("no-such-queue"));
+    let error = queues.send_batch(&missing, &[message(0)]).await.unwrap_err();
+    assert_eq!(error.kind, PortErrorKind::NotFound, "{error}");
+    assert!(!error.retryable());
+
+    let queue = create_queue(&client, &unique("handles"), &[]).await;
+    let change = VisibilityChange {
+        receipt_handle: "not-a-receipt-handle".into(),
+        timeout_seconds: 5,
+    };
+    let results = queues.change_visibility_batch(&queue.url, &[change]).await;
+    match results {
+        Ok(entries) => {
+            let error = entries[0].as_ref().unwrap_err();
+            assert_eq!(error.kind, PortErrorKind::Rejected, "{error}");
+        }
+        Err(error) => assert_eq!(error.kind, PortErrorKind::Rejected, "{error}"),
+    }
+
+    let store = DynamoIdempotencyStore::new(dynamodb().await, unique("no-such-table"));
+    let error = store.claim("k", 1, 2).await.unwrap_err();
+    assert_eq!(error.kind, PortErrorKind::NotFound, "{error}");
+}
+
+/// An endpoint that throttles every request, as SQS does past its limits.
+fn throttling_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 65536];
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
+                let _ = stream.read(&mut buf);
+                let body = r#"{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-query-error: Throttling;Sender\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn throttling_is_classified_as_retryable() {
+    let url = throttling_endpoint();
+    let config = aws_sdk_sqs::config::Builder::from(
+        &sdk_config(&orderflow_tests::Endpoint { url: url.clone() }).await,
+    )
+    .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(1))
+    .build();
+    let queues = SqsQueues::new(aws_sdk_sqs::Client::from_conf(config));
+    let error = queues
+        .send_batch(&format!("{url}/123456789012/q"), &[message(0)])
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, PortErrorKind::Throttled, "{error}");
+    assert!(error.retryable());
+}
+
+struct Pipeline {
+    sqs: aws_sdk_sqs::Client,
+    calls: CallCounter,
+    orders: TestQueue,
+    orders_dlq: TestQueue,
+    inventory_queue: TestQueue,
+    notifications: TestQueue,
+    processor: BatchProcessor,
+    step: inventory::InventoryStep,
+    stock: DynamoInventory,
+}
+
+async fn inventory_pipeline() -> Pipeline {
+    let (sqs, calls) = sqs().await;
+    let (orders, orders_dlq) = create_queue_with_dlq(&sqs, &unique("orders"), 5).await;
+    let inventory_queue = create_queue(&sqs, &unique("inventory"), &[]).await;
+    let notifications = create_queue(&sqs, &unique("notifications"), &[]).await;
+    let stock = inventory_table().await;
+    let processor = BatchProcessor::new(
+        BatchConfig {
+            service: "inventory".into(),
+            dead_letter_queue_url: Some(orders_dlq.url.clone()),
+            sqs_endpoint_url: Some(moto().url.clone()),
+            ..Default::default()
+        },
+        Arc::new(SqsQueues::new(sqs.clone())),
+        Arc::new(idempotency_table().await),
+        Arc::new(NoMetrics),
+    );
+    let step = inventory::InventoryStep::new(
+        Arc::new(stock.clone()),
+        inventory::Routes {
+            reserved: inventory_queue.url.clone().into(),
+            rejected: notifications.url.clone().into(),
+        },
+    );
+    Pipeline {
+        sqs,
+        calls,
+        orders,
+        orders_dlq,
+        inventory_queue,
+        notifications,
+        processor,
+        step,
+        stock,
+    }
+}
+
+fn order_body(order_id: &str, sku: &str, quantity: u32) -> String {
+    format!(
+        r#"{{"orderId":"{order_id}","customerId":"cust-1","items":[{{"sku":"{sku}","quantity":{quantity}}}],"totalAmount":12.5,"createdAt":"2026-11-27T10:00:00Z"}}"#
+    )
+}
+
+#[tokio::test]
+async fn the_inventory_function_end_to_end_on_moto_queues_and_tables() {
+    let p = inventory_pipeline().await;
+    p.stock.set_stock("SKU-1", 10).await.unwrap();
+    let bodies = [
+        order_body("ord-1", "SKU-1", 4),
+        order_body("ord-2", "SKU-1", 50),
+        "{not json".to_owned(),
+        order_body("ord-1", "SKU-1", 4),
+    ];
+    for body in &bodies {
+        p.sqs
+            .send_message()
+            .queue_url(&p.orders.url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let received = receive_all(&p.sqs, &p.orders, 4, Duration::from_secs(20)).await;
+    assert_eq!(received.len(), 4);
+    let event = lambda_event(&received, &p.orders);
+    let context = InvocationContext::with_timeout("r", Duration::from_secs(60));
+    p.calls.reset();
+    let report = p.processor.process(&event, &context, &p.step).await.unwrap();
+    assert!(
+        report.response.batch_item_failures.is_empty(),
+        "{:?}",
+        report.outcomes
+    );
+    assert_eq!(
+        p.calls.count("SendMessageBatch"),
+        3,
+        "one each to inventory, notifications and the DLQ"
+    );
+
+    let reserved = receive_all(&p.sqs, &p.inventory_queue, 1, Duration::from_secs(10)).await;
+    assert_eq!(reserved.len(), 1, "ord-1 once, though delivered twice");
+    assert_eq!(string_attributes(&reserved[0])["EventType"], "INVENTORY_RESERVED");
+    let rejected = receive_all(&p.sqs, &p.notifications, 1, Duration::from_secs(10)).await;
+    assert_eq!(string_attributes(&rejected[0])["EventType"], "ORDER_REJECTED");
+    assert!(rejected[0].body().unwrap().contains(r#""sku":"SKU-1""#));
+    assert_eq!(
+        receive_all(&p.sqs, &p.orders_dlq, 1, Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(p.stock.stock("SKU-1").await.unwrap(), 6);
+
+    // The same batch again (a redelivery): skipped, counted, nothing taken or sent twice.
+    let again = p.processor.process(&event, &context, &p.step).await.unwrap();
+    let duplicates = again
+        .outcomes
+        .iter()
+        .filter(|o| **o == RecordOutcome::Duplicate)
+        .count();
+    assert_eq!(duplicates, 3, "{:?}", again.outcomes);
+    assert_eq!(p.stock.stock("SKU-1").await.unwrap(), 6);
+    assert!(receive(&p.sqs, &p.inventory_queue, 10, 1).await.is_empty());
+}
