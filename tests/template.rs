@@ -1,0 +1,1148 @@
+//! Invariants of the SAM template (`template.yaml`), checked without AWS.
+//!
+//! The template is read, its short-form intrinsics (`!Ref`, `!GetAtt`, ...)
+//! turned into their long form, and then evaluated for every combination of
+//! the parameters that change its shape (`FifoQueues`, `AlarmEmail`,
+//! `Environment`): `Fn::If` picks its branch, `AWS::NoValue` removes the
+//! property, conditional resources come and go. Each variant must hold:
+//!
+//! - every SQS consumer reports batch item failures, has a bounded batch,
+//!   window and concurrency, and a Lambda-compatible FIFO setup when FIFO;
+//! - every source queue redrives to a DLQ after at least 5 receives, its DLQ
+//!   allows redrive from it only, and its visibility timeout is at least
+//!   6 x the consumer's timeout plus its batching window;
+//! - every queue and DLQ has its alarms, every function its error and
+//!   throttle alarms, all to the alert topic;
+//! - no IAM statement allows a `*` action, no role reaches beyond its
+//!   function's own queues, tables and topic, and `*` resources only where
+//!   the service cannot scope (metrics, by namespace);
+//! - every environment variable a function's code requires is set, and
+//!   points at the right resource.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+fn template_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
+}
+
+/// The consumer functions: logical ID, binary (= crate under `functions/`),
+/// and the environment variables its code requires the deployment to set.
+///
+/// This table mirrors the configuration the functions' `main.rs` read (the
+/// variables without a usable default in AWS); keep it in step with the code
+/// until the function crates expose their own lists.
+const CONSUMERS: &[(&str, &str, &[&str])] = &[
+    (
+        "InventoryFunction",
+        "inventory",
+        &[
+            "ENVIRONMENT",
+            "IDEMPOTENCY_TABLE",
+            "DLQ_URL",
+            "METRICS_SINK",
+            "METRICS_NAMESPACE",
+            "INVENTORY_QUEUE_URL",
+            "NOTIFICATIONS_QUEUE_URL",
+            "INVENTORY_TABLE",
+        ],
+    ),
+    (
+        "ShippingFunction",
+        "shipping",
+        &[
+            "ENVIRONMENT",
+            "IDEMPOTENCY_TABLE",
+            "DLQ_URL",
+            "METRICS_SINK",
+            "METRICS_NAMESPACE",
+            "NOTIFICATIONS_QUEUE_URL",
+        ],
+    ),
+    (
+        "NotificationFunction",
+        "notification",
+        &[
+            "ENVIRONMENT",
+            "IDEMPOTENCY_TABLE",
+            "DLQ_URL",
+            "METRICS_SINK",
+            "METRICS_NAMESPACE",
+            "NOTIFICATION_TOPIC_ARN",
+        ],
+    ),
+];
+
+/// The logical ID of the function consuming the orders queue, which batches
+/// up to 100 messages within 5 s.
+const ORDERS_CONSUMER: &str = "InventoryFunction";
+
+/// Actions a consumer needs on its source queue (the event source mapping and
+/// the visibility backoff).
+const CONSUME_ACTIONS: &[&str] = &[
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+];
+
+/// Actions the idempotency store needs on its table (claims, completions in
+/// one `BatchWriteItem`, releases).
+const IDEMPOTENCY_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+];
+
+/// Actions whose service allows no resource scoping (so `Resource: "*"`),
+/// with the condition key that must scope them instead.
+const UNSCOPABLE: &[(&str, &str)] = &[("cloudwatch:PutMetricData", "cloudwatch:namespace")];
+
+// ------------------------------------------------------------------ loading
+
+/// The template as JSON with long-form intrinsics.
+fn raw_template() -> Value {
+    let text = std::fs::read_to_string(template_path()).expect("template.yaml is readable");
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("template.yaml is valid YAML");
+    long_form(yaml)
+}
+
+fn long_form(value: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                json!(u)
+            } else if let Some(i) = n.as_i64() {
+                json!(i)
+            } else {
+                json!(n.as_f64())
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(long_form).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        other => serde_yaml::to_string(&other)
+                            .expect("a scalar key")
+                            .trim()
+                            .to_owned(),
+                    };
+                    (key, long_form(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let inner = long_form(tagged.value);
+            match name {
+                "Ref" | "Condition" => json!({ name: inner }),
+                "GetAtt" => match inner {
+                    Value::String(s) => {
+                        let (resource, attribute) = s.split_once('.').expect("!GetAtt Resource.Attribute");
+                        json!({ "Fn::GetAtt": [resource, attribute] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                _ => json!({ format!("Fn::{name}"): inner }),
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- evaluation
+
+/// Parameter values of one variant of the template.
+type Params = BTreeMap<String, String>;
+
+/// The parameter combinations that change the template's shape.
+fn variants(raw: &Value) -> Vec<Params> {
+    let defaults: Params = raw["Parameters"]
+        .as_object()
+        .expect("Parameters")
+        .iter()
+        .map(|(name, p)| (name.clone(), scalar_text(&p["Default"])))
+        .collect();
+    let mut out = Vec::new();
+    for fifo in ["false", "true"] {
+        for email in ["", "ops@example.com"] {
+            for environment in ["development", "production"] {
+                let mut params = defaults.clone();
+                params.insert("FifoQueues".into(), fifo.into());
+                params.insert("AlarmEmail".into(), email.into());
+                params.insert("Environment".into(), environment.into());
+                out.push(params);
+            }
+        }
+    }
+    out
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// One variant: conditions decided, `Fn::If` resolved, `AWS::NoValue` and
+/// resources whose condition is false removed, `Globals.Function` merged
+/// into each serverless function.
+struct Template {
+    name: String,
+    resources: BTreeMap<String, Value>,
+    outputs: BTreeMap<String, Value>,
+}
+
+impl Template {
+    fn evaluate(raw: &Value, params: &Params) -> Template {
+        let conditions = raw["Conditions"].as_object().cloned().unwrap_or_default();
+        let decided: BTreeMap<String, bool> = conditions
+            .keys()
+            .map(|name| (name.clone(), condition(&conditions, params, name)))
+            .collect();
+        let keep = |v: &Value| {
+            v.get("Condition")
+                .and_then(Value::as_str)
+                .is_none_or(|c| decided[c])
+        };
+        let section = |name: &str| -> BTreeMap<String, Value> {
+            raw[name]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| keep(v))
+                .filter_map(|(k, v)| resolve(v, &decided).map(|v| (k.clone(), v)))
+                .collect()
+        };
+        let globals = resolve(&raw["Globals"]["Function"], &decided).unwrap_or(Value::Null);
+        let mut resources = section("Resources");
+        for resource in resources.values_mut() {
+            if resource["Type"] == "AWS::Serverless::Function" {
+                merge_globals(&mut resource["Properties"], &globals);
+            }
+        }
+        Template {
+            name: params
+                .iter()
+                .filter(|(k, _)| ["FifoQueues", "AlarmEmail", "Environment"].contains(&k.as_str()))
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            resources,
+            outputs: section("Outputs"),
+        }
+    }
+
+    fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+        self.resources
+            .iter()
+            .filter(move |(_, r)| r["Type"] == kind)
+            .map(|(k, r)| (k.as_str(), &r["Properties"]))
+    }
+
+    fn props(&self, id: &str) -> &Value {
+        &self.resources[id]["Properties"]
+    }
+
+    fn kind(&self, id: &str) -> &str {
+        self.resources
+            .get(id)
+            .and_then(|r| r["Type"].as_str())
+            .unwrap_or("(missing)")
+    }
+}
+
+fn condition(conditions: &serde_json::Map<String, Value>, params: &Params, name: &str) -> bool {
+    eval_condition(&conditions[name], conditions, params)
+}
+
+fn eval_condition(v: &Value, conditions: &serde_json::Map<String, Value>, params: &Params) -> bool {
+    let (function, args) = single_key(v).unwrap_or_else(|| panic!("condition {v}"));
+    let list = || {
+        args.as_array()
+            .unwrap_or_else(|| panic!("{function} takes a list"))
+    };
+    match function {
+        "Fn::Equals" => {
+            let side = |v: &Value| match ref_target(v) {
+                Some(p) => params[p].clone(),
+                None => scalar_text(v),
+            };
+            side(&list()[0]) == side(&list()[1])
+        }
+        "Fn::Not" => !eval_condition(&list()[0], conditions, params),
+        "Fn::And" => list().iter().all(|c| eval_condition(c, conditions, params)),
+        "Fn::Or" => list().iter().any(|c| eval_condition(c, conditions, params)),
+        "Condition" => condition(conditions, params, args.as_str().expect("a condition name")),
+        other => panic!("unsupported condition function {other}"),
+    }
+}
+
+/// `v` with `Fn::If` resolved; `None` when it is `AWS::NoValue`.
+fn resolve(v: &Value, decided: &BTreeMap<String, bool>) -> Option<Value> {
+    if let Some(("Fn::If", args)) = single_key(v) {
+        let args = args.as_array().expect("Fn::If takes a list");
+        let chosen = if decided[args[0].as_str().expect("condition name")] {
+            &args[1]
+        } else {
+            &args[2]
+        };
+        return resolve(chosen, decided);
+    }
+    if ref_target(v) == Some("AWS::NoValue") {
+        return None;
+    }
+    match v {
+        Value::Object(map) => Some(Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| resolve(v, decided).map(|v| (k.clone(), v)))
+                .collect(),
+        )),
+        Value::Array(items) => Some(Value::Array(
+            items.iter().filter_map(|v| resolve(v, decided)).collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// SAM's rule: properties of `Globals.Function` apply unless the function sets
+/// them; maps (environment variables) are merged, the function winning.
+fn merge_globals(props: &mut Value, globals: &Value) {
+    let Some(globals) = globals.as_object() else {
+        return;
+    };
+    if props.is_null() {
+        *props = json!({});
+    }
+    let props = props.as_object_mut().expect("function Properties is a map");
+    for (key, global) in globals {
+        match props.get_mut(key) {
+            None => {
+                props.insert(key.clone(), global.clone());
+            }
+            Some(local) => {
+                if let (Some(local), Some(global)) = (local.as_object_mut(), global.as_object()) {
+                    for (k, g) in global {
+                        match local.get_mut(k) {
+                            None => {
+                                local.insert(k.clone(), g.clone());
+                            }
+                            Some(l) => {
+                                if let (Some(l), Some(g)) = (l.as_object_mut(), g.as_object()) {
+                                    for (kk, gg) in g {
+                                        l.entry(kk.clone()).or_insert_with(|| gg.clone());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn single_key(v: &Value) -> Option<(&str, &Value)> {
+    let map = v.as_object()?;
+    if map.len() == 1 {
+        map.iter().next().map(|(k, v)| (k.as_str(), v))
+    } else {
+        None
+    }
+}
+
+/// `X` of `{"Ref": "X"}`.
+fn ref_target(v: &Value) -> Option<&str> {
+    match single_key(v)? {
+        ("Ref", Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// `(X, A)` of `{"Fn::GetAtt": ["X", "A"]}`.
+fn get_att(v: &Value) -> Option<(&str, &str)> {
+    match single_key(v)? {
+        ("Fn::GetAtt", Value::Array(parts)) if parts.len() == 2 => {
+            Some((parts[0].as_str()?, parts[1].as_str()?))
+        }
+        _ => None,
+    }
+}
+
+/// The resource a `Ref` or `GetAtt` points at.
+fn target(v: &Value) -> Option<&str> {
+    ref_target(v).or_else(|| get_att(v).map(|(r, _)| r))
+}
+
+/// A value or a list of values as a list.
+fn list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+fn number(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .or_else(|| v.as_f64().map(|f| f as u64))
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    list(v)
+        .into_iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The text of a `Fn::Sub` with no variable map.
+fn sub_text(v: &Value) -> Option<&str> {
+    match single_key(v)? {
+        ("Fn::Sub", Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Problems of one variant, reported together.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(what());
+        }
+    }
+}
+
+fn check_all_variants(check: impl Fn(&Template, &mut Problems)) {
+    let raw = raw_template();
+    let mut report = Vec::new();
+    for params in variants(&raw) {
+        let template = Template::evaluate(&raw, &params);
+        let mut problems = Problems::default();
+        check(&template, &mut problems);
+        if !problems.0.is_empty() {
+            report.push(format!(
+                "with {}:\n  - {}",
+                template.name,
+                problems.0.join("\n  - ")
+            ));
+        }
+    }
+    assert!(report.is_empty(), "template.yaml:\n{}", report.join("\n"));
+}
+
+/// A consumer's SQS event: (source queue ID, event properties).
+fn sqs_events(function: &Value) -> Vec<(String, &Value)> {
+    function["Events"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, e)| e["Type"] == "SQS")
+        .map(|(_, e)| {
+            let queue = target(&e["Properties"]["Queue"]).unwrap_or("(not a queue in this template)");
+            (queue.to_owned(), &e["Properties"])
+        })
+        .collect()
+}
+
+/// The DLQ a queue redrives to.
+fn dlq_of<'a>(t: &'a Template, queue: &str) -> Option<&'a str> {
+    get_att(&t.props(queue)["RedrivePolicy"]["deadLetterTargetArn"]).map(|(dlq, _)| dlq)
+}
+
+/// Source queues: every queue with a redrive policy.
+fn source_queues(t: &Template) -> Vec<&str> {
+    t.of_type("AWS::SQS::Queue")
+        .filter(|(_, p)| !p["RedrivePolicy"].is_null())
+        .map(|(id, _)| id)
+        .collect()
+}
+
+fn is_fifo(t: &Template) -> bool {
+    t.of_type("AWS::SQS::Queue").any(|(_, p)| p["FifoQueue"] == true)
+}
+
+/// All statements of the IAM role `role` (inline policies and attached
+/// `AWS::IAM::Policy` resources).
+fn role_statements<'a>(t: &'a Template, role: &str) -> Vec<&'a Value> {
+    let inline = list(&t.props(role)["Policies"])
+        .into_iter()
+        .flat_map(|p| list(&p["PolicyDocument"]["Statement"]));
+    let attached = t
+        .of_type("AWS::IAM::Policy")
+        .filter(|(_, p)| list(&p["Roles"]).iter().any(|r| ref_target(r) == Some(role)))
+        .flat_map(|(_, p)| list(&p["PolicyDocument"]["Statement"]));
+    inline.chain(attached).collect()
+}
+
+/// Every policy statement of the template: identity and resource policies.
+fn all_statements(t: &Template) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (id, r) in &t.resources {
+        let p = &r["Properties"];
+        for doc in [&p["PolicyDocument"], &p["AssumeRolePolicyDocument"]] {
+            for s in list(&doc["Statement"]) {
+                out.push((id.clone(), s));
+            }
+        }
+        for policy in list(&p["Policies"]) {
+            for s in list(&policy["PolicyDocument"]["Statement"]) {
+                out.push((id.clone(), s));
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn template_parses_and_declares_its_parameters() {
+    let raw = raw_template();
+    assert_eq!(raw["Transform"], "AWS::Serverless-2016-10-31");
+    let params = &raw["Parameters"];
+    assert_eq!(
+        strings(&params["Environment"]["AllowedValues"]),
+        ["development", "production", "staging"].map(String::from).into()
+    );
+    assert_eq!(params["AlarmEmail"]["Default"], "", "AlarmEmail is optional");
+    assert_eq!(
+        params["FifoQueues"]["Default"], "false",
+        "standard queues by default"
+    );
+    assert!(params["MaxConcurrency"].is_object(), "MaxConcurrency parameter");
+    assert_eq!(variants(&raw).len(), 8);
+}
+
+#[test]
+fn functions_are_arm64_rust_binaries_built_by_cargo_lambda() {
+    check_all_variants(|t, p| {
+        let functions: Vec<_> = t.of_type("AWS::Serverless::Function").collect();
+        for (id, binary, _) in CONSUMERS {
+            p.check(t.kind(id) == "AWS::Serverless::Function", || {
+                format!("{id} is missing")
+            });
+            let Some(metadata) = t.resources.get(*id).map(|r| &r["Metadata"]) else {
+                continue;
+            };
+            p.check(metadata["BuildMethod"] == "rust-cargolambda", || {
+                format!("{id}: Metadata.BuildMethod must be rust-cargolambda")
+            });
+            p.check(metadata["BuildProperties"]["Binary"] == *binary, || {
+                format!("{id}: Metadata.BuildProperties.Binary must be {binary}")
+            });
+            let main =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../functions/{binary}/src/main.rs"));
+            p.check(main.exists(), || format!("{id}: no binary at {}", main.display()));
+        }
+        for (id, f) in functions {
+            p.check(f["Runtime"] == "provided.al2023", || {
+                format!("{id}: Runtime provided.al2023")
+            });
+            p.check(f["Architectures"] == json!(["arm64"]), || format!("{id}: arm64"));
+            p.check(f["Handler"] == "bootstrap", || format!("{id}: Handler bootstrap"));
+            p.check(f["LoggingConfig"]["LogFormat"] == "JSON", || {
+                format!("{id}: JSON logs")
+            });
+            p.check(f["LoggingConfig"]["ApplicationLogLevel"].is_string(), || {
+                format!("{id}: an application log level")
+            });
+            p.check(number(&f["Timeout"]).is_some(), || format!("{id}: a Timeout"));
+        }
+    });
+}
+
+#[test]
+fn every_consumer_reports_batch_item_failures_with_bounded_batches() {
+    check_all_variants(|t, p| {
+        let fifo = is_fifo(t);
+        let mut consumed = BTreeSet::new();
+        for (id, f) in t.of_type("AWS::Serverless::Function") {
+            for (queue, e) in sqs_events(f) {
+                consumed.insert(queue.clone());
+                p.check(t.kind(&queue) == "AWS::SQS::Queue", || {
+                    format!("{id}: its SQS event must name a queue of the template")
+                });
+                p.check(
+                    strings(&e["FunctionResponseTypes"]).contains("ReportBatchItemFailures"),
+                    || format!("{id}: FunctionResponseTypes must include ReportBatchItemFailures"),
+                );
+                p.check(
+                    ref_target(&e["ScalingConfig"]["MaximumConcurrency"]) == Some("MaxConcurrency"),
+                    || format!("{id}: ScalingConfig.MaximumConcurrency must be the MaxConcurrency parameter"),
+                );
+                let batch = number(&e["BatchSize"]);
+                let window = number(&e["MaximumBatchingWindowInSeconds"]);
+                p.check(batch.is_some(), || format!("{id}: a BatchSize"));
+                let batch = batch.unwrap_or(0);
+                if fifo {
+                    p.check(batch <= 10, || {
+                        format!("{id}: FIFO batches hold at most 10, not {batch}")
+                    });
+                    p.check(window.is_none(), || {
+                        format!("{id}: FIFO event sources take no batching window")
+                    });
+                } else {
+                    p.check(batch <= 10 || window.unwrap_or(0) >= 1, || {
+                        format!("{id}: a batch over 10 needs a batching window of at least 1 s")
+                    });
+                    if id == ORDERS_CONSUMER {
+                        p.check(batch == 100 && window == Some(5), || {
+                            format!("{id}: the orders consumer batches up to 100 messages within 5 s")
+                        });
+                    }
+                }
+            }
+        }
+        for (id, _, _) in CONSUMERS {
+            let f = t.props(id);
+            p.check(sqs_events(f).len() == 1, || {
+                format!("{id}: exactly one SQS event source")
+            });
+        }
+        let sources: BTreeSet<String> = source_queues(t).into_iter().map(str::to_owned).collect();
+        p.check(consumed == sources, || {
+            format!("consumed queues {consumed:?} must be the queues with a DLQ {sources:?}")
+        });
+    });
+}
+
+#[test]
+fn every_source_queue_has_a_dlq_and_a_long_enough_visibility_timeout() {
+    check_all_variants(|t, p| {
+        let fifo = is_fifo(t);
+        let mut dlqs = BTreeSet::new();
+        for (id, f) in t.of_type("AWS::Serverless::Function") {
+            let timeout = number(&f["Timeout"]).unwrap_or(3);
+            for (queue, e) in sqs_events(f) {
+                if t.kind(&queue) != "AWS::SQS::Queue" {
+                    continue;
+                }
+                let q = t.props(&queue);
+                let window = number(&e["MaximumBatchingWindowInSeconds"]).unwrap_or(0);
+                let visibility = number(&q["VisibilityTimeout"]).unwrap_or(30);
+                p.check(visibility >= 6 * timeout + window, || {
+                    format!(
+                        "{queue}: VisibilityTimeout {visibility} < 6 x {timeout} s ({id} Timeout) + {window} s window"
+                    )
+                });
+                let max_receives = number(&q["RedrivePolicy"]["maxReceiveCount"]).unwrap_or(0);
+                p.check(max_receives >= 5, || {
+                    format!("{queue}: RedrivePolicy.maxReceiveCount {max_receives} must be at least 5")
+                });
+                let Some(dlq) = dlq_of(t, &queue) else {
+                    p.check(false, || {
+                        format!("{queue}: no RedrivePolicy to a DLQ of the template")
+                    });
+                    continue;
+                };
+                dlqs.insert(dlq.to_owned());
+                p.check(t.kind(dlq) == "AWS::SQS::Queue", || {
+                    format!("{queue}: its DLQ {dlq} is a queue")
+                });
+                let d = t.props(dlq);
+                p.check(number(&q["MessageRetentionPeriod"]) == Some(4 * 86_400), || {
+                    format!("{queue}: retention 4 days")
+                });
+                p.check(number(&d["MessageRetentionPeriod"]) == Some(14 * 86_400), || {
+                    format!("{dlq}: retention 14 days")
+                });
+                p.check(d["RedrivePolicy"].is_null(), || {
+                    format!("{dlq}: a DLQ has no DLQ itself")
+                });
+                let allow = &d["RedriveAllowPolicy"];
+                let queue_name = sub_text(&q["QueueName"]).unwrap_or_default().to_owned();
+                let named = list(&allow["sourceQueueArns"])
+                    .into_iter()
+                    .filter_map(sub_text)
+                    .any(|arn| !queue_name.is_empty() && arn.ends_with(&format!(":{queue_name}")));
+                p.check(allow["redrivePermission"] == "byQueue" && named, || {
+                    format!("{dlq}: RedriveAllowPolicy must be byQueue naming {queue} ({queue_name})")
+                });
+                // The DLQ of a FIFO queue must be FIFO too.
+                p.check(q["FifoQueue"] == d["FifoQueue"], || {
+                    format!("{queue} and {dlq}: both FIFO or neither")
+                });
+            }
+        }
+        for (id, q) in t.of_type("AWS::SQS::Queue") {
+            let name = sub_text(&q["QueueName"]).unwrap_or_default();
+            p.check(number(&q["ReceiveMessageWaitTimeSeconds"]) == Some(20), || {
+                format!("{id}: long polling 20 s")
+            });
+            p.check(
+                q["SqsManagedSseEnabled"] == true || q["KmsMasterKeyId"].is_string(),
+                || format!("{id}: server-side encryption"),
+            );
+            if fifo {
+                p.check(
+                    q["FifoQueue"] == true && q["ContentBasedDeduplication"] == true,
+                    || format!("{id}: FIFO with content-based deduplication"),
+                );
+                p.check(name.ends_with(".fifo"), || {
+                    format!("{id}: a FIFO queue's name ends .fifo")
+                });
+            } else {
+                p.check(q["FifoQueue"].is_null() && !name.ends_with(".fifo"), || {
+                    format!("{id}: a standard queue")
+                });
+            }
+            p.check(!q["RedrivePolicy"].is_null() || dlqs.contains(id), || {
+                format!("{id}: neither a source queue nor a DLQ")
+            });
+        }
+    });
+}
+
+#[test]
+fn every_queue_refuses_requests_without_tls() {
+    check_all_variants(|t, p| {
+        for (id, _) in t.of_type("AWS::SQS::Queue") {
+            let covered = t.of_type("AWS::SQS::QueuePolicy").any(|(_, policy)| {
+                list(&policy["Queues"]).iter().any(|q| ref_target(q) == Some(id))
+                    && list(&policy["PolicyDocument"]["Statement"]).iter().any(|s| {
+                        s["Effect"] == "Deny"
+                            && s["Principal"] == "*"
+                            && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+                            && list(&s["Resource"])
+                                .iter()
+                                .any(|r| get_att(r) == Some((id, "Arn")))
+                    })
+            });
+            p.check(covered, || {
+                format!("{id}: no queue policy denying requests without TLS")
+            });
+        }
+    });
+}
+
+#[test]
+fn every_queue_dlq_and_function_has_its_alarms() {
+    check_all_variants(|t, p| {
+        let alarms: Vec<&Value> = t.of_type("AWS::CloudWatch::Alarm").map(|(_, a)| a).collect();
+        let find = |namespace: &str, metric: &str, dimension: &str, resource: &str| {
+            alarms
+                .iter()
+                .copied()
+                .filter(|a| {
+                    a["Namespace"] == namespace
+                        && a["MetricName"] == metric
+                        && list(&a["Dimensions"])
+                            .iter()
+                            .any(|d| d["Name"] == dimension && target(&d["Value"]) == Some(resource))
+                })
+                .collect::<Vec<_>>()
+        };
+        let alerting = |a: &Value| {
+            list(&a["AlarmActions"])
+                .iter()
+                .any(|action| ref_target(action).is_some_and(|topic| t.kind(topic) == "AWS::SNS::Topic"))
+        };
+        let rule = |a: &Value, period: u64, evaluations: u64, threshold: u64, op: &str| {
+            number(&a["Period"]) == Some(period)
+                && number(&a["EvaluationPeriods"]) == Some(evaluations)
+                && number(&a["Threshold"]) == Some(threshold)
+                && a["ComparisonOperator"] == op
+                && alerting(a)
+        };
+        for queue in source_queues(t) {
+            let depth = find(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                queue,
+            );
+            p.check(
+                depth
+                    .iter()
+                    .any(|a| rule(a, 300, 2, 1000, "GreaterThanThreshold")),
+                || format!("{queue}: an alarm on depth over 1000 for 2 periods of 5 minutes"),
+            );
+            let age = find("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue);
+            // Older than 300 s throughout 5 minutes: 1 period of 5 minutes or 5 of 1.
+            p.check(
+                age.iter().any(|a| {
+                    rule(a, 300, 1, 300, "GreaterThanThreshold")
+                        || rule(a, 60, 5, 300, "GreaterThanThreshold")
+                }),
+                || format!("{queue}: an alarm on the oldest message older than 300 s for 5 minutes"),
+            );
+            if let Some(dlq) = dlq_of(t, queue) {
+                let held = find("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq);
+                let any_message = |a: &&Value| {
+                    alerting(a)
+                        && number(&a["EvaluationPeriods"]) == Some(1)
+                        && matches!(
+                            (number(&a["Threshold"]), a["ComparisonOperator"].as_str()),
+                            (Some(1), Some("GreaterThanOrEqualToThreshold"))
+                                | (Some(0), Some("GreaterThanThreshold"))
+                        )
+                };
+                p.check(held.iter().any(any_message), || {
+                    format!("{dlq}: an alarm when it holds at least one message")
+                });
+            }
+        }
+        for (id, _) in t.of_type("AWS::Serverless::Function") {
+            for metric in ["Errors", "Throttles"] {
+                let found = find("AWS/Lambda", metric, "FunctionName", id);
+                p.check(found.iter().any(|a| alerting(a)), || {
+                    format!("{id}: a {metric} alarm")
+                });
+            }
+        }
+        let email = !t.name.contains("AlarmEmail=\"\"");
+        let subscribed = t
+            .of_type("AWS::SNS::Subscription")
+            .any(|(_, s)| s["Protocol"] == "email" && ref_target(&s["Endpoint"]) == Some("AlarmEmail"));
+        p.check(subscribed == email, || {
+            "an e-mail subscription to the alarms exactly when AlarmEmail is set".to_owned()
+        });
+    });
+}
+
+#[test]
+fn no_iam_statement_allows_a_wildcard_action() {
+    check_all_variants(|t, p| {
+        for (id, s) in all_statements(t) {
+            for action in strings(&s["Action"]) {
+                p.check(action != "*", || {
+                    format!("{id}: statement {} has Action \"*\"", s["Sid"])
+                });
+                if s["Effect"] == "Allow" {
+                    p.check(!action.contains('*'), || {
+                        format!("{id}: statement {} allows the wildcard action {action}", s["Sid"])
+                    });
+                }
+            }
+            p.check(s["NotAction"].is_null() && s["NotResource"].is_null(), || {
+                format!("{id}: statement {} uses NotAction/NotResource", s["Sid"])
+            });
+            if s["Effect"] == "Allow" && strings(&s["Resource"]).contains("*") {
+                for action in strings(&s["Action"]) {
+                    let scoped = UNSCOPABLE.iter().any(|(a, key)| {
+                        *a == action
+                            && s["Condition"]
+                                .as_object()
+                                .into_iter()
+                                .flatten()
+                                .any(|(_, keys)| !keys[*key].is_null())
+                    });
+                    p.check(scoped, || {
+                        format!("{id}: {action} on Resource \"*\" although it can be scoped (or lacks its condition)")
+                    });
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn every_function_role_is_least_privilege() {
+    check_all_variants(|t, p| {
+        for (id, f) in t.of_type("AWS::Serverless::Function") {
+            let Some((role, "Arn")) = get_att(&f["Role"]) else {
+                p.check(false, || format!("{id}: Role must be !GetAtt <its own role>.Arn"));
+                continue;
+            };
+            p.check(t.kind(role) == "AWS::IAM::Role", || {
+                format!("{id}: role {role} is in the template")
+            });
+            let shared = t
+                .of_type("AWS::Serverless::Function")
+                .filter(|(_, other)| get_att(&other["Role"]).map(|(r, _)| r) == Some(role))
+                .count();
+            p.check(shared == 1, || format!("{id}: role {role} is its own"));
+            let env = &f["Environment"]["Variables"];
+            let env_target = |name: &str| target(&env[name]).map(str::to_owned);
+            let sources: Vec<String> = sqs_events(f).into_iter().map(|(q, _)| q).collect();
+            let own_dlqs: BTreeSet<String> = sources
+                .iter()
+                .filter_map(|q| dlq_of(t, q).map(str::to_owned))
+                .collect();
+            let outputs: BTreeSet<String> = env
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.ends_with("_QUEUE_URL"))
+                .filter_map(|(_, v)| ref_target(v).map(str::to_owned))
+                .collect();
+            let tables: BTreeSet<String> = ["IDEMPOTENCY_TABLE", "INVENTORY_TABLE"]
+                .iter()
+                .filter_map(|n| env_target(n))
+                .collect();
+            let topic = env_target("NOTIFICATION_TOPIC_ARN");
+            let log_group = target(&f["LoggingConfig"]["LogGroup"]).map(str::to_owned);
+            let namespace = env["METRICS_NAMESPACE"].as_str().unwrap_or("Orderflow");
+
+            let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for s in role_statements(t, role) {
+                if s["Effect"] != "Allow" {
+                    continue;
+                }
+                let resources: Vec<&Value> = list(&s["Resource"]);
+                for action in strings(&s["Action"]) {
+                    for r in &resources {
+                        let on = if r.as_str() == Some("*") {
+                            "*".to_owned()
+                        } else {
+                            target(r).unwrap_or("(outside the template)").to_owned()
+                        };
+                        granted.entry(action.clone()).or_default().insert(on.clone());
+                        let allowed = match action.split(':').next().unwrap_or_default() {
+                            "logs" => log_group.as_deref() == Some(on.as_str()),
+                            "sqs" if action == "sqs:SendMessage" => {
+                                outputs.contains(&on) || own_dlqs.contains(&on)
+                            }
+                            "sqs" => CONSUME_ACTIONS.contains(&action.as_str()) && sources.contains(&on),
+                            "dynamodb" => tables.contains(&on),
+                            "sns" => action == "sns:Publish" && topic.as_deref() == Some(on.as_str()),
+                            "cloudwatch" => {
+                                action == "cloudwatch:PutMetricData"
+                                    && on == "*"
+                                    && s["Condition"]["StringEquals"]["cloudwatch:namespace"] == namespace
+                            }
+                            _ => false,
+                        };
+                        p.check(allowed, || format!("{id}: its role allows {action} on {on}"));
+                    }
+                }
+            }
+            // And it can do what its code does.
+            let has = |action: &str, on: &str| granted.get(action).is_some_and(|r| r.contains(on));
+            for source in &sources {
+                for action in CONSUME_ACTIONS {
+                    p.check(has(action, source), || {
+                        format!("{id}: needs {action} on {source}")
+                    });
+                }
+            }
+            for queue in outputs.iter().chain(&own_dlqs) {
+                p.check(has("sqs:SendMessage", queue), || {
+                    format!("{id}: needs sqs:SendMessage on {queue}")
+                });
+            }
+            if let Some(table) = env_target("IDEMPOTENCY_TABLE") {
+                for action in IDEMPOTENCY_ACTIONS {
+                    p.check(has(action, &table), || format!("{id}: needs {action} on {table}"));
+                }
+            }
+            if let Some(table) = env_target("INVENTORY_TABLE") {
+                for action in [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:ConditionCheckItem",
+                ] {
+                    p.check(has(action, &table), || format!("{id}: needs {action} on {table}"));
+                }
+            }
+            if let Some(topic) = &topic {
+                p.check(has("sns:Publish", topic), || {
+                    format!("{id}: needs sns:Publish on {topic}")
+                });
+            }
+            p.check(has("cloudwatch:PutMetricData", "*"), || {
+                format!("{id}: needs cloudwatch:PutMetricData")
+            });
+            if let Some(group) = &log_group {
+                p.check(has("logs:PutLogEvents", group), || {
+                    format!("{id}: needs to write its logs")
+                });
+            }
+        }
+    });
+}
+
+#[test]
+fn every_variable_the_code_requires_is_set_and_points_at_the_right_resource() {
+    check_all_variants(|t, p| {
+        for (id, _, required) in CONSUMERS {
+            let f = t.props(id);
+            let env = &f["Environment"]["Variables"];
+            for name in *required {
+                p.check(!env[*name].is_null(), || {
+                    format!("{id}: environment variable {name} is not set")
+                });
+            }
+            p.check(ref_target(&env["ENVIRONMENT"]) == Some("Environment"), || {
+                format!("{id}: ENVIRONMENT is the Environment parameter")
+            });
+            p.check(env["METRICS_SINK"] == "cloudwatch", || {
+                format!("{id}: METRICS_SINK=cloudwatch")
+            });
+            let source_dlq = sqs_events(f)
+                .first()
+                .and_then(|(queue, _)| dlq_of(t, queue).map(str::to_owned));
+            p.check(
+                source_dlq.is_some() && ref_target(&env["DLQ_URL"]) == source_dlq.as_deref(),
+                || format!("{id}: DLQ_URL must be the URL of its source queue's DLQ ({source_dlq:?})"),
+            );
+            for (name, value) in env.as_object().into_iter().flatten() {
+                let Some(resource) = target(value) else { continue };
+                let expected = if name.ends_with("_QUEUE_URL") || name == "DLQ_URL" {
+                    "AWS::SQS::Queue"
+                } else if name.ends_with("_TABLE") {
+                    "AWS::DynamoDB::Table"
+                } else if name.ends_with("_TOPIC_ARN") {
+                    "AWS::SNS::Topic"
+                } else {
+                    continue;
+                };
+                p.check(resource == "AWS::NoValue" || t.kind(resource) == expected, || {
+                    format!("{id}: {name} must point at an {expected}, not {resource}")
+                });
+            }
+            if let Some(table) = target(&env["IDEMPOTENCY_TABLE"]) {
+                let table = t.props(table);
+                p.check(
+                    table["KeySchema"] == json!([{ "AttributeName": "id", "KeyType": "HASH" }])
+                        && table["TimeToLiveSpecification"]
+                            == json!({ "AttributeName": "expiresAt", "Enabled": true }),
+                    || format!("{id}: IDEMPOTENCY_TABLE keyed by id with TTL on expiresAt"),
+                );
+            }
+            if let Some(table) = target(&env["INVENTORY_TABLE"]) {
+                p.check(
+                    t.props(table)["KeySchema"] == json!([{ "AttributeName": "pk", "KeyType": "HASH" }]),
+                    || format!("{id}: INVENTORY_TABLE keyed by pk"),
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn tables_are_on_demand_with_point_in_time_recovery_and_encryption() {
+    check_all_variants(|t, p| {
+        for (id, table) in t.of_type("AWS::DynamoDB::Table") {
+            p.check(table["BillingMode"] == "PAY_PER_REQUEST", || {
+                format!("{id}: on-demand")
+            });
+            p.check(
+                table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] == true,
+                || format!("{id}: point-in-time recovery"),
+            );
+            p.check(table["SSESpecification"]["SSEEnabled"] == true, || {
+                format!("{id}: SSE")
+            });
+        }
+    });
+}
+
+#[test]
+fn outputs_export_every_queue_table_and_the_dashboard() {
+    check_all_variants(|t, p| {
+        let exported: BTreeMap<String, &Value> = t
+            .outputs
+            .iter()
+            .map(|(name, o)| {
+                let export = sub_text(&o["Export"]["Name"]).unwrap_or_default();
+                p.check(export == format!("${{AWS::StackName}}-{name}"), || {
+                    format!("output {name}: exported as ${{AWS::StackName}}-{name}")
+                });
+                (name.clone(), &o["Value"])
+            })
+            .collect();
+        let values: Vec<&Value> = exported.values().copied().collect();
+        for (id, _) in t.of_type("AWS::SQS::Queue") {
+            p.check(values.iter().any(|v| ref_target(v) == Some(id)), || {
+                format!("{id}: its URL is an output")
+            });
+        }
+        for (id, _) in t.of_type("AWS::DynamoDB::Table") {
+            p.check(values.iter().any(|v| ref_target(v) == Some(id)), || {
+                format!("{id}: its name is an output")
+            });
+        }
+        let dashboard = exported
+            .get("DashboardUrl")
+            .and_then(|v| sub_text(v))
+            .unwrap_or_default();
+        let board = t.of_type("AWS::CloudWatch::Dashboard").next().map(|(id, _)| id);
+        p.check(
+            board.is_some_and(|b| dashboard.contains(&format!("#dashboards:name=${{{b}}}"))),
+            || "DashboardUrl: the console URL of the dashboard".to_owned(),
+        );
+    });
+}
+
+#[test]
+fn dashboard_shows_the_queues_dlqs_custom_metrics_and_functions() {
+    check_all_variants(|t, p| {
+        let Some((id, board)) = t.of_type("AWS::CloudWatch::Dashboard").next() else {
+            p.check(false, || "a CloudWatch dashboard".to_owned());
+            return;
+        };
+        let body = sub_text(&board["DashboardBody"]).unwrap_or_default();
+        // Every ${...} must name a parameter, a pseudo parameter or a resource.
+        let mut substituted = String::new();
+        let mut rest = body;
+        while let Some(start) = rest.find("${") {
+            substituted.push_str(&rest[..start]);
+            let end = rest[start..].find('}').map_or(rest.len(), |e| start + e);
+            let variable = &rest[start + 2..end];
+            let resource = variable.split('.').next().unwrap_or_default();
+            p.check(
+                resource.starts_with("AWS::")
+                    || resource == "Environment"
+                    || t.resources.contains_key(resource),
+                || format!("{id}: ${{{variable}}} names nothing in the template"),
+            );
+            substituted.push('x');
+            rest = &rest[(end + 1).min(rest.len())..];
+        }
+        substituted.push_str(rest);
+        let parsed: Result<Value, _> = serde_json::from_str(&substituted);
+        p.check(parsed.is_ok(), || {
+            format!("{id}: DashboardBody is not JSON: {parsed:?}")
+        });
+        for queue in source_queues(t) {
+            p.check(body.contains(&format!("${{{queue}.QueueName}}")), || {
+                format!("{id}: shows {queue}")
+            });
+            if let Some(dlq) = dlq_of(t, queue) {
+                p.check(body.contains(&format!("${{{dlq}.QueueName}}")), || {
+                    format!("{id}: shows {dlq}")
+                });
+            }
+        }
+        for needle in [
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateAgeOfOldestMessage",
+            "MessagesProcessed",
+            "MessagesFailed",
+            "MessagesSentToDlq",
+            "DuplicatesSkipped",
+            "ProcessingLatency",
+            "\"p50\"",
+            "\"p99\"",
+            "\"Duration\"",
+            "\"Errors\"",
+        ] {
+            p.check(body.contains(needle), || format!("{id}: shows {needle}"));
+        }
+        for (function, _, _) in CONSUMERS {
+            p.check(body.contains(&format!("${{{function}}}")), || {
+                format!("{id}: shows {function}")
+            });
+        }
+    });
+}
