@@ -10,7 +10,7 @@ use orderflow_aws::dynamodb::{
 };
 use orderflow_aws::sqs::SqsQueues;
 use orderflow_shared::batch::{
-    Backoff, BatchConfig, BatchProcessor, Decoded, InvocationContext, Outgoing, RecordContext, RecordOutcome,
+    Backoff, BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordOutcome,
     RecordStep,
 };
 use orderflow_shared::contracts::OrderItem;
@@ -177,25 +177,29 @@ impl RecordStep for ForwardStep {
         "forward"
     }
 
-    fn decode(&self, message: &aws_lambda_events::sqs::SqsMessage) -> Result<Decoded<String>, RecordError> {
+    fn decode(&self, message: &aws_lambda_events::sqs::SqsMessage) -> Result<String, RecordError> {
         let body = orderflow_shared::batch::body(message)?;
         if body.starts_with("poison") {
             return Err(RecordError::InvalidJson("poison".into()));
         }
-        Ok(Decoded {
-            input: body.to_owned(),
-            key: body.to_owned(),
-            correlation_id: "c".into(),
-        })
+        Ok(body.to_owned())
     }
 
-    async fn run(&self, body: &String, _: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+    fn key<'a>(&self, body: &'a String) -> std::borrow::Cow<'a, str> {
+        std::borrow::Cow::Borrowed(body)
+    }
+
+    fn correlation_id<'a>(&self, _: &'a String) -> &'a str {
+        "c"
+    }
+
+    async fn run(&self, body: String, _: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
         if body.contains("fail") {
             return Err(PortError::new(PortErrorKind::Timeout, "Downstream", "timed out").into());
         }
         Ok(vec![Outgoing {
             queue_url: self.to.clone(),
-            message: OutgoingMessage::new(body.clone()),
+            message: OutgoingMessage::new(body),
         }])
     }
 }
@@ -345,7 +349,8 @@ async fn completing_many_keys_takes_one_call_per_25() {
     let store = DynamoIdempotencyStore::new(client, table);
     let keys: Vec<String> = (0..30).map(|i| format!("inventory#ord-{i}")).collect();
     calls.reset();
-    let results = store.complete_all(&keys, 90_000).await;
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let results = store.complete_all(&refs, 90_000).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(calls.count("BatchWriteItem"), 2);
     for key in &keys {

@@ -69,3 +69,6 @@ export ORDERFLOW_MOTO_URL="http://127.0.0.1:$moto_port"
 export ORDERFLOW_LOCALSTACK_URL="http://127.0.0.1:$localstack_port"
 
 cargo test --workspace --locked "$@"
+
+# The functions under the local Lambda emulator, as `cargo lambda watch` users run them.
+bash tests/cargo_lambda_smoke.sh

@@ -28,50 +28,33 @@ fn template_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
 }
 
+use orderflow_aws::wiring::var as adapters;
+use orderflow_shared::config::var as processor;
+
+/// Variables every consumer's deployment sets, beyond what its own code
+/// requires: the environment, the DLQ fast path, the idempotency table and
+/// the metrics settings (all read by the shared crates).
+const DEPLOYED: &[&str] = &[
+    processor::ENVIRONMENT,
+    processor::DLQ_URL,
+    adapters::IDEMPOTENCY_TABLE,
+    adapters::METRICS_SINK,
+    adapters::METRICS_NAMESPACE,
+];
+
 /// The consumer functions: logical ID, binary (= crate under `functions/`),
-/// and the environment variables its code requires the deployment to set.
-///
-/// This table mirrors the configuration the functions' `main.rs` read (the
-/// variables without a usable default in AWS); keep it in step with the code
-/// until the function crates expose their own lists.
+/// and the environment variables its code requires in AWS (the crates' own
+/// lists, so a new variable in the code fails this test until the template
+/// sets it).
 const CONSUMERS: &[(&str, &str, &[&str])] = &[
-    (
-        "InventoryFunction",
-        "inventory",
-        &[
-            "ENVIRONMENT",
-            "IDEMPOTENCY_TABLE",
-            "DLQ_URL",
-            "METRICS_SINK",
-            "METRICS_NAMESPACE",
-            "INVENTORY_QUEUE_URL",
-            "NOTIFICATIONS_QUEUE_URL",
-            "INVENTORY_TABLE",
-        ],
-    ),
-    (
-        "ShippingFunction",
-        "shipping",
-        &[
-            "ENVIRONMENT",
-            "IDEMPOTENCY_TABLE",
-            "DLQ_URL",
-            "METRICS_SINK",
-            "METRICS_NAMESPACE",
-            "NOTIFICATIONS_QUEUE_URL",
-        ],
-    ),
+    ("InventoryFunction", "inventory", inventory::var::REQUIRED_IN_AWS),
+    ("ShippingFunction", "shipping", shipping::var::REQUIRED_IN_AWS),
+    // The topic is optional in the code (without it, messages are logged);
+    // the template always creates one.
     (
         "NotificationFunction",
         "notification",
-        &[
-            "ENVIRONMENT",
-            "IDEMPOTENCY_TABLE",
-            "DLQ_URL",
-            "METRICS_SINK",
-            "METRICS_NAMESPACE",
-            "NOTIFICATION_TOPIC_ARN",
-        ],
+        &[adapters::NOTIFICATION_TOPIC_ARN],
     ),
 ];
 
@@ -977,7 +960,7 @@ fn every_variable_the_code_requires_is_set_and_points_at_the_right_resource() {
         for (id, _, required) in CONSUMERS {
             let f = t.props(id);
             let env = &f["Environment"]["Variables"];
-            for name in *required {
+            for name in DEPLOYED.iter().chain(required.iter()) {
                 p.check(!env[*name].is_null(), || {
                     format!("{id}: environment variable {name} is not set")
                 });

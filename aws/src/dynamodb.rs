@@ -84,7 +84,7 @@ pub const MAX_BATCH_WRITE: usize = 25;
 
 impl DynamoIdempotencyStore {
     /// Completes up to 25 keys in one `BatchWriteItem`, resending unprocessed items a few times.
-    async fn complete_chunk(&self, keys: &[String], keep_until: u64) -> EntryResults {
+    async fn complete_chunk(&self, keys: &[&str], keep_until: u64) -> EntryResults {
         const OP: &str = "BatchWriteItem";
         let request = |key: &str| -> Result<WriteRequest, PortError> {
             let put = PutRequest::builder()
@@ -102,7 +102,7 @@ impl DynamoIdempotencyStore {
                 tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
             }
             let requests: Result<Vec<WriteRequest>, PortError> =
-                pending.iter().map(|&i| request(&keys[i])).collect();
+                pending.iter().map(|&i| request(keys[i])).collect();
             let requests = match requests {
                 Ok(r) => r,
                 Err(e) => return vec![Err(e); keys.len()],
@@ -139,7 +139,7 @@ impl DynamoIdempotencyStore {
             };
             let mut still = Vec::new();
             for &i in &pending {
-                if unprocessed.contains(&keys[i]) {
+                if unprocessed.iter().any(|u| u == keys[i]) {
                     results[i] = Err(PortError::new(PortErrorKind::Throttled, OP, "unprocessed item"));
                     still.push(i);
                 } else {
@@ -219,7 +219,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         Ok(())
     }
 
-    async fn complete_all(&self, keys: &[String], keep_until: u64) -> EntryResults {
+    async fn complete_all(&self, keys: &[&str], keep_until: u64) -> EntryResults {
         let mut results: EntryResults = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MAX_BATCH_WRITE) {
             results.extend(self.complete_chunk(chunk, keep_until).await);

@@ -1,1 +1,204 @@
-fn main() {}
+//! The `inventory` handler with embedded adapters on a 5,000-record event
+//! (about 1 KB a record, 5% invalid), on one core, with info-level JSON logs.
+//!
+//! `ORDERFLOW_BENCH_EVENT=<file>` measures that exact event file; otherwise the
+//! event is generated in-process (`orderflow generate-event --records 5000
+//! --invalid 0.05 --seed 7` writes the same one). Besides criterion's timings,
+//! it prints the peak heap allocated while decoding and handling one event,
+//! against the event's size.
+
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsEvent;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use orderflow::workload::{WorkloadSpec, generate_event};
+use orderflow_shared::batch::{BatchConfig, BatchProcessor, InvocationContext};
+use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
+use orderflow_shared::metrics::NoMetrics;
+use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS, embedded_queue_url};
+
+/// mimalloc (as in the binaries), counting live and peak bytes.
+struct CountingAllocator;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to mimalloc.
+        let ptr = unsafe { MiMalloc.alloc(layout) };
+        if !ptr.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to mimalloc.
+        unsafe { MiMalloc.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded unchanged to mimalloc.
+        let new = unsafe { MiMalloc.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            if new_size >= layout.size() {
+                let live =
+                    LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                PEAK.fetch_max(live, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn event_bytes() -> Vec<u8> {
+    match std::env::var("ORDERFLOW_BENCH_EVENT") {
+        Ok(path) => std::fs::read(&path).unwrap_or_else(|e| panic!("ORDERFLOW_BENCH_EVENT={path}: {e}")),
+        Err(_) => {
+            let spec = WorkloadSpec {
+                records: 5000,
+                invalid: 0.05,
+                seed: 7,
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            generate_event(&spec, &mut out).expect("writing to memory");
+            out
+        }
+    }
+}
+
+fn processor() -> BatchProcessor {
+    BatchProcessor::new(
+        BatchConfig {
+            service: "inventory".into(),
+            ..Default::default()
+        },
+        Arc::new(InMemoryQueues::new()),
+        Arc::new(InMemoryIdempotencyStore::new()),
+        Arc::new(NoMetrics),
+    )
+}
+
+fn step() -> inventory::InventoryStep {
+    inventory::InventoryStep::new(
+        Arc::new(InMemoryInventory::new(1_000_000)),
+        inventory::Routes {
+            reserved: embedded_queue_url(INVENTORY).into(),
+            rejected: embedded_queue_url(NOTIFICATIONS).into(),
+        },
+    )
+}
+
+/// Decodes the event, handles it, and encodes the response: what one invocation does.
+async fn invoke(bytes: &[u8], processor: &BatchProcessor, step: &inventory::InventoryStep) -> usize {
+    let text = std::str::from_utf8(bytes).expect("UTF-8");
+    let event: SqsEvent = serde_json::from_str(text).expect("an SQS event");
+    let context = InvocationContext::with_timeout("bench", Duration::from_secs(900));
+    let response = processor
+        .handle(&event, &context, step)
+        .await
+        .expect("a response");
+    serde_json::to_vec(&response).expect("encodable").len()
+}
+
+fn bench(c: &mut Criterion) {
+    // Info-level JSON logs, as in Lambda, written to a sink so the terminal is not measured.
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_current_span(true)
+        .fmt_fields(orderflow_shared::telemetry::JsonSpanFields)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+
+    let bytes = event_bytes();
+    let event: SqsEvent = serde_json::from_slice(&bytes).expect("an SQS event");
+    let records = event.records.len() as u64;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    // Peak heap of one whole invocation, over what was live before it.
+    {
+        let (processor, step) = (processor(), step());
+        let before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
+        let failures_json = runtime.block_on(invoke(&bytes, &processor, &step));
+        let peak = PEAK.load(Ordering::Relaxed) - before;
+        println!(
+            "inventory: {records} records, event {:.2} MB, peak heap during one invocation {:.2} MB ({:.2}x the event), response {failures_json} bytes",
+            bytes.len() as f64 / 1e6,
+            peak as f64 / 1e6,
+            peak as f64 / bytes.len() as f64
+        );
+    }
+
+    // Thread CPU time, not wall time: the runtime is single-threaded, so this is
+    // all the work, and it holds up on a shared machine.
+    let mut group = c.benchmark_group("inventory (thread CPU time)");
+    group.throughput(Throughput::Elements(records));
+    group.sample_size(20);
+    group.bench_function("handler", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (processor, step) = (processor(), step());
+                let context = InvocationContext::with_timeout("bench", Duration::from_secs(900));
+                let started = thread_cpu_time();
+                let response = runtime.block_on(processor.handle(&event, &context, &step));
+                total += thread_cpu_time().saturating_sub(started);
+                drop(std::hint::black_box(response));
+            }
+            total
+        })
+    });
+    group.bench_function("decode+handler+encode", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (processor, step) = (processor(), step());
+                let started = thread_cpu_time();
+                std::hint::black_box(runtime.block_on(invoke(&bytes, &processor, &step)));
+                total += thread_cpu_time().saturating_sub(started);
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -85,7 +85,12 @@ pub fn read_event(path: &Path) -> Result<SqsEvent, EventFileError> {
         path: path.display().to_string(),
         source,
     })?;
-    serde_json::from_slice(&text).map_err(|source| EventFileError::NotAnSqsEvent {
+    // Valid UTF-8 once for the whole file, instead of string by string while parsing.
+    let text = String::from_utf8(text).map_err(|e| EventFileError::NotAnSqsEvent {
+        path: path.display().to_string(),
+        source: serde::de::Error::custom(format!("not UTF-8 ({e})")),
+    })?;
+    serde_json::from_str(&text).map_err(|source| EventFileError::NotAnSqsEvent {
         path: path.display().to_string(),
         source,
     })

@@ -21,13 +21,16 @@
 //!   unfinished is reported as done.
 //! - Metrics are aggregated per invocation and published on every path.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
+use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -147,8 +150,13 @@ pub struct InvocationContext {
 impl InvocationContext {
     /// The context of a Lambda invocation.
     pub fn from_lambda(context: &lambda_runtime::Context) -> Self {
-        let now_ms = unix_millis();
-        let remaining = Duration::from_millis(context.deadline.saturating_sub(now_ms));
+        // Lambda sends the deadline in Unix milliseconds; `cargo lambda watch`
+        // sends a fixed 600000 (ten minutes from now). No real deadline is before 2001.
+        let remaining = if context.deadline < 1_000_000_000_000 {
+            Duration::from_millis(context.deadline)
+        } else {
+            Duration::from_millis(context.deadline.saturating_sub(unix_millis()))
+        };
         InvocationContext {
             request_id: context.request_id.clone(),
             deadline: Instant::now() + remaining,
@@ -167,17 +175,6 @@ impl InvocationContext {
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
-}
-
-/// A decoded record: the step's input, its business key and its correlation ID.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decoded<T> {
-    /// What the step works on.
-    pub input: T,
-    /// The business key (`orderId`): idempotency and in-batch ordering use it.
-    pub key: String,
-    /// The resolved correlation ID.
-    pub correlation_id: String,
 }
 
 /// A message a step wants sent when its record succeeds.
@@ -201,11 +198,15 @@ impl Outgoing {
         group_id: &str,
         deduplication_id: String,
     ) -> Result<Outgoing, RecordError> {
-        let body = serde_json::to_string(event)
+        // Our events are a few hundred bytes: one allocation instead of a doubling series.
+        let mut body = Vec::with_capacity(512);
+        serde_json::to_writer(&mut body, event)
+            .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
+        let body = String::from_utf8(body)
             .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
         let mut message = OutgoingMessage::new(body)
             .with_attribute(attribute::EVENT_TYPE, event_type.as_str())
-            .with_attribute(attribute::CORRELATION_ID, correlation_id);
+            .with_attribute(attribute::CORRELATION_ID, correlation_id.to_owned());
         message.group_id = Some(group_id.to_owned());
         message.deduplication_id = Some(deduplication_id);
         Ok(Outgoing {
@@ -229,19 +230,26 @@ pub struct RecordContext<'a> {
 /// One business step, run once per record.
 pub trait RecordStep: Send + Sync {
     /// The decoded input.
-    type Input: Send + Sync;
+    type Input: Send;
 
     /// The step's name, the first part of its idempotency keys (`inventory`).
     fn name(&self) -> &'static str;
 
     /// Decodes and validates a record. Contract violations must be permanent errors.
-    fn decode(&self, message: &SqsMessage) -> Result<Decoded<Self::Input>, RecordError>;
+    fn decode(&self, message: &SqsMessage) -> Result<Self::Input, RecordError>;
 
-    /// Runs the step. Returned messages are sent after the batch's steps ran;
-    /// the record succeeds only if they all are sent.
+    /// The input's business key (`orderId`): its idempotency key is
+    /// `<name>#<key>`, and records of a batch with the same key never race.
+    fn key<'a>(&self, input: &'a Self::Input) -> Cow<'a, str>;
+
+    /// The input's resolved correlation ID, for its logs.
+    fn correlation_id<'a>(&self, input: &'a Self::Input) -> &'a str;
+
+    /// Runs the step on the input it owns. Returned messages are sent after
+    /// the batch's steps ran; the record succeeds only if they all are sent.
     fn run(
         &self,
-        input: &Self::Input,
+        input: Self::Input,
         context: &RecordContext<'_>,
     ) -> impl Future<Output = Result<Vec<Outgoing>, RecordError>> + Send;
 }
@@ -341,8 +349,9 @@ impl From<BatchError> for lambda_runtime::Diagnostic {
 }
 
 /// How a record enters the run.
-enum Stage<T> {
-    Ready(Decoded<T>),
+enum Stage {
+    /// Decoded; runs under its idempotency key.
+    Ready,
     /// Same business key as an earlier record: its outcome follows that one's.
     Follower {
         leader: usize,
@@ -350,16 +359,21 @@ enum Stage<T> {
     DecodeFailed(RecordError),
 }
 
+/// The batch, decoded: how each record enters the run, the decoded inputs
+/// (taken by the run), and each record's idempotency key (empty when undecodable).
+struct Decoding<T> {
+    stages: Vec<Stage>,
+    inputs: Vec<Option<T>>,
+    keys: Vec<String>,
+}
+
 /// Where a record stands after the steps ran.
 enum StepStatus {
     NotRun,
     Skipped,
     /// Claimed and running; if it stays so, the deadline cut it off.
-    Claimed(String),
-    Succeeded {
-        messages: Vec<Outgoing>,
-        key: String,
-    },
+    Claimed,
+    Succeeded(Vec<Outgoing>),
     Duplicate,
     Failed(RecordError),
 }
@@ -384,7 +398,9 @@ impl std::fmt::Debug for BatchProcessor {
 struct Run<'a, S: RecordStep> {
     step: &'a S,
     records: &'a [SqsMessage],
-    stages: &'a [Stage<S::Input>],
+    stages: &'a [Stage],
+    keys: &'a [String],
+    inputs: Mutex<Vec<Option<S::Input>>>,
     statuses: Mutex<Vec<StepStatus>>,
     latencies: Mutex<Vec<f64>>,
     cutoff: Instant,
@@ -487,7 +503,7 @@ impl BatchProcessor {
             .iter()
             .any(|r| r.event_source_arn.as_deref().is_some_and(is_fifo));
         let mut latencies = Vec::with_capacity(records.len());
-        let stages = decode_all(step, records, &mut latencies);
+        let Decoding { stages, inputs, keys } = decode_all(step, records, &mut latencies);
 
         let cutoff = context
             .deadline
@@ -498,36 +514,47 @@ impl BatchProcessor {
             step,
             records,
             stages: &stages,
+            keys: &keys,
+            inputs: Mutex::new(inputs),
             statuses: Mutex::new((0..records.len()).map(|_| StepStatus::NotRun).collect()),
             latencies: Mutex::new(latencies),
             cutoff,
             fifo,
             in_progress_until: unix_seconds() + remaining,
         };
-        let chains = self.chains(records, &stages, fifo);
+        let (order, chains) = self.chains(records, &stages, fifo);
         let limit = self.config.max_concurrency.max(1);
-        let steps = futures::stream::iter(chains.iter())
-            .for_each_concurrent(limit, |chain| self.run_chain(&run, chain));
+        let steps = futures::stream::iter(chains)
+            .for_each_concurrent(limit, |chain| self.run_chain(&run, &order[chain]));
         if tokio::time::timeout_at(cutoff, steps).await.is_err() {
             warn!("deadline margin reached: unfinished records are reported failed");
         }
 
         let statuses = std::mem::take(&mut *lock(&run.statuses));
         metrics.latencies_ms = std::mem::take(&mut *lock(&run.latencies));
-        self.settle(records, stages, statuses, metrics, fifo).await
+        drop(run);
+        self.settle(records, stages, &keys, statuses, metrics, fifo).await
     }
 
     /// Which records run one after another: every record alone on standard
-    /// queues, each message group (or the whole batch) on FIFO queues.
-    fn chains<T>(&self, records: &[SqsMessage], stages: &[Stage<T>], fifo: bool) -> Vec<Vec<usize>> {
+    /// queues, each message group (or the whole batch) on FIFO queues. Returns
+    /// record indices in run order, and each chain's range of them.
+    fn chains(
+        &self,
+        records: &[SqsMessage],
+        stages: &[Stage],
+        fifo: bool,
+    ) -> (Vec<usize>, Vec<Range<usize>>) {
         if !fifo {
-            return (0..records.len())
-                .filter(|&i| matches!(stages[i], Stage::Ready(_)))
-                .map(|i| vec![i])
+            let order: Vec<usize> = (0..records.len())
+                .filter(|&i| matches!(stages[i], Stage::Ready))
                 .collect();
+            let chains = (0..order.len()).map(|i| i..i + 1).collect();
+            return (order, chains);
         }
         if self.config.fifo_failure_mode == FifoFailureMode::StopBatch {
-            return vec![(0..records.len()).collect()];
+            let all = 0..records.len();
+            return (all.clone().collect(), std::iter::once(all).collect());
         }
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
@@ -538,7 +565,13 @@ impl BatchProcessor {
             });
             groups[g].push(i);
         }
-        groups
+        let mut order = Vec::with_capacity(records.len());
+        let mut chains = Vec::with_capacity(groups.len());
+        for group in groups {
+            chains.push(order.len()..order.len() + group.len());
+            order.extend(group);
+        }
+        (order, chains)
     }
 
     async fn run_chain<S: RecordStep>(&self, run: &Run<'_, S>, chain: &[usize]) {
@@ -546,11 +579,11 @@ impl BatchProcessor {
             let ok = match &run.stages[i] {
                 Stage::DecodeFailed(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
                 Stage::Follower { .. } => true,
-                Stage::Ready(decoded) => {
+                Stage::Ready => {
                     if Instant::now() >= run.cutoff {
                         return; // the rest stays NotRun: reported as cut off by the deadline
                     }
-                    self.run_record(run, i, decoded).await
+                    self.run_record(run, i).await
                 }
             };
             if !ok && run.fifo {
@@ -564,21 +597,24 @@ impl BatchProcessor {
     }
 
     /// Claims, runs and records one step; true when it succeeded or was a duplicate.
-    async fn run_record<S: RecordStep>(
-        &self,
-        run: &Run<'_, S>,
-        i: usize,
-        decoded: &Decoded<S::Input>,
-    ) -> bool {
+    async fn run_record<S: RecordStep>(&self, run: &Run<'_, S>, i: usize) -> bool {
         let record = &run.records[i];
         let message_id = record.message_id.as_deref().unwrap_or_default();
-        let span = info_span!("record", messageId = message_id, correlationId = %decoded.correlation_id);
+        let Some(input) = lock(&run.inputs)[i].take() else {
+            return false; // never: each ready record runs once
+        };
+        let key = run.keys[i].as_str();
+        let correlation_id = run.step.correlation_id(&input).to_owned();
+        let span = info_span!(
+            "record",
+            messageId = message_id,
+            correlationId = correlation_id.as_str()
+        );
         async {
             let started = std::time::Instant::now();
-            let key = format!("{}#{}", run.step.name(), decoded.key);
             let status = match self
                 .idempotency
-                .claim(&key, unix_seconds(), run.in_progress_until)
+                .claim(key, unix_seconds(), run.in_progress_until)
                 .await
             {
                 Err(e) => StepStatus::Failed(e.into()),
@@ -586,24 +622,24 @@ impl BatchProcessor {
                     debug!(key, "already done: skipped");
                     StepStatus::Duplicate
                 }
-                Ok(Claim::InProgress) => StepStatus::Failed(RecordError::InProgress { key }),
+                Ok(Claim::InProgress) => StepStatus::Failed(RecordError::InProgress { key: key.to_owned() }),
                 Ok(Claim::Acquired) => {
-                    lock(&run.statuses)[i] = StepStatus::Claimed(key.clone());
+                    lock(&run.statuses)[i] = StepStatus::Claimed;
                     let context = RecordContext {
                         message_id,
-                        correlation_id: &decoded.correlation_id,
+                        correlation_id: &correlation_id,
                         message: record,
                     };
-                    match run.step.run(&decoded.input, &context).await {
-                        Ok(messages) => StepStatus::Succeeded { messages, key },
+                    match run.step.run(input, &context).await {
+                        Ok(messages) => StepStatus::Succeeded(messages),
                         Err(e) => {
-                            self.release(&key).await;
+                            self.release(key).await;
                             StepStatus::Failed(e)
                         }
                     }
                 }
             };
-            let ok = matches!(status, StepStatus::Succeeded { .. } | StepStatus::Duplicate);
+            let ok = matches!(status, StepStatus::Succeeded(_) | StepStatus::Duplicate);
             if let StepStatus::Failed(e) = &status {
                 warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record failed");
             }
@@ -617,18 +653,19 @@ impl BatchProcessor {
 
     /// Turns step statuses into outcomes: dead-letters, FIFO cuts, sends,
     /// idempotency completion, visibility backoff, the response and metrics.
-    async fn settle<T>(
+    async fn settle(
         &self,
         records: &[SqsMessage],
-        stages: Vec<Stage<T>>,
+        stages: Vec<Stage>,
+        keys: &[String],
         statuses: Vec<StepStatus>,
         mut metrics: InvocationMetrics,
         fifo: bool,
     ) -> BatchReport {
         let n = records.len();
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; n];
-        let mut pending: Vec<Option<(Vec<Outgoing>, String)>> = (0..n).map(|_| None).collect();
-        let mut releases: Vec<String> = Vec::new();
+        let mut pending: Vec<Option<Vec<Outgoing>>> = (0..n).map(|_| None).collect();
+        let mut releases: Vec<&str> = Vec::new();
         let mut retry_backoff: Vec<usize> = Vec::new();
         let mut dead_letters: Vec<(usize, RecordError)> = Vec::new();
         let mut followers: Vec<(usize, usize)> = Vec::new();
@@ -654,18 +691,18 @@ impl BatchProcessor {
                     followers.push((i, leader));
                     None
                 }
-                (Stage::Ready(_), StepStatus::Succeeded { messages, key }) => {
-                    pending[i] = Some((messages, key));
+                (Stage::Ready, StepStatus::Succeeded(messages)) => {
+                    pending[i] = Some(messages);
                     None
                 }
-                (Stage::Ready(_), StepStatus::Duplicate) => Some(RecordOutcome::Duplicate),
-                (Stage::Ready(_), StepStatus::Failed(e))
+                (Stage::Ready, StepStatus::Duplicate) => Some(RecordOutcome::Duplicate),
+                (Stage::Ready, StepStatus::Failed(e))
                     if e.is_permanent() && self.config.dead_letter_queue_url.is_some() =>
                 {
                     dead_letters.push((i, e));
                     None
                 }
-                (Stage::Ready(_), StepStatus::Failed(e)) => {
+                (Stage::Ready, StepStatus::Failed(e)) => {
                     if e.is_permanent() {
                         failed(FailureReason::Permanent, e.code())
                     } else {
@@ -673,10 +710,10 @@ impl BatchProcessor {
                         failed(FailureReason::Retryable, e.code())
                     }
                 }
-                (Stage::Ready(_), StepStatus::Skipped) => failed(FailureReason::Skipped, "GroupFailed"),
-                (Stage::Ready(_), StepStatus::NotRun) => failed(FailureReason::Deadline, "DeadlineReached"),
-                (Stage::Ready(_), StepStatus::Claimed(key)) => {
-                    releases.push(key);
+                (Stage::Ready, StepStatus::Skipped) => failed(FailureReason::Skipped, "GroupFailed"),
+                (Stage::Ready, StepStatus::NotRun) => failed(FailureReason::Deadline, "DeadlineReached"),
+                (Stage::Ready, StepStatus::Claimed) => {
+                    releases.push(&keys[i]);
                     failed(FailureReason::Deadline, "DeadlineReached")
                 }
             };
@@ -687,11 +724,12 @@ impl BatchProcessor {
             .await;
 
         if fifo {
-            self.cut_failed_groups(records, &mut outcomes, &mut pending, &mut releases);
+            self.cut_failed_groups(records, keys, &mut outcomes, &mut pending, &mut releases);
         }
         let mut completions = Vec::new();
         self.send_pending(
             pending,
+            keys,
             &mut outcomes,
             &mut releases,
             &mut completions,
@@ -721,7 +759,7 @@ impl BatchProcessor {
             }
         }
         futures::stream::iter(releases)
-            .for_each_concurrent(limit, |key| async move { self.release(&key).await })
+            .for_each_concurrent(limit, |key| self.release(key))
             .await;
 
         let outcomes: Vec<RecordOutcome> = outcomes
@@ -811,12 +849,13 @@ impl BatchProcessor {
 
     /// FIFO: after a record is reported failed, every later record of its
     /// group (or of the batch) is too, and their unsent messages are dropped.
-    fn cut_failed_groups(
+    fn cut_failed_groups<'k>(
         &self,
         records: &[SqsMessage],
+        keys: &'k [String],
         outcomes: &mut [Option<RecordOutcome>],
-        pending: &mut [Option<(Vec<Outgoing>, String)>],
-        releases: &mut Vec<String>,
+        pending: &mut [Option<Vec<Outgoing>>],
+        releases: &mut Vec<&'k str>,
     ) {
         let whole_batch = self.config.fifo_failure_mode == FifoFailureMode::StopBatch;
         let mut failed_groups: HashSet<&str> = HashSet::new();
@@ -830,8 +869,8 @@ impl BatchProcessor {
                     Some(RecordOutcome::DeadLettered { .. } | RecordOutcome::Failed { .. })
                 )
             {
-                if let Some((_, key)) = pending[i].take() {
-                    releases.push(key);
+                if pending[i].take().is_some() {
+                    releases.push(&keys[i]);
                 }
                 outcomes[i] = Some(RecordOutcome::Failed {
                     reason: FailureReason::Skipped,
@@ -847,20 +886,21 @@ impl BatchProcessor {
 
     /// Sends every succeeded record's messages, per destination queue, and
     /// decides those records' outcomes.
-    async fn send_pending(
+    async fn send_pending<'k>(
         &self,
-        pending: Vec<Option<(Vec<Outgoing>, String)>>,
+        pending: Vec<Option<Vec<Outgoing>>>,
+        keys: &'k [String],
         outcomes: &mut [Option<RecordOutcome>],
-        releases: &mut Vec<String>,
-        completions: &mut Vec<String>,
+        releases: &mut Vec<&'k str>,
+        completions: &mut Vec<&'k str>,
         forwarded: &mut BTreeMap<String, usize>,
     ) {
         // Per queue, in batch order: the messages and the record each came from.
         let mut queues: Vec<(Arc<str>, Vec<OutgoingMessage>, Vec<usize>)> = Vec::new();
-        let mut keys: Vec<Option<String>> = (0..pending.len()).map(|_| None).collect();
+        let mut sent: Vec<usize> = Vec::with_capacity(pending.len());
         for (i, entry) in pending.into_iter().enumerate() {
-            let Some((messages, key)) = entry else { continue };
-            keys[i] = Some(key);
+            let Some(messages) = entry else { continue };
+            sent.push(i);
             outcomes[i] = Some(RecordOutcome::Processed);
             for outgoing in messages {
                 let slot = match queues.iter().position(|(q, _, _)| *q == outgoing.queue_url) {
@@ -895,12 +935,11 @@ impl BatchProcessor {
                 }
             }
         }
-        for (i, key) in keys.into_iter().enumerate() {
-            let Some(key) = key else { continue };
+        for i in sent {
             if outcomes[i] == Some(RecordOutcome::Processed) {
-                completions.push(key);
+                completions.push(&keys[i]);
             } else {
-                releases.push(key);
+                releases.push(&keys[i]);
             }
         }
     }
@@ -970,30 +1009,25 @@ impl BatchProcessor {
     }
 }
 
-/// Decodes every record, in order, marking same-key followers.
+/// Decodes every record, in order, and marks records whose business key an
+/// earlier record of the batch has as its followers.
 fn decode_all<S: RecordStep>(
     step: &S,
     records: &[SqsMessage],
     latencies: &mut Vec<f64>,
-) -> Vec<Stage<S::Input>> {
-    let mut leaders: HashMap<String, usize> = HashMap::new();
-    let mut stages = Vec::with_capacity(records.len());
-    for (i, record) in records.iter().enumerate() {
+) -> Decoding<S::Input> {
+    let n = records.len();
+    let mut inputs = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    for record in records {
         let started = std::time::Instant::now();
-        let stage = match step.decode(record) {
-            Ok(decoded) => match leaders.get(&decoded.key) {
-                Some(&leader) => {
-                    debug!(
-                        messageId = record.message_id.as_deref(),
-                        "same business key as an earlier record"
-                    );
-                    Stage::Follower { leader }
-                }
-                None => {
-                    leaders.insert(decoded.key.clone(), i);
-                    Stage::Ready(decoded)
-                }
-            },
+        match step.decode(record) {
+            Ok(input) => {
+                keys.push(idempotency_key(step.name(), &step.key(&input)));
+                inputs.push(Some(input));
+                errors.push(None);
+            }
             Err(e) => {
                 let correlation_id = fallback_correlation_id(record);
                 let span = info_span!(
@@ -1005,12 +1039,51 @@ fn decode_all<S: RecordStep>(
                     || warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record rejected"),
                 );
                 latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-                Stage::DecodeFailed(e)
+                keys.push(String::new());
+                inputs.push(None);
+                errors.push(Some(e));
             }
-        };
-        stages.push(stage);
+        }
     }
-    stages
+    let mut leaders: FxHashMap<&str, usize> = FxHashMap::default();
+    leaders.reserve(n);
+    let stages: Vec<Stage> = errors
+        .into_iter()
+        .enumerate()
+        .map(|(i, error)| match error {
+            Some(e) => Stage::DecodeFailed(e),
+            None => match leaders.get(keys[i].as_str()) {
+                Some(&leader) => {
+                    debug!(
+                        messageId = records[i].message_id.as_deref(),
+                        "same business key as an earlier record"
+                    );
+                    Stage::Follower { leader }
+                }
+                None => {
+                    leaders.insert(&keys[i], i);
+                    Stage::Ready
+                }
+            },
+        })
+        .collect();
+    drop(leaders);
+    for (stage, input) in std::iter::zip(&stages, &mut inputs) {
+        if matches!(stage, Stage::Follower { .. }) {
+            *input = None; // never runs
+        }
+    }
+    Decoding { stages, inputs, keys }
+}
+
+/// The idempotency key of a step's business key, `<step>#<key>` (also the
+/// deduplication ID of the messages the step sends to FIFO queues).
+pub fn idempotency_key(step: &str, key: &str) -> String {
+    let mut out = String::with_capacity(step.len() + 1 + key.len());
+    out.push_str(step);
+    out.push('#');
+    out.push_str(key);
+    out
 }
 
 /// The FIFO message group of a record (empty on standard queues).

@@ -11,6 +11,74 @@ use time::OffsetDateTime;
 use crate::money::Money;
 use crate::validation::{Validate, ValidationErrors, check_correlation_id, check_id, check_region};
 
+/// RFC 3339 timestamps: written without a format-description interpreter
+/// (every event carries one or two), read with `time`'s parser.
+mod rfc3339 {
+    use serde::{Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    fn two(out: &mut String, n: u8) {
+        out.push(char::from(b'0' + n / 10));
+        out.push(char::from(b'0' + n % 10));
+    }
+
+    /// `2026-11-28T09:30:00Z`, `2026-11-28T09:30:00.25+02:00`.
+    pub fn format(dt: OffsetDateTime) -> Option<String> {
+        let year = dt.year();
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut out = String::with_capacity(35);
+        let year = year as u16;
+        two(&mut out, (year / 100) as u8);
+        two(&mut out, (year % 100) as u8);
+        out.push('-');
+        two(&mut out, u8::from(dt.month()));
+        out.push('-');
+        two(&mut out, dt.day());
+        out.push('T');
+        two(&mut out, dt.hour());
+        out.push(':');
+        two(&mut out, dt.minute());
+        out.push(':');
+        two(&mut out, dt.second());
+        let mut nanos = dt.nanosecond();
+        if nanos != 0 {
+            out.push('.');
+            let mut digits = 9;
+            while nanos.is_multiple_of(10) {
+                nanos /= 10;
+                digits -= 1;
+            }
+            let text = nanos.to_string();
+            out.extend(std::iter::repeat_n('0', digits - text.len()));
+            out.push_str(&text);
+        }
+        let offset = dt.offset();
+        if offset.is_utc() {
+            out.push('Z');
+        } else {
+            let (h, m, _) = offset.as_hms();
+            out.push(if offset.is_negative() { '-' } else { '+' });
+            two(&mut out, h.unsigned_abs());
+            out.push(':');
+            two(&mut out, m.unsigned_abs());
+        }
+        Some(out)
+    }
+
+    pub fn serialize<S: Serializer>(dt: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+        match format(*dt) {
+            Some(text) => serializer.serialize_str(&text),
+            None => time::serde::rfc3339::serialize(dt, serializer),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
+        time::serde::rfc3339::deserialize(deserializer)
+    }
+}
+
 /// The version every event this pipeline writes carries.
 pub const EVENT_VERSION: &str = "1.0";
 
@@ -111,7 +179,7 @@ pub struct OrderCreated {
     /// 0 to 1,000,000 with at most two decimals.
     pub total_amount: Money,
     /// When the customer placed the order.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
     /// From the body, else the `Region` attribute, else `US`.
     pub shipping_region: String,
@@ -149,10 +217,10 @@ pub struct InventoryReserved {
     /// Where to ship.
     pub shipping_region: String,
     /// When the order was placed.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339")]
     pub order_created_at: OffsetDateTime,
     /// When the stock was reserved.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339")]
     pub reserved_at: OffsetDateTime,
 }
 
@@ -193,7 +261,7 @@ pub struct OrderRejected {
     /// Which SKUs are short, and by how much.
     pub shortages: Vec<Shortage>,
     /// When the order was rejected.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339")]
     pub rejected_at: OffsetDateTime,
 }
 
@@ -218,7 +286,7 @@ pub struct ShipmentCreated {
     /// The estimated delivery date, `YYYY-MM-DD`.
     pub estimated_delivery: String,
     /// When the shipment was created.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -266,6 +334,20 @@ mod tests {
             assert_eq!(EventType::parse(t.name()), Some(t));
         }
         assert_eq!(EventType::parse("ORDER_SHIPPED"), None);
+    }
+
+    #[test]
+    fn timestamps_are_written_as_time_writes_rfc3339() {
+        use time::format_description::well_known::Rfc3339;
+        for text in [
+            "2026-11-28T09:30:00Z",
+            "2026-11-28T09:30:00.25Z",
+            "2026-11-28T09:30:00.000001+02:00",
+            "1999-01-02T03:04:05-05:30",
+        ] {
+            let dt = OffsetDateTime::parse(text, &Rfc3339).unwrap();
+            assert_eq!(rfc3339::format(dt).unwrap(), dt.format(&Rfc3339).unwrap());
+        }
     }
 
     #[test]

@@ -28,7 +28,5 @@ pub mod queue_url;
 pub mod telemetry;
 pub mod validation;
 
-pub use batch::{
-    BatchConfig, BatchProcessor, Decoded, InvocationContext, Outgoing, RecordContext, RecordStep,
-};
+pub use batch::{BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordStep};
 pub use error::{PortError, PortErrorKind, RecordError};

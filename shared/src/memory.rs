@@ -1,7 +1,9 @@
 //! Embedded adapters for every port: the local runner, `orderflow invoke` and
 //! the tests use them, so business steps run without AWS.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -123,7 +125,7 @@ enum KeyState {
 /// An idempotency store in a hash map, with the same expiry rules as the DynamoDB one.
 #[derive(Debug, Default)]
 pub struct InMemoryIdempotencyStore {
-    keys: Mutex<HashMap<String, KeyState>>,
+    keys: Mutex<FxHashMap<String, KeyState>>,
 }
 
 impl InMemoryIdempotencyStore {
@@ -165,7 +167,14 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
     }
 
     async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError> {
-        lock(&self.keys).insert(key.to_owned(), KeyState::Completed { until: keep_until });
+        let mut keys = lock(&self.keys);
+        let completed = KeyState::Completed { until: keep_until };
+        match keys.get_mut(key) {
+            Some(state) => *state = completed,
+            None => {
+                keys.insert(key.to_owned(), completed);
+            }
+        }
         Ok(())
     }
 
@@ -177,8 +186,8 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
 
 #[derive(Debug, Default)]
 struct Stock {
-    units: HashMap<String, u32>,
-    reservations: HashSet<String>,
+    units: FxHashMap<String, u32>,
+    reservations: FxHashSet<String>,
 }
 
 /// Stock levels in memory: every SKU not set explicitly has `default_units`.
@@ -239,8 +248,13 @@ impl InventoryStore for InMemoryInventory {
             return Ok(Reservation::Short(shortages));
         }
         for item in items {
-            let units = stock.units.entry(item.sku.clone()).or_insert(self.default_units);
-            *units -= item.quantity;
+            match stock.units.get_mut(&item.sku) {
+                Some(units) => *units -= item.quantity,
+                None => {
+                    let left = self.default_units - item.quantity;
+                    stock.units.insert(item.sku.clone(), left);
+                }
+            }
         }
         stock.reservations.insert(order_id.to_owned());
         Ok(Reservation::Reserved)

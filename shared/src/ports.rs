@@ -117,7 +117,7 @@ pub trait IdempotencyStore: Send + Sync {
     async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError>;
     /// Marks many keys completed; stores with batch writes override this to
     /// save calls. Returns one result per key, in order.
-    async fn complete_all(&self, keys: &[String], keep_until: u64) -> EntryResults {
+    async fn complete_all(&self, keys: &[&str], keep_until: u64) -> EntryResults {
         let mut results = Vec::with_capacity(keys.len());
         for key in keys {
             results.push(self.complete(key, keep_until).await);

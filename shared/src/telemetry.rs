@@ -4,9 +4,18 @@
 //! the current span's fields, so each record's lines carry its `messageId` and
 //! `correlationId`. The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's
 //! advanced logging controls), else `RUST_LOG`, else the given default.
+//!
+//! A span is opened per record, so its fields are formatted by
+//! [`JsonSpanFields`], which writes them straight to JSON text instead of
+//! going through a map of JSON values.
 
+use std::fmt::{self, Write as _};
+
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{FmtSpan, Writer};
+use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(default_level: &str) {
@@ -31,10 +40,192 @@ pub fn init(default_level: &str) {
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .fmt_fields(JsonSpanFields)
             .try_init()
     } else {
         builder.compact().try_init()
     };
     // Already initialised (tests, or a host program): keep that subscriber.
     drop(result);
+}
+
+/// Formats span fields as a JSON object, written directly (for the JSON log format).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsonSpanFields;
+
+impl<'writer> FormatFields<'writer> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = JsonObject {
+            out: String::with_capacity(96),
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result?;
+        writer.write_char('{')?;
+        writer.write_str(&visitor.out)?;
+        writer.write_char('}')
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let mut visitor = JsonObject {
+            out: String::new(),
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result?;
+        if visitor.out.is_empty() {
+            return Ok(());
+        }
+        // `{...}` becomes `{..., new}`. A later value of a field repeats its key;
+        // JSON readers keep the last.
+        match current.fields.pop() {
+            Some('}') if current.fields.len() > 1 => current.fields.push(','),
+            Some('}') => {}
+            _ => current.fields.push('{'),
+        }
+        current.fields.push_str(&visitor.out);
+        current.fields.push('}');
+        Ok(())
+    }
+}
+
+/// Collects `"name":value` pairs, comma-separated.
+struct JsonObject {
+    out: String,
+    result: fmt::Result,
+}
+
+impl JsonObject {
+    fn key(&mut self, field: &Field) {
+        if !self.out.is_empty() {
+            self.out.push(',');
+        }
+        write_json_string(&mut self.out, field.name());
+        self.out.push(':');
+    }
+}
+
+impl Visit for JsonObject {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        write_json_string(&mut self.out, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        self.result = self.result.and(write!(self.out, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        self.result = self.result.and(write!(self.out, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        self.out.push_str(if value { "true" } else { "false" });
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
+        if value.is_finite() {
+            self.result = self.result.and(write!(self.out, "{value}"));
+        } else {
+            self.out.push_str("null");
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.key(field);
+        write_json_string(&mut self.out, &format!("{value:?}"));
+    }
+}
+
+/// Appends `value` as a JSON string literal.
+fn write_json_string(out: &mut String, value: &str) {
+    out.push('"');
+    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // IDs and codes, the usual case: nothing to escape.
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
+    let mut start = 0;
+    for (i, b) in value.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&value[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&value[start..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn span_fields_reach_json_lines_intact() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .fmt_fields(JsonSpanFields)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "record",
+                messageId = "m-1",
+                correlationId = "quote \" back\\slash \n tab\t \u{1}",
+                count = 3u64,
+                late = tracing::field::Empty
+            );
+            span.record("late", "filled");
+            span.in_scope(|| tracing::warn!(code = "X", "inside"));
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line["span"]["messageId"], "m-1");
+        assert_eq!(
+            line["span"]["correlationId"],
+            "quote \" back\\slash \n tab\t \u{1}"
+        );
+        assert_eq!(line["span"]["count"], 3);
+        assert_eq!(line["span"]["late"], "filled");
+        assert_eq!(line["fields"]["code"], "X");
+    }
 }

@@ -209,60 +209,73 @@ const ID_CHARS: &str = "letters, digits, '_' and '-'";
 const SKU_CHARS: &str = "A-Z, 0-9 and '-'";
 const REGION_CHARS: &str = "A-Z and '-'";
 
-fn check_chars(
-    field: &str,
-    value: &str,
-    (min, max): (usize, usize),
+/// A string rule: a length range and an allowed ASCII character set.
+struct Chars {
+    min: usize,
+    max: usize,
     allowed: fn(u8) -> bool,
     set: &'static str,
-    errors: &mut ValidationErrors,
-) -> bool {
-    // All allowed characters are ASCII, so bytes count characters once the set is checked.
-    if !value.bytes().all(allowed) {
-        errors.push(field, Rule::Charset(set));
-        false
-    } else if value.len() < min || value.len() > max {
-        errors.push(field, Rule::Length { min, max });
-        false
-    } else {
-        true
+}
+
+impl Chars {
+    /// The rule `value` breaks, if any (the character set first).
+    fn rule(&self, value: &str) -> Option<Rule> {
+        // All allowed characters are ASCII, so bytes count characters once the set is checked.
+        if !value.bytes().all(self.allowed) {
+            Some(Rule::Charset(self.set))
+        } else if value.len() < self.min || value.len() > self.max {
+            Some(Rule::Length {
+                min: self.min,
+                max: self.max,
+            })
+        } else {
+            None
+        }
+    }
+
+    fn check(&self, field: &str, value: &str, errors: &mut ValidationErrors) -> bool {
+        match self.rule(value) {
+            Some(rule) => {
+                errors.push(field, rule);
+                false
+            }
+            None => true,
+        }
     }
 }
 
+const ID: Chars = Chars {
+    min: 1,
+    max: 64,
+    allowed: |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
+    set: ID_CHARS,
+};
+const SKU: Chars = Chars {
+    min: 1,
+    max: 32,
+    allowed: |b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-',
+    set: SKU_CHARS,
+};
+const REGION: Chars = Chars {
+    min: 2,
+    max: 16,
+    allowed: |b| b.is_ascii_uppercase() || b == b'-',
+    set: REGION_CHARS,
+};
+
 /// `orderId`, `customerId`: 1 to 64 characters of `[A-Za-z0-9_-]`.
 pub fn check_id(field: &str, value: &str, errors: &mut ValidationErrors) -> bool {
-    check_chars(
-        field,
-        value,
-        (1, 64),
-        |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
-        ID_CHARS,
-        errors,
-    )
+    ID.check(field, value, errors)
 }
 
 /// A SKU: 1 to 32 characters of `[A-Z0-9-]`.
 pub fn check_sku(field: &str, value: &str, errors: &mut ValidationErrors) -> bool {
-    check_chars(
-        field,
-        value,
-        (1, 32),
-        |b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-',
-        SKU_CHARS,
-        errors,
-    )
+    SKU.check(field, value, errors)
 }
 
 /// A shipping region: 2 to 16 characters of `[A-Z-]`.
 pub fn check_region(field: &str, value: &str, errors: &mut ValidationErrors) -> bool {
-    check_chars(
-        field,
-        value,
-        (2, 16),
-        |b| b.is_ascii_uppercase() || b == b'-',
-        REGION_CHARS,
-        errors,
-    )
+    REGION.check(field, value, errors)
 }
 
 /// The longest correlation ID accepted.
@@ -490,7 +503,125 @@ fn body_error(error: serde_json::Error, event: EventType) -> RecordError {
 
 /// Decodes and validates an `OrderCreated` body, resolving the shipping
 /// region and correlation ID from the message attributes when the body has none.
+///
+/// Valid bodies take a fast path (one typed parse, borrowing the input); any
+/// body that fails it is decoded again field by field for the precise errors.
 pub fn decode_order_created(
+    body: &str,
+    attributes: &impl MessageAttributes,
+) -> Result<OrderCreated, RecordError> {
+    match decode_valid_order(body, attributes) {
+        Some(order) => Ok(order),
+        None => decode_order_precisely(body, attributes),
+    }
+}
+
+/// The shape of a valid `OrderCreated`, borrowing from the body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderShape<'a> {
+    #[serde(borrow, default)]
+    version: Option<Cow<'a, str>>,
+    #[serde(borrow, alias = "order_id")]
+    order_id: Cow<'a, str>,
+    #[serde(borrow, alias = "customer_id")]
+    customer_id: Cow<'a, str>,
+    #[serde(borrow)]
+    items: Vec<ItemShape<'a>>,
+    #[serde(borrow, alias = "total_amount")]
+    total_amount: &'a RawValue,
+    #[serde(borrow, alias = "created_at")]
+    created_at: Cow<'a, str>,
+    #[serde(borrow, default, alias = "shipping_region")]
+    shipping_region: Option<Cow<'a, str>>,
+    #[serde(borrow, default, alias = "correlation_id")]
+    correlation_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ItemShape<'a> {
+    #[serde(borrow)]
+    sku: Cow<'a, str>,
+    quantity: u32,
+}
+
+/// The order when `body` is valid; `None` when anything is off (the precise path says what).
+fn decode_valid_order(body: &str, attributes: &impl MessageAttributes) -> Option<OrderCreated> {
+    let shape: OrderShape<'_> = serde_json::from_str(body).ok()?;
+    let version = match shape.version {
+        None => crate::contracts::EVENT_VERSION.to_owned(),
+        Some(v) => {
+            let mut parts = v.split('.');
+            let well_formed = v
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            if !well_formed || parts.next()?.trim_start_matches('0') != "1" {
+                return None;
+            }
+            v.into_owned()
+        }
+    };
+    if ID.rule(&shape.order_id).is_some() || ID.rule(&shape.customer_id).is_some() {
+        return None;
+    }
+    if shape.items.is_empty() || shape.items.len() > MAX_ITEMS {
+        return None;
+    }
+    for (i, item) in shape.items.iter().enumerate() {
+        let quantity = i64::from(item.quantity);
+        if SKU.rule(&item.sku).is_some()
+            || !(1..=MAX_QUANTITY).contains(&quantity)
+            || shape.items[..i].iter().any(|earlier| earlier.sku == item.sku)
+        {
+            return None;
+        }
+    }
+    let total_amount = Money::parse_json_number(shape.total_amount.get()).ok()?;
+    let created_at = OffsetDateTime::parse(&shape.created_at, &Rfc3339).ok()?;
+    let shipping_region = match shape.shipping_region {
+        Some(region) => region.into_owned(),
+        None => match attributes.string_attribute(crate::contracts::attribute::REGION) {
+            Some(region) => region.to_owned(),
+            None => DEFAULT_REGION.to_owned(),
+        },
+    };
+    if REGION.rule(&shipping_region).is_some() {
+        return None;
+    }
+    let correlation_id = match shape.correlation_id.filter(|c| !c.is_empty()) {
+        Some(c) => c.into_owned(),
+        None => match attributes
+            .string_attribute(crate::contracts::attribute::CORRELATION_ID)
+            .filter(|c| !c.is_empty())
+        {
+            Some(c) => c.to_owned(),
+            None => uuid::Uuid::new_v4().to_string(),
+        },
+    };
+    if correlation_id.chars().count() > MAX_CORRELATION_ID {
+        return None;
+    }
+    Some(OrderCreated {
+        version,
+        order_id: shape.order_id.into_owned(),
+        customer_id: shape.customer_id.into_owned(),
+        items: shape
+            .items
+            .into_iter()
+            .map(|i| OrderItem {
+                sku: i.sku.into_owned(),
+                quantity: i.quantity,
+            })
+            .collect(),
+        total_amount,
+        created_at,
+        shipping_region,
+        correlation_id,
+    })
+}
+
+/// Decodes an `OrderCreated` field by field, reporting every broken rule.
+fn decode_order_precisely(
     body: &str,
     attributes: &impl MessageAttributes,
 ) -> Result<OrderCreated, RecordError> {
@@ -1085,6 +1216,35 @@ pub(crate) mod tests {
         ));
         assert_eq!(single("[1,2]"), ("(body)".into(), "type"));
         assert_eq!(single("\"order\""), ("(body)".into(), "type"));
+    }
+
+    #[test]
+    fn the_fast_path_accepts_exactly_what_the_precise_path_accepts() {
+        let bodies = [
+            VALID.to_owned(),
+            with(r#""quantity":2"#, r#""quantity":2.0"#),
+            with(r#""quantity":2"#, r#""quantity":1001"#),
+            with(r#""orderId":"ord-1""#, r#""orderId":null"#),
+            with(r#""version":"1.0""#, r#""version":"01.2""#),
+            with(r#""version":"1.0""#, r#""version":"2.0""#),
+            with(r#""shippingRegion":"EU","#, r#""shippingRegion":null,"#),
+            with(r#""orderId":"ord-1""#, r#""orderId":"ord-1","order_id":"ord-1""#),
+            with(r#""sku":"SKU-0002""#, r#""sku":"SKU-0001""#),
+            with(r#""totalAmount":19.99"#, r#""totalAmount":1e2"#),
+            with(r#""correlationId":"corr-1","#, r#""correlationId":"","#),
+        ];
+        for body in &bodies {
+            let fast = decode_valid_order(body, &());
+            let precise = decode_order_precisely(body, &());
+            assert_eq!(fast.is_some(), precise.is_ok(), "{body}");
+            if let (Some(fast), Ok(precise)) = (fast, precise) {
+                assert_eq!(fast.order_id, precise.order_id);
+                assert_eq!(fast.items, precise.items);
+                assert_eq!(fast.total_amount, precise.total_amount);
+                assert_eq!(fast.shipping_region, precise.shipping_region);
+                assert_eq!(fast.version, precise.version);
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The batch semantics of `BatchProcessor`, one test per rule, over in-memory adapters.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use orderflow_shared::batch::{
-    BatchConfig, BatchError, BatchProcessor, Decoded, FailureReason, FifoFailureMode, InvocationContext,
-    Outgoing, RecordContext, RecordOutcome, RecordStep,
+    BatchConfig, BatchError, BatchProcessor, FailureReason, FifoFailureMode, InvocationContext, Outgoing,
+    RecordContext, RecordOutcome, RecordStep,
 };
 use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
 use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
@@ -33,6 +34,8 @@ struct Script {
     key: String,
     fail: Option<String>,
     sleep_ms: Option<u64>,
+    #[serde(skip)]
+    correlation_id: String,
 }
 
 impl ScriptedStep {
@@ -48,18 +51,23 @@ impl RecordStep for ScriptedStep {
         "test"
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<Decoded<Script>, RecordError> {
+    fn decode(&self, message: &SqsMessage) -> Result<Script, RecordError> {
         let body = orderflow_shared::batch::body(message)?;
-        let script: Script =
+        let mut script: Script =
             serde_json::from_str(body).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
-        Ok(Decoded {
-            key: script.key.clone(),
-            correlation_id: format!("corr-{}", script.key),
-            input: script,
-        })
+        script.correlation_id = format!("corr-{}", script.key);
+        Ok(script)
     }
 
-    async fn run(&self, script: &Script, context: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+    fn key<'a>(&self, script: &'a Script) -> Cow<'a, str> {
+        Cow::Borrowed(&script.key)
+    }
+
+    fn correlation_id<'a>(&self, script: &'a Script) -> &'a str {
+        &script.correlation_id
+    }
+
+    async fn run(&self, script: Script, context: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         self.runs.lock().unwrap().push(context.message_id.to_owned());
@@ -72,7 +80,7 @@ impl RecordStep for ScriptedStep {
             Some("permanent") => Err(RecordError::UnknownEventType("scripted".into())),
             _ => Ok(vec![Outgoing {
                 queue_url: OUT.into(),
-                message: orderflow_shared::ports::OutgoingMessage::new(script.key.clone()),
+                message: orderflow_shared::ports::OutgoingMessage::new(script.key),
             }]),
         }
     }

@@ -4,12 +4,13 @@
 //! so a subscriber installed by one test can miss events whose callsites other
 //! tests' threads registered first.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use orderflow_shared::batch::{
-    BatchConfig, BatchProcessor, Decoded, InvocationContext, Outgoing, RecordContext, RecordStep,
+    BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordStep,
 };
 use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
 use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryQueues};
@@ -19,22 +20,30 @@ use orderflow_shared::metrics::NoMetrics;
 struct Step;
 
 impl RecordStep for Step {
-    type Input = String;
+    type Input = (String, String);
 
     fn name(&self) -> &'static str {
         "test"
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<Decoded<String>, RecordError> {
+    fn decode(&self, message: &SqsMessage) -> Result<(String, String), RecordError> {
         let body = orderflow_shared::batch::body(message)?.to_owned();
-        Ok(Decoded {
-            correlation_id: format!("corr-{body}"),
-            key: body.clone(),
-            input: body,
-        })
+        Ok((format!("corr-{body}"), body))
     }
 
-    async fn run(&self, body: &String, _: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+    fn key<'a>(&self, input: &'a (String, String)) -> Cow<'a, str> {
+        Cow::Borrowed(&input.1)
+    }
+
+    fn correlation_id<'a>(&self, input: &'a (String, String)) -> &'a str {
+        &input.0
+    }
+
+    async fn run(
+        &self,
+        (_, body): (String, String),
+        _: &RecordContext<'_>,
+    ) -> Result<Vec<Outgoing>, RecordError> {
         if body.starts_with("fail") {
             return Err(PortError::new(PortErrorKind::Throttled, "Test", "slow down").into());
         }
@@ -70,6 +79,7 @@ async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
     let subscriber = tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
+        .fmt_fields(orderflow_shared::telemetry::JsonSpanFields)
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::set_global_default(subscriber).unwrap();

@@ -6,11 +6,12 @@
 //! short SKUs) to the notifications queue. The reservation is recorded under the
 //! order ID, so a redelivered order never takes stock twice.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsMessage;
 use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Decoded, Outgoing, RecordContext, RecordStep, body};
+use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, idempotency_key};
 use orderflow_shared::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
@@ -48,9 +49,10 @@ pub enum StockDecision {
     Rejected(OrderRejected),
 }
 
-/// Reserves an order's stock all or nothing and says what to announce.
+/// Reserves an order's stock all or nothing and says what to announce (the
+/// event takes the order's fields over).
 pub async fn reserve_stock(
-    order: &OrderCreated,
+    order: OrderCreated,
     inventory: &dyn InventoryStore,
     now: OffsetDateTime,
 ) -> Result<StockDecision, RecordError> {
@@ -58,21 +60,21 @@ pub async fn reserve_stock(
         Reservation::Reserved | Reservation::AlreadyReserved => {
             Ok(StockDecision::Reserved(InventoryReserved {
                 version: EVENT_VERSION.to_owned(),
-                order_id: order.order_id.clone(),
-                customer_id: order.customer_id.clone(),
-                correlation_id: order.correlation_id.clone(),
-                items: order.items.clone(),
+                order_id: order.order_id,
+                customer_id: order.customer_id,
+                correlation_id: order.correlation_id,
+                items: order.items,
                 total_amount: order.total_amount,
-                shipping_region: order.shipping_region.clone(),
+                shipping_region: order.shipping_region,
                 order_created_at: order.created_at,
                 reserved_at: now,
             }))
         }
         Reservation::Short(shortages) => Ok(StockDecision::Rejected(OrderRejected {
             version: EVENT_VERSION.to_owned(),
-            order_id: order.order_id.clone(),
-            customer_id: order.customer_id.clone(),
-            correlation_id: order.correlation_id.clone(),
+            order_id: order.order_id,
+            customer_id: order.customer_id,
+            correlation_id: order.correlation_id,
             reason: RejectionReason::OutOfStock,
             shortages,
             rejected_at: now,
@@ -109,38 +111,41 @@ impl RecordStep for InventoryStep {
         STEP
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<Decoded<OrderCreated>, RecordError> {
-        let order = decode_order_created(body(message)?, message)?;
-        Ok(Decoded {
-            key: order.order_id.clone(),
-            correlation_id: order.correlation_id.clone(),
-            input: order,
-        })
+    fn decode(&self, message: &SqsMessage) -> Result<OrderCreated, RecordError> {
+        decode_order_created(body(message)?, message)
+    }
+
+    fn key<'a>(&self, order: &'a OrderCreated) -> Cow<'a, str> {
+        Cow::Borrowed(&order.order_id)
+    }
+
+    fn correlation_id<'a>(&self, order: &'a OrderCreated) -> &'a str {
+        &order.correlation_id
     }
 
     async fn run(
         &self,
-        order: &OrderCreated,
+        order: OrderCreated,
         _context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
-        let dedup = format!("{STEP}#{}", order.order_id);
+        let dedup = idempotency_key(STEP, &order.order_id);
         let outgoing = match reserve_stock(order, &*self.inventory, OffsetDateTime::now_utc()).await? {
             StockDecision::Reserved(event) => Outgoing::event(
                 &self.routes.reserved,
                 EventType::InventoryReserved,
                 &event,
-                &order.correlation_id,
-                &order.customer_id,
+                &event.correlation_id,
+                &event.customer_id,
                 dedup,
             )?,
             StockDecision::Rejected(event) => {
-                tracing::info!(orderId = %order.order_id, short = event.shortages.len(), "order rejected for stock");
+                tracing::info!(orderId = %event.order_id, short = event.shortages.len(), "order rejected for stock");
                 Outgoing::event(
                     &self.routes.rejected,
                     EventType::OrderRejected,
                     &event,
-                    &order.correlation_id,
-                    &order.customer_id,
+                    &event.correlation_id,
+                    &event.customer_id,
                     dedup,
                 )?
             }
@@ -168,7 +173,7 @@ mod tests {
     async fn reserves_every_line_or_rejects_naming_the_short_skus() {
         let inventory = InMemoryInventory::new(5);
         let now = OffsetDateTime::UNIX_EPOCH;
-        let StockDecision::Rejected(rejected) = reserve_stock(&order(6), &inventory, now).await.unwrap()
+        let StockDecision::Rejected(rejected) = reserve_stock(order(6), &inventory, now).await.unwrap()
         else {
             panic!("6 of A is more than 5")
         };
@@ -180,7 +185,7 @@ mod tests {
         );
         assert_eq!(inventory.stock("B"), 5, "nothing reserved on rejection");
 
-        let StockDecision::Reserved(reserved) = reserve_stock(&order(5), &inventory, now).await.unwrap()
+        let StockDecision::Reserved(reserved) = reserve_stock(order(5), &inventory, now).await.unwrap()
         else {
             panic!("5 of A is in stock")
         };
@@ -190,7 +195,7 @@ mod tests {
 
         // A redelivery of the same order does not take stock again.
         assert!(matches!(
-            reserve_stock(&order(5), &inventory, now).await.unwrap(),
+            reserve_stock(order(5), &inventory, now).await.unwrap(),
             StockDecision::Reserved(_)
         ));
         assert_eq!((inventory.stock("A"), inventory.stock("B")), (0, 4));

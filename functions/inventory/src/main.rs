@@ -12,6 +12,10 @@ use orderflow_shared::memory::InMemoryInventory;
 use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS};
 use orderflow_shared::ports::InventoryStore;
 
+/// mimalloc: small allocations are most of the per-record work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     orderflow_shared::telemetry::init("info");

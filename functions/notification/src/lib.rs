@@ -6,11 +6,12 @@
 //! in AWS, a log line locally. Logs name the order and template, never the
 //! customer's data.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsMessage;
 use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Decoded, Outgoing, RecordContext, RecordStep, body};
+use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body};
 use orderflow_shared::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
 use orderflow_shared::ports::{CustomerNotification, Notifier, Template};
 use orderflow_shared::validation::{MessageAttributes, decode_event};
@@ -48,6 +49,13 @@ impl CustomerEvent {
         match self {
             CustomerEvent::Shipped(e) => &e.correlation_id,
             CustomerEvent::Rejected(e) => &e.correlation_id,
+        }
+    }
+
+    fn template(&self) -> Template {
+        match self {
+            CustomerEvent::Shipped(_) => Template::ShipmentConfirmation,
+            CustomerEvent::Rejected(_) => Template::OrderRejected,
         }
     }
 }
@@ -147,25 +155,24 @@ impl RecordStep for NotificationStep {
         STEP
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<Decoded<CustomerEvent>, RecordError> {
-        let event = decode_customer_event(message)?;
-        let kind = match event {
-            CustomerEvent::Shipped(_) => Template::ShipmentConfirmation,
-            CustomerEvent::Rejected(_) => Template::OrderRejected,
-        };
-        Ok(Decoded {
-            key: format!("{}:{}", event.order_id(), kind.name()),
-            correlation_id: event.correlation_id().to_owned(),
-            input: event,
-        })
+    fn decode(&self, message: &SqsMessage) -> Result<CustomerEvent, RecordError> {
+        decode_customer_event(message)
+    }
+
+    fn key<'a>(&self, event: &'a CustomerEvent) -> Cow<'a, str> {
+        Cow::Owned(format!("{}:{}", event.order_id(), event.template().name()))
+    }
+
+    fn correlation_id<'a>(&self, event: &'a CustomerEvent) -> &'a str {
+        event.correlation_id()
     }
 
     async fn run(
         &self,
-        event: &CustomerEvent,
+        event: CustomerEvent,
         _context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
-        self.notifier.notify(&render(event)).await?;
+        self.notifier.notify(&render(&event)).await?;
         Ok(Vec::new())
     }
 }

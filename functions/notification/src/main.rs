@@ -6,6 +6,10 @@ use orderflow_aws::wiring::Adapters;
 use orderflow_shared::BatchProcessor;
 use orderflow_shared::config::{Env, batch_config};
 
+/// mimalloc: small allocations are most of the per-record work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     orderflow_shared::telemetry::init("info");

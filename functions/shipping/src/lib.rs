@@ -5,11 +5,12 @@
 //! the order ID, so the same order always gets the same shipment; the carrier
 //! and delivery estimate follow the shipping region.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsMessage;
 use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Decoded, Outgoing, RecordContext, RecordStep, body};
+use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, idempotency_key};
 use orderflow_shared::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
 use orderflow_shared::validation::decode_event;
 use time::{Duration, OffsetDateTime};
@@ -50,8 +51,8 @@ pub fn carrier_for(region: &str) -> (&'static str, i64) {
 }
 
 /// Plans the shipment of a reserved order: ID, carrier, and delivery estimate
-/// counted from when the order was placed.
-pub fn plan_shipment(reserved: &InventoryReserved, now: OffsetDateTime) -> ShipmentCreated {
+/// counted from when the order was placed (the event takes the order's fields over).
+pub fn plan_shipment(reserved: InventoryReserved, now: OffsetDateTime) -> ShipmentCreated {
     let (carrier, days) = carrier_for(&reserved.shipping_region);
     let delivery = reserved
         .order_created_at
@@ -59,12 +60,12 @@ pub fn plan_shipment(reserved: &InventoryReserved, now: OffsetDateTime) -> Shipm
         .saturating_add(Duration::days(days));
     ShipmentCreated {
         version: EVENT_VERSION.to_owned(),
-        order_id: reserved.order_id.clone(),
-        customer_id: reserved.customer_id.clone(),
-        correlation_id: reserved.correlation_id.clone(),
         shipment_id: shipment_id(&reserved.order_id),
+        order_id: reserved.order_id,
+        customer_id: reserved.customer_id,
+        correlation_id: reserved.correlation_id,
         carrier: carrier.to_owned(),
-        shipping_region: reserved.shipping_region.clone(),
+        shipping_region: reserved.shipping_region,
         estimated_delivery: format!(
             "{:04}-{:02}-{:02}",
             delivery.year(),
@@ -97,28 +98,32 @@ impl RecordStep for ShippingStep {
         STEP
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<Decoded<InventoryReserved>, RecordError> {
-        let reserved: InventoryReserved = decode_event(body(message)?)?;
-        Ok(Decoded {
-            key: reserved.order_id.clone(),
-            correlation_id: reserved.correlation_id.clone(),
-            input: reserved,
-        })
+    fn decode(&self, message: &SqsMessage) -> Result<InventoryReserved, RecordError> {
+        decode_event(body(message)?)
+    }
+
+    fn key<'a>(&self, reserved: &'a InventoryReserved) -> Cow<'a, str> {
+        Cow::Borrowed(&reserved.order_id)
+    }
+
+    fn correlation_id<'a>(&self, reserved: &'a InventoryReserved) -> &'a str {
+        &reserved.correlation_id
     }
 
     async fn run(
         &self,
-        reserved: &InventoryReserved,
+        reserved: InventoryReserved,
         _context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
+        let dedup = idempotency_key(STEP, &reserved.order_id);
         let shipment = plan_shipment(reserved, OffsetDateTime::now_utc());
         Ok(vec![Outgoing::event(
             &self.notifications,
             EventType::ShipmentCreated,
             &shipment,
-            &reserved.correlation_id,
-            &reserved.customer_id,
-            format!("{STEP}#{}", reserved.order_id),
+            &shipment.correlation_id,
+            &shipment.customer_id,
+            dedup,
         )?])
     }
 }
@@ -156,17 +161,17 @@ mod tests {
     #[test]
     fn carrier_and_delivery_follow_the_region() {
         let now = datetime!(2026-12-30 10:05 UTC);
-        let us = plan_shipment(&reserved("o", "US-WEST"), now);
+        let us = plan_shipment(reserved("o", "US-WEST"), now);
         assert_eq!(
             (us.carrier.as_str(), us.estimated_delivery.as_str()),
             ("UPS", "2027-01-02")
         );
-        let eu = plan_shipment(&reserved("o", "EU"), now);
+        let eu = plan_shipment(reserved("o", "EU"), now);
         assert_eq!(
             (eu.carrier.as_str(), eu.estimated_delivery.as_str()),
             ("DHL", "2027-01-03")
         );
-        let other = plan_shipment(&reserved("o", "MARS"), now);
+        let other = plan_shipment(reserved("o", "MARS"), now);
         assert_eq!(other.carrier, "FedEx International");
         assert_eq!(us.correlation_id, "corr");
     }

@@ -7,6 +7,10 @@ use orderflow_shared::config::{Env, batch_config};
 use orderflow_shared::pipeline::NOTIFICATIONS;
 use shipping::{STEP, ShippingStep, var};
 
+/// mimalloc: small allocations are most of the per-record work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     orderflow_shared::telemetry::init("info");
