@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, the replay of events/, and the tests that
 # talk to local servers speaking the AWS protocols (moto for SQS and DynamoDB,
-# LocalStack for CloudWatch). Installs the servers' pinned Python packages into
-# .venv/ on first use, starts the servers on free ports, and stops them at exit.
+# LocalStack for CloudWatch and SQS's message-move tasks). Installs the servers'
+# pinned Python packages into .venv/ on first use, starts the servers on free
+# ports, and stops them at exit.
 # Extra arguments go to `cargo test` (e.g. `bash tests/run.sh -p orderflow-shared`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +59,7 @@ pids+=($!)
 
 localstack_port=$(free_port)
 GATEWAY_LISTEN="127.0.0.1:$localstack_port" LOCALSTACK_HOST="127.0.0.1:$localstack_port" \
-  SERVICES=cloudwatch DISABLE_EVENTS=1 DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 \
+  SERVICES=cloudwatch,sqs SQS_ENDPOINT_STRATEGY=path DISABLE_EVENTS=1 DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 \
   LOCALSTACK_VOLUME_DIR="$scratch/localstack/volume" FILESYSTEM_ROOT="$scratch/localstack/fs" \
   .venv/localstack/bin/python -m localstack.runtime.main >"$scratch/localstack.log" 2>&1 &
 pids+=($!)

@@ -1,4 +1,5 @@
-//! [`MessageQueue`] on Amazon SQS: `SendMessageBatch` and `ChangeMessageVisibilityBatch`.
+//! [`MessageQueue`] on Amazon SQS: `SendMessageBatch` and `ChangeMessageVisibilityBatch`,
+//! plus the single `SendMessage` and the queue ARN lookup producers need.
 
 use std::collections::HashMap;
 
@@ -8,7 +9,7 @@ use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
     BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue,
-    SendMessageBatchRequestEntry,
+    QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use orderflow_shared::error::{PortError, PortErrorKind};
 use orderflow_shared::ports::{EntryResults, MessageQueue, OutgoingMessage, VisibilityChange};
@@ -32,10 +33,71 @@ impl SqsQueues {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// Sends one message with `SendMessage` (FIFO group and deduplication IDs
+    /// on a `.fifo` queue). Retries are the SDK's: throttling and outages.
+    pub async fn send_one(&self, queue_url: &str, message: &OutgoingMessage) -> Result<(), PortError> {
+        const OP: &str = "SendMessage";
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(&message.body)
+            .set_message_attributes(string_attributes(OP, message)?)
+            .set_delay_seconds(delay(message));
+        if is_fifo(queue_url) {
+            request = request
+                .set_message_group_id(message.group_id.clone())
+                .set_message_deduplication_id(message.deduplication_id.clone());
+        }
+        request.send().await.map_err(|e| classify(OP, e))?;
+        Ok(())
+    }
+
+    /// The queue's ARN (`GetQueueAttributes`), which the message-move task wants.
+    pub async fn queue_arn(&self, queue_url: &str) -> Result<String, PortError> {
+        const OP: &str = "GetQueueAttributes";
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        output
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .ok_or_else(|| PortError::new(PortErrorKind::Other, OP, format!("no QueueArn for {queue_url}")))
+    }
 }
 
 fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
     PortError::new(PortErrorKind::Rejected, operation, e.to_string())
+}
+
+/// The message's string attributes in the SDK's shape; `None` when it has none.
+fn string_attributes(
+    operation: &'static str,
+    message: &OutgoingMessage,
+) -> Result<Option<HashMap<String, MessageAttributeValue>>, PortError> {
+    let mut attributes = HashMap::with_capacity(message.attributes.len());
+    for (name, value) in &message.attributes {
+        let value = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| invalid(operation, e))?;
+        attributes.insert(name.to_string(), value);
+    }
+    Ok((!attributes.is_empty()).then_some(attributes))
+}
+
+fn delay(message: &OutgoingMessage) -> Option<i32> {
+    message
+        .delay_seconds
+        .map(|d| i32::try_from(d).unwrap_or(i32::MAX))
 }
 
 /// One SQS batch entry per message; IDs are the entry's index.
@@ -45,24 +107,11 @@ fn send_entry(
     fifo: bool,
 ) -> Result<SendMessageBatchRequestEntry, PortError> {
     const OP: &str = "SendMessageBatch";
-    let mut attributes = HashMap::with_capacity(message.attributes.len());
-    for (name, value) in &message.attributes {
-        let value = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(|e| invalid(OP, e))?;
-        attributes.insert(name.to_string(), value);
-    }
     let mut entry = SendMessageBatchRequestEntry::builder()
         .id(index.to_string())
         .message_body(&message.body)
-        .set_message_attributes((!attributes.is_empty()).then_some(attributes))
-        .set_delay_seconds(
-            message
-                .delay_seconds
-                .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
-        );
+        .set_message_attributes(string_attributes(OP, message)?)
+        .set_delay_seconds(delay(message));
     if fifo {
         entry = entry
             .set_message_group_id(message.group_id.clone())

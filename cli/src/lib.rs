@@ -3,6 +3,28 @@
 //! - [`invoke`]: run one function's handler once on an event file, with
 //!   embedded adapters, and print the response Lambda would get.
 //! - [`workload`]: generate SQS events of orders for benchmarks and load.
+//! - [`send`]: send generated orders to a real queue, one by one or in batches.
+//! - [`redrive`]: move a dead-letter queue's messages back to their source.
+//! - [`sqs_client`]: the SQS client these two use, counting its calls.
 
 pub mod invoke;
+pub mod redrive;
+pub mod send;
 pub mod workload;
+
+use orderflow_aws::calls::CallCounter;
+
+/// An SQS client for `endpoint_url` (a local server; dummy credentials when
+/// none are set) or, without one, for the environment's AWS configuration,
+/// with a [`CallCounter`] that counts its calls by operation.
+pub async fn sqs_client(endpoint_url: Option<&str>) -> (aws_sdk_sqs::Client, CallCounter) {
+    let config = match endpoint_url {
+        Some(url) => orderflow_aws::load_sdk_config_for_endpoint(url).await,
+        None => orderflow_aws::load_sdk_config().await,
+    };
+    let counter = CallCounter::new();
+    let config = aws_sdk_sqs::config::Builder::from(&config)
+        .interceptor(counter.clone())
+        .build();
+    (aws_sdk_sqs::Client::from_conf(config), counter)
+}

@@ -1,17 +1,24 @@
-//! `orderflow`: run the pipeline's functions locally.
+//! `orderflow`: run the pipeline's functions locally, produce orders, redrive DLQs.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
 use orderflow::invoke::{Function, invoke, lambda_response, read_event, summary};
+use orderflow::redrive::{RedriveMode, RedriveSpec, redrive};
+use orderflow::send::{SendSpec, send_orders};
+use orderflow::sqs_client;
 use orderflow::workload::{WorkloadSpec, generate_event};
+use orderflow_aws::sqs::SqsQueues;
+use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
     name = "orderflow",
     version,
-    about = "Run orderflow's SQS consumer functions locally"
+    about = "Run orderflow's SQS consumer functions locally, send orders to a queue, redrive a DLQ"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,6 +37,81 @@ enum Command {
     },
     /// Write an SQS event of OrderCreated messages (for benchmarks and load) to stdout.
     GenerateEvent(WorkloadSpec),
+    /// Send generated OrderCreated messages to a queue: one SendMessage per
+    /// order, or ten per SendMessageBatch with --batch. Exits non-zero when any
+    /// order could not be sent.
+    Send(SendArgs),
+    /// Move a dead-letter queue's messages back to their source queue after a
+    /// fix: SQS's message-move task where the endpoint offers it, else receive,
+    /// send, then delete (a crash duplicates a message, never loses it).
+    /// Exits non-zero unless every message moved and left the DLQ.
+    Redrive(RedriveArgs),
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// The queue's URL (a `.fifo` URL gets customer IDs as message groups and
+    /// order IDs as deduplication IDs).
+    #[arg(long)]
+    queue_url: String,
+    /// Orders to send.
+    #[arg(long)]
+    count: usize,
+    /// Send ten per SendMessageBatch call (failed entries resent alone).
+    #[arg(long)]
+    batch: bool,
+    /// Fraction of orders whose body breaks one rule of the contract (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    invalid: f64,
+    /// Seed of the generated orders (order IDs are ord-<seed>-<n>); random when not given.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Calls in flight at once (FIFO queues: always one, to keep each group's order).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// An endpoint that speaks SQS (a local server); credentials default to dummy ones.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RedriveArgs {
+    /// The dead-letter queue's URL.
+    #[arg(long)]
+    dlq: String,
+    /// The URL of the queue to move the messages to (their source queue).
+    #[arg(long)]
+    to: String,
+    /// Move at most this many messages (uses receive, send, delete).
+    #[arg(long)]
+    max: Option<u64>,
+    /// auto: the message-move task when offered and no --max, else receive, send, delete.
+    #[arg(long, value_enum, default_value_t = RedriveMode::Auto)]
+    mode: RedriveMode,
+    /// An endpoint that speaks SQS (a local server); credentials default to dummy ones.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{text} is not a fraction from 0 to 1")),
+    }
+}
+
+/// A report with the calls made, for `--json`.
+#[derive(Serialize)]
+struct WithCalls<'a, R: Serialize> {
+    #[serde(flatten)]
+    report: &'a R,
+    calls: BTreeMap<String, usize>,
 }
 
 /// mimalloc: small allocations are most of the per-record work.
@@ -42,6 +124,8 @@ fn main() -> ExitCode {
     orderflow_shared::telemetry::init("error");
     match cli.command {
         Command::Invoke { function, event } => run_invoke(function, &event),
+        Command::Send(args) => report_failure(run_send(args)),
+        Command::Redrive(args) => report_failure(run_redrive(args)),
         Command::GenerateEvent(spec) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match generate_event(&spec, &mut out).and_then(|invalid| {
@@ -84,4 +168,79 @@ fn run_invoke(function: Function, path: &std::path::Path) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn report_failure(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("orderflow: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn run_send(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let spec = SendSpec {
+        count: args.count,
+        batch: args.batch,
+        invalid: args.invalid,
+        seed: args
+            .seed
+            .unwrap_or_else(|| fastrand::u64(1..=u64::from(u32::MAX))),
+        concurrency: usize::from(args.concurrency),
+    };
+    let (report, calls) = runtime()?.block_on(async {
+        let (client, calls) = sqs_client(args.endpoint_url.as_deref()).await;
+        let report = send_orders(&SqsQueues::new(client), &args.queue_url, &spec).await;
+        (report, calls.counts())
+    });
+    eprintln!("{}", report.summary(&calls));
+    if args.json {
+        print_json(&WithCalls {
+            report: &report,
+            calls,
+        })?;
+    }
+    Ok(if report.all_sent() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
+    let spec = RedriveSpec {
+        max: args.max,
+        mode: args.mode,
+        ..RedriveSpec::default()
+    };
+    let (report, calls) = runtime()?.block_on(async {
+        let (client, calls) = sqs_client(args.endpoint_url.as_deref()).await;
+        let progress = |line: &str| eprintln!("{line}");
+        let report = redrive(&SqsQueues::new(client), &args.dlq, &args.to, &spec, &progress).await;
+        (report, calls.counts())
+    });
+    let report = report.context("redrive failed")?;
+    eprintln!("{}", report.summary());
+    if args.json {
+        print_json(&WithCalls {
+            report: &report,
+            calls,
+        })?;
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -3,7 +3,8 @@
 //! `orderflow generate-event --records 5000 --invalid 0.05 --seed 7` writes about
 //! 1 KB per record; each invalid record breaks exactly one rule of the contract,
 //! so a correct consumer reports exactly those records. The same arguments
-//! always give the same file.
+//! always give the same file. [`orders`] gives the same kind of orders one by
+//! one, for sending to a real queue (`orderflow send`).
 
 use std::io::{self, Write};
 
@@ -65,7 +66,7 @@ fn uuid(rng: &mut fastrand::Rng) -> String {
         .to_string()
 }
 
-fn valid_order(rng: &mut fastrand::Rng, n: usize) -> Value {
+fn valid_order(rng: &mut fastrand::Rng, order_id: String) -> Value {
     let lines = rng.usize(1..=4);
     let mut skus: Vec<u32> = Vec::with_capacity(lines);
     while skus.len() < lines {
@@ -80,7 +81,7 @@ fn valid_order(rng: &mut fastrand::Rng, n: usize) -> Value {
         .collect();
     json!({
         "version": "1.0",
-        "orderId": format!("ord-{n:08}"),
+        "orderId": order_id,
         "customerId": format!("cust-{:06}", rng.u32(1..=50_000)),
         "items": items,
         "totalAmount": rng.u32(500..=250_000) as f64 / 100.0,
@@ -123,6 +124,47 @@ fn break_order(mut order: Value, rule: &str) -> String {
     order.to_string()
 }
 
+/// One generated order: the valid order, and the body to send (that order, or
+/// that order with one rule broken).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratedOrder {
+    /// The valid order, before any rule was broken: what its producer knows
+    /// (order and customer IDs, total, region) even when the body is broken.
+    pub order: Value,
+    /// The message body.
+    pub body: String,
+    /// The rule the body breaks, if any (one of [`BROKEN_RULES`]).
+    pub broken_rule: Option<&'static str>,
+}
+
+/// The next order from `rng`: valid, or with one rule broken with probability `invalid`.
+fn next_order(rng: &mut fastrand::Rng, order_id: String, invalid: f64) -> GeneratedOrder {
+    let order = valid_order(rng, order_id);
+    if rng.f64() < invalid {
+        let rule = BROKEN_RULES[rng.usize(..BROKEN_RULES.len())];
+        GeneratedOrder {
+            body: break_order(order.clone(), rule),
+            order,
+            broken_rule: Some(rule),
+        }
+    } else {
+        GeneratedOrder {
+            body: order.to_string(),
+            order,
+            broken_rule: None,
+        }
+    }
+}
+
+/// `count` orders from `seed`, the fraction `invalid` of them breaking one
+/// rule each; order IDs are `ord-<seed>-<n>`, so runs with different seeds
+/// never share an order ID (consumers would skip the second as a duplicate).
+/// The same arguments always give the same orders. Generated lazily.
+pub fn orders(seed: u64, invalid: f64, count: usize) -> impl Iterator<Item = GeneratedOrder> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..count).map(move |n| next_order(&mut rng, format!("ord-{seed}-{n:08}"), invalid))
+}
+
 fn attribute(value: &str) -> Value {
     json!({ "stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": "String" })
 }
@@ -135,13 +177,11 @@ pub fn generate_event(spec: &WorkloadSpec, out: &mut impl Write) -> io::Result<V
     let mut invalid = Vec::new();
     out.write_all(b"{\"Records\":[")?;
     for n in 0..spec.records {
-        let order = valid_order(&mut rng, n);
-        let (body, rule) = if rng.f64() < spec.invalid {
-            let rule = BROKEN_RULES[rng.usize(..BROKEN_RULES.len())];
-            (break_order(order, rule), Some(rule))
-        } else {
-            (order.to_string(), None)
-        };
+        let GeneratedOrder {
+            body,
+            broken_rule: rule,
+            ..
+        } = next_order(&mut rng, format!("ord-{n:08}"), spec.invalid);
         let message_id = uuid(&mut rng);
         if let Some(rule) = rule {
             invalid.push((message_id.clone(), rule));

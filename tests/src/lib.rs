@@ -1,8 +1,9 @@
 //! Test harness: local servers that speak the AWS protocols, and SDK clients for them.
 //!
 //! `tests/run.sh` installs moto (SQS, DynamoDB) and LocalStack (CloudWatch's
-//! CBOR protocol) into `.venv/`, starts them, and exports their URLs as
-//! `ORDERFLOW_MOTO_URL` and `ORDERFLOW_LOCALSTACK_URL`. Run alone (`cargo test`),
+//! CBOR protocol, and SQS's message-move tasks, which moto lacks) into
+//! `.venv/`, starts them, and exports their URLs as `ORDERFLOW_MOTO_URL` and
+//! `ORDERFLOW_LOCALSTACK_URL`. Run alone (`cargo test`),
 //! a test binary starts its own server from `.venv/` instead, watched so it
 //! stops with the binary. A missing server fails the test with what to run; it
 //! never skips.
@@ -159,7 +160,7 @@ pub fn moto_serialized() -> &'static Endpoint {
     })
 }
 
-/// LocalStack on the host (CloudWatch), shared by the tests of one binary.
+/// LocalStack on the host (CloudWatch, SQS), shared by the tests of one binary.
 pub fn localstack() -> &'static Endpoint {
     static LOCALSTACK: OnceLock<Endpoint> = OnceLock::new();
     LOCALSTACK.get_or_init(|| {
@@ -182,7 +183,9 @@ pub fn localstack_env(port: u16, dir: &Path) -> Vec<(&'static str, String)> {
     vec![
         ("GATEWAY_LISTEN", format!("127.0.0.1:{port}")),
         ("LOCALSTACK_HOST", format!("127.0.0.1:{port}")),
-        ("SERVICES", "cloudwatch".to_owned()),
+        ("SERVICES", "cloudwatch,sqs".to_owned()),
+        // Queue URLs on the gateway itself, without DNS.
+        ("SQS_ENDPOINT_STRATEGY", "path".to_owned()),
         ("DISABLE_EVENTS", "1".to_owned()),
         ("DNS_ADDRESS", "0".to_owned()),
         ("SKIP_SSL_CERT_DOWNLOAD", "1".to_owned()),
