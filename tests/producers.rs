@@ -13,8 +13,8 @@ use orderflow_aws::sqs::SqsQueues;
 use orderflow_shared::ports::OutgoingMessage;
 use orderflow_shared::publish::{RetryPolicy, publish_batch};
 use orderflow_tests::{
-    Endpoint, TestQueue, create_queue, create_queue_with_dlq, localstack, moto, receive, receive_all, sdk_config,
-    string_attributes, unique,
+    Endpoint, TestQueue, create_queue, create_queue_with_dlq, localstack, moto, receive, receive_all,
+    sdk_config, string_attributes, unique,
 };
 
 async fn sqs(endpoint: &Endpoint) -> (SqsQueues, CallCounter) {
@@ -83,7 +83,10 @@ async fn send_batch_of_25_makes_3_batch_calls_and_every_order_arrives_with_its_a
 
     let received = receive_all(queues.client(), &queue, 25, Duration::from_secs(30)).await;
     assert_eq!(received.len(), 25);
-    assert!(receive(queues.client(), &queue, 10, 1).await.is_empty(), "nothing beyond the 25");
+    assert!(
+        receive(queues.client(), &queue, 10, 1).await.is_empty(),
+        "nothing beyond the 25"
+    );
     assert_order_attributes(&received);
     let ids: HashSet<String> = received
         .iter()
@@ -106,7 +109,10 @@ async fn single_mode_makes_one_send_message_call_per_order() {
     );
     let received = receive_all(queues.client(), &queue, 25, Duration::from_secs(30)).await;
     assert_eq!(received.len(), 25);
-    assert!(receive(queues.client(), &queue, 10, 1).await.is_empty(), "nothing beyond the 25");
+    assert!(
+        receive(queues.client(), &queue, 10, 1).await.is_empty(),
+        "nothing beyond the 25"
+    );
     assert_order_attributes(&received);
 }
 
@@ -141,7 +147,10 @@ async fn invalid_orders_are_sent_too_and_counted() {
     assert!((4..=24).contains(&report.invalid), "{}", report.invalid);
     let received = receive_all(queues.client(), &queue, 40, Duration::from_secs(30)).await;
     assert_eq!(received.len(), 40);
-    assert!(receive(queues.client(), &queue, 10, 1).await.is_empty(), "nothing beyond the 40");
+    assert!(
+        receive(queues.client(), &queue, 10, 1).await.is_empty(),
+        "nothing beyond the 40"
+    );
     assert!(received.iter().all(|m| string_attributes(m).len() == 4));
 }
 
@@ -162,7 +171,10 @@ async fn a_fifo_queue_gets_customer_groups_and_order_deduplication_ids() {
     // The second run sent the same orders: SQS dropped them as duplicates.
     let received = receive_all(queues.client(), &queue, 12, Duration::from_secs(30)).await;
     assert_eq!(received.len(), 12);
-    assert!(receive(queues.client(), &queue, 10, 1).await.is_empty(), "the resends were dropped");
+    assert!(
+        receive(queues.client(), &queue, 10, 1).await.is_empty(),
+        "the resends were dropped"
+    );
     for message in &received {
         let order = body(message);
         let system = message.attributes().unwrap();

@@ -2,17 +2,19 @@
 //! plus the single `SendMessage` and the queue ARN lookup producers need.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
-    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue,
-    QueueAttributeName, SendMessageBatchRequestEntry,
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use orderflow_shared::error::{PortError, PortErrorKind};
-use orderflow_shared::ports::{EntryResults, MessageQueue, OutgoingMessage, VisibilityChange};
+use orderflow_shared::ports::{EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, VisibilityChange};
 use orderflow_shared::queue_url::is_fifo;
 
 use crate::error::{batch_entry_error, classify};
@@ -21,12 +23,29 @@ use crate::error::{batch_entry_error, classify};
 #[derive(Clone, Debug)]
 pub struct SqsQueues {
     client: Client,
+    /// Queue ARNs by URL, looked up once (received records carry them).
+    arns: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl SqsQueues {
     /// Queues reached through `client`.
     pub fn new(client: Client) -> Self {
-        SqsQueues { client }
+        SqsQueues {
+            client,
+            arns: Arc::default(),
+        }
+    }
+
+    /// The queue's ARN, from the cache or `GetQueueAttributes`.
+    async fn cached_arn(&self, queue_url: &str) -> Result<String, PortError> {
+        if let Some(arn) = self.arns.lock().ok().and_then(|a| a.get(queue_url).cloned()) {
+            return Ok(arn);
+        }
+        let arn = self.queue_arn(queue_url).await?;
+        if let Ok(mut arns) = self.arns.lock() {
+            arns.insert(queue_url.to_owned(), arn.clone());
+        }
+        Ok(arn)
     }
 
     /// The SDK client, for receiving and deleting.
@@ -188,6 +207,79 @@ impl MessageQueue for SqsQueues {
             .await
             .map_err(|e| classify(OP, e))?;
         Ok(entry_results(OP, changes.len(), output.failed()))
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for SqsQueues {
+    async fn receive(
+        &self,
+        queue_url: &str,
+        max: usize,
+        wait: Duration,
+        visibility_timeout: Option<Duration>,
+    ) -> Result<Vec<SqsMessage>, PortError> {
+        const OP: &str = "ReceiveMessage";
+        let arn = self.cached_arn(queue_url).await?;
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+            .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
+            .set_visibility_timeout(
+                visibility_timeout.map(|v| i32::try_from(v.as_secs()).unwrap_or(i32::MAX)),
+            )
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let region = self
+            .client
+            .config()
+            .region()
+            .map_or("us-east-1", |r| r.as_ref())
+            .to_owned();
+        Ok(output
+            .messages()
+            .iter()
+            .map(|m| lambda_record(m, &arn, &region))
+            .collect())
+    }
+
+    async fn delete_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[&str],
+    ) -> Result<EntryResults, PortError> {
+        const OP: &str = "DeleteMessageBatch";
+        let mut results = Vec::with_capacity(receipt_handles.len());
+        for chunk in receipt_handles.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, handle)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*handle)
+                        .build()
+                        .map_err(|e| invalid(OP, e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .client
+                .delete_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            match output {
+                Ok(out) => results.extend(entry_results(OP, chunk.len(), out.failed())),
+                Err(e) => results.extend(std::iter::repeat_n(Err(classify(OP, e)), chunk.len())),
+            }
+        }
+        Ok(results)
     }
 }
 

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
@@ -34,6 +34,7 @@ use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::clock::{unix_millis, unix_seconds};
 use crate::contracts::{EventType, attribute};
 use crate::error::{PortError, PortErrorKind, RecordError};
 use crate::metrics::{InvocationMetrics, take_cold_start};
@@ -1142,16 +1143,6 @@ pub fn dead_letter_message(record: &SqsMessage, error: &RecordError, failed_at: 
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn unix_seconds() -> u64 {
-    unix_millis() / 1000
 }
 
 /// The current time as RFC 3339, UTC.

@@ -14,6 +14,7 @@
 //! - [`lambda`]: running a step on `lambda_runtime`.
 
 pub mod batch;
+pub mod clock;
 pub mod config;
 pub mod contracts;
 pub mod error;

@@ -5,8 +5,10 @@
 //! which one it got.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_lambda_events::sqs::SqsMessage;
 
 use crate::contracts::{OrderItem, Shortage};
 use crate::error::PortError;
@@ -92,6 +94,29 @@ pub trait MessageQueue: Send + Sync {
         &self,
         queue_url: &str,
         changes: &[VisibilityChange],
+    ) -> Result<EntryResults, PortError>;
+}
+
+/// Receiving and deleting a queue's messages, as an event source mapping or a
+/// long-running consumer does (SQS, or the embedded broker).
+#[async_trait]
+pub trait QueueConsumer: Send + Sync {
+    /// Receives up to `max` messages (SQS gives at most 10 a call), waiting up
+    /// to `wait` for the first, hidden for `visibility_timeout` (else the
+    /// queue's). Records come in the shape Lambda gives them, attributes included.
+    async fn receive(
+        &self,
+        queue_url: &str,
+        max: usize,
+        wait: Duration,
+        visibility_timeout: Option<Duration>,
+    ) -> Result<Vec<SqsMessage>, PortError>;
+
+    /// Deletes received messages by receipt handle; one result per handle.
+    async fn delete_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[&str],
     ) -> Result<EntryResults, PortError>;
 }
 

@@ -1,0 +1,807 @@
+//! An embedded SQS broker: SQS's semantics in memory, behind the same ports
+//! the functions use ([`MessageQueue`] to send, [`QueueConsumer`] to receive).
+//!
+//! What it keeps from SQS: visibility timeouts and `ApproximateReceiveCount`;
+//! redrive to a dead-letter queue once a message was received
+//! `maxReceiveCount` times; `DelaySeconds`; long-poll waits; retention;
+//! FIFO queues (one message group in flight at a time, order kept within a
+//! group, five-minute deduplication by ID or by content). Time is tokio's, so
+//! a runtime with a paused clock runs retries and timeouts in no real time.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
+use md5::{Digest, Md5};
+use orderflow_shared::clock::unix_millis;
+use orderflow_shared::error::{PortError, PortErrorKind};
+use orderflow_shared::pipeline::{EMBEDDED_ACCOUNT, EMBEDDED_ENDPOINT, EMBEDDED_REGION};
+use orderflow_shared::ports::{EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, VisibilityChange};
+use orderflow_shared::queue_url::is_fifo;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// How long a FIFO queue remembers deduplication IDs.
+pub const DEDUPLICATION_WINDOW: Duration = Duration::from_secs(300);
+/// The longest delay SQS allows.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+/// Where a queue's messages go after too many receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redrive {
+    /// The dead-letter queue's URL.
+    pub dead_letter_queue_url: String,
+    /// Receives after which a message moves there.
+    pub max_receive_count: u32,
+}
+
+/// A queue's attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// The queue's name (`.fifo` makes it FIFO).
+    pub name: String,
+    /// How long a received message stays hidden.
+    pub visibility_timeout: Duration,
+    /// How long a message is kept before it is dropped.
+    pub retention: Duration,
+    /// The delay of every message sent (standard queues may set their own).
+    pub delay: Duration,
+    /// FIFO: deduplicate by a hash of the body when no ID is given.
+    pub content_based_deduplication: bool,
+    /// The dead-letter queue, if any.
+    pub redrive: Option<Redrive>,
+}
+
+impl QueueSettings {
+    /// SQS's defaults: 30 s visibility, 4 days retention, no delay, no redrive.
+    pub fn new(name: impl Into<String>) -> Self {
+        QueueSettings {
+            name: name.into(),
+            visibility_timeout: Duration::from_secs(30),
+            retention: Duration::from_secs(4 * 24 * 3600),
+            delay: Duration::ZERO,
+            content_based_deduplication: false,
+            redrive: None,
+        }
+    }
+
+    fn fifo(&self) -> bool {
+        is_fifo(&self.name)
+    }
+}
+
+/// What a queue holds right now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Messages that can be received.
+    pub visible: usize,
+    /// Messages received and not yet deleted or visible again.
+    pub in_flight: usize,
+    /// Messages waiting out their delay.
+    pub delayed: usize,
+}
+
+impl QueueDepth {
+    /// Messages in the queue, in any state.
+    pub fn total(&self) -> usize {
+        self.visible + self.in_flight + self.delayed
+    }
+}
+
+/// What happened in a queue over its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounters {
+    /// Messages accepted.
+    pub sent: u64,
+    /// Sends dropped as FIFO duplicates.
+    pub deduplicated: u64,
+    /// Deliveries (a message received twice counts twice).
+    pub received: u64,
+    /// Deliveries of a message already received before (retries).
+    pub redelivered: u64,
+    /// Messages deleted.
+    pub deleted: u64,
+    /// Messages moved to the dead-letter queue.
+    pub dead_lettered: u64,
+    /// Messages dropped at the end of their retention.
+    pub expired: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Delayed,
+    Visible,
+    InFlight,
+}
+
+#[derive(Debug)]
+struct Stored {
+    id: String,
+    body: String,
+    attributes: Vec<(String, String)>,
+    group: Option<String>,
+    deduplication_id: Option<String>,
+    sequence: u64,
+    sent_ms: u64,
+    first_received_ms: Option<u64>,
+    receive_count: u32,
+    state: State,
+    /// Bumped whenever a timer is set, so older timers of this message are ignored.
+    timer_epoch: u32,
+    receipt: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    /// Messages of the group not yet deleted, in send order.
+    messages: VecDeque<u64>,
+    in_flight: usize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    messages: HashMap<u64, Stored>,
+    /// Standard queues: visible messages, in the order they became visible (may hold stale entries).
+    ready: VecDeque<u64>,
+    /// FIFO queues: each group's messages.
+    groups: HashMap<String, Group>,
+    /// FIFO queues: groups that may have a receivable head (may hold stale entries).
+    ready_groups: VecDeque<String>,
+    timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    /// Send order, for retention.
+    by_age: VecDeque<(Instant, u64)>,
+    dedup: HashMap<String, (Instant, String)>,
+    dedup_order: VecDeque<(Instant, String)>,
+    next_sequence: u64,
+    counters: QueueCounters,
+}
+
+struct Queue {
+    arn: String,
+    settings: QueueSettings,
+    inner: Mutex<Inner>,
+    changed: Notify,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A message moved out of a queue by redrive, on its way to the dead-letter queue.
+struct Moved {
+    to: String,
+    message: OutgoingMessage,
+}
+
+/// The broker: named queues, addressed by URL (`embedded://sqs/<account>/<name>`).
+#[derive(Clone, Default)]
+pub struct Broker {
+    queues: Arc<Mutex<HashMap<String, Arc<Queue>>>>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").finish_non_exhaustive()
+    }
+}
+
+fn not_found(operation: &'static str, url: &str) -> PortError {
+    PortError::new(
+        PortErrorKind::NotFound,
+        operation,
+        format!("AWS.SimpleQueueService.NonExistentQueue: no queue at {url}"),
+    )
+}
+
+fn rejected(operation: &'static str, message: impl Into<String>) -> PortError {
+    PortError::new(PortErrorKind::Rejected, operation, message)
+}
+
+impl Broker {
+    /// A broker with no queues.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates a queue (or returns the existing one's URL).
+    pub fn create_queue(&self, settings: QueueSettings) -> String {
+        let url = format!("{EMBEDDED_ENDPOINT}/{EMBEDDED_ACCOUNT}/{}", settings.name);
+        let arn = format!(
+            "arn:aws:sqs:{EMBEDDED_REGION}:{EMBEDDED_ACCOUNT}:{}",
+            settings.name
+        );
+        let mut queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        queues.entry(url.clone()).or_insert_with(|| {
+            Arc::new(Queue {
+                arn,
+                settings,
+                inner: Mutex::default(),
+                changed: Notify::new(),
+            })
+        });
+        url
+    }
+
+    fn queue(&self, operation: &'static str, url: &str) -> Result<Arc<Queue>, PortError> {
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(url)
+            .cloned()
+            .ok_or_else(|| not_found(operation, url))
+    }
+
+    /// What the queue holds now.
+    pub fn depth(&self, url: &str) -> Result<QueueDepth, PortError> {
+        let queue = self.queue("GetQueueAttributes", url)?;
+        let depth = {
+            let mut inner = queue.lock();
+            advance(&queue, &mut inner, Instant::now());
+            let mut depth = QueueDepth::default();
+            for m in inner.messages.values() {
+                match m.state {
+                    State::Visible => depth.visible += 1,
+                    State::InFlight => depth.in_flight += 1,
+                    State::Delayed => depth.delayed += 1,
+                }
+            }
+            depth
+        };
+        Ok(depth)
+    }
+
+    /// What happened in the queue so far.
+    pub fn counters(&self, url: &str) -> Result<QueueCounters, PortError> {
+        Ok(self.queue("GetQueueAttributes", url)?.lock().counters)
+    }
+
+    /// Sends one message; returns its message ID (the original's, for a FIFO duplicate).
+    pub fn send(&self, url: &str, message: &OutgoingMessage) -> Result<String, PortError> {
+        const OP: &str = "SendMessage";
+        let queue = self.queue(OP, url)?;
+        let settings = &queue.settings;
+        if message.body.is_empty() {
+            return Err(rejected(
+                OP,
+                "InvalidParameterValue: the message body must not be empty",
+            ));
+        }
+        let delay = match message.delay_seconds {
+            Some(_) if settings.fifo() => {
+                return Err(rejected(
+                    OP,
+                    "InvalidParameterValue: FIFO queues take no per-message DelaySeconds",
+                ));
+            }
+            Some(seconds) if Duration::from_secs(u64::from(seconds)) > MAX_DELAY => {
+                return Err(rejected(
+                    OP,
+                    "InvalidParameterValue: DelaySeconds must be from 0 to 900",
+                ));
+            }
+            Some(seconds) => Duration::from_secs(u64::from(seconds)),
+            None => settings.delay,
+        };
+        let (group, deduplication_id) = if settings.fifo() {
+            let group = message
+                .group_id
+                .clone()
+                .ok_or_else(|| rejected(OP, "MissingParameter: a FIFO queue needs MessageGroupId"))?;
+            let dedup = match (&message.deduplication_id, settings.content_based_deduplication) {
+                (Some(id), _) => id.clone(),
+                (None, true) => {
+                    let digest = Md5::digest(message.body.as_bytes());
+                    digest.iter().map(|b| format!("{b:02x}")).collect()
+                }
+                (None, false) => {
+                    return Err(rejected(
+                        OP,
+                        "InvalidParameterValue: no MessageDeduplicationId and no content-based deduplication",
+                    ));
+                }
+            };
+            (Some(group), Some(dedup))
+        } else {
+            (None, None)
+        };
+
+        let now = Instant::now();
+        let id = {
+            let mut inner = queue.lock();
+            advance(&queue, &mut inner, now);
+            if let Some(dedup) = &deduplication_id
+                && let Some((_, id)) = inner.dedup.get(dedup).cloned()
+            {
+                inner.counters.deduplicated += 1;
+                return Ok(id);
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let sequence = inner.next_sequence;
+            inner.next_sequence += 1;
+            if let Some(dedup) = &deduplication_id {
+                inner.dedup.insert(dedup.clone(), (now, id.clone()));
+                inner.dedup_order.push_back((now, dedup.clone()));
+            }
+            let delayed = !delay.is_zero();
+            inner.messages.insert(
+                sequence,
+                Stored {
+                    id: id.clone(),
+                    body: message.body.clone(),
+                    attributes: message
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                    group: group.clone(),
+                    deduplication_id,
+                    sequence,
+                    sent_ms: unix_millis(),
+                    first_received_ms: None,
+                    receive_count: 0,
+                    state: if delayed { State::Delayed } else { State::Visible },
+                    timer_epoch: 0,
+                    receipt: None,
+                },
+            );
+            inner.by_age.push_back((now, sequence));
+            inner.counters.sent += 1;
+            match &group {
+                Some(group) => {
+                    inner
+                        .groups
+                        .entry(group.clone())
+                        .or_default()
+                        .messages
+                        .push_back(sequence);
+                    inner.ready_groups.push_back(group.clone());
+                }
+                None if !delayed => inner.ready.push_back(sequence),
+                None => {}
+            }
+            if delayed {
+                inner.timers.push(Reverse((now + delay, sequence, 0)));
+            }
+            id
+        };
+        queue.changed.notify_waiters();
+        Ok(id)
+    }
+
+    /// Deletes a received message by its receipt handle.
+    pub fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), PortError> {
+        const OP: &str = "DeleteMessage";
+        let queue = self.queue(OP, url)?;
+        {
+            let mut inner = queue.lock();
+            let sequence = find_in_flight(&inner, receipt_handle).ok_or_else(|| {
+                rejected(
+                    OP,
+                    format!("ReceiptHandleIsInvalid: {receipt_handle} is not a current receipt handle"),
+                )
+            })?;
+            remove(&mut inner, sequence);
+            inner.counters.deleted += 1;
+        }
+        queue.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Hides a received message for `timeout` from now (0 makes it visible at once).
+    pub fn change_visibility(
+        &self,
+        url: &str,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> Result<(), PortError> {
+        const OP: &str = "ChangeMessageVisibility";
+        if timeout > Duration::from_secs(43_200) {
+            return Err(rejected(
+                OP,
+                "InvalidParameterValue: VisibilityTimeout must be at most 43200",
+            ));
+        }
+        let queue = self.queue(OP, url)?;
+        {
+            let mut inner = queue.lock();
+            let sequence = find_in_flight(&inner, receipt_handle).ok_or_else(|| {
+                rejected(
+                    OP,
+                    format!(
+                        "ReceiptHandleIsInvalid: {receipt_handle} is not the handle of an in-flight message"
+                    ),
+                )
+            })?;
+            if timeout.is_zero() {
+                make_visible(&mut inner, sequence);
+            } else if let Some(m) = inner.messages.get_mut(&sequence) {
+                m.timer_epoch += 1;
+                let epoch = m.timer_epoch;
+                inner
+                    .timers
+                    .push(Reverse((Instant::now() + timeout, sequence, epoch)));
+            }
+        }
+        queue.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Receives up to `max` messages, waiting up to `wait` for the first.
+    pub async fn receive_messages(
+        &self,
+        url: &str,
+        max: usize,
+        wait: Duration,
+        visibility_timeout: Option<Duration>,
+    ) -> Result<Vec<SqsMessage>, PortError> {
+        const OP: &str = "ReceiveMessage";
+        let queue = self.queue(OP, url)?;
+        let deadline = Instant::now() + wait;
+        let visibility = visibility_timeout.unwrap_or(queue.settings.visibility_timeout);
+        loop {
+            let changed = queue.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let now = Instant::now();
+            let mut moved = Vec::new();
+            let (taken, next_timer) = {
+                let mut inner = queue.lock();
+                advance(&queue, &mut inner, now);
+                let taken = take(&queue, &mut inner, now, max.max(1), visibility, &mut moved);
+                (taken, inner.timers.peek().map(|Reverse((at, _, _))| *at))
+            };
+            self.deliver_moved(moved);
+            if !taken.is_empty() || now >= deadline {
+                return Ok(taken);
+            }
+            let wake = next_timer.map_or(deadline, |t| t.min(deadline));
+            tokio::select! {
+                _ = &mut changed => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// Sends messages moved by redrive to their dead-letter queues.
+    fn deliver_moved(&self, moved: Vec<Moved>) {
+        for Moved { to, message } in moved {
+            if let Err(e) = self.send(&to, &message) {
+                // A redrive policy naming a missing queue: SQS would keep the message; so do we, in the logs.
+                tracing::error!(dead_letter_queue = %to, error = %e, "could not move a message to its dead-letter queue");
+            }
+        }
+    }
+}
+
+fn find_in_flight(inner: &Inner, receipt_handle: &str) -> Option<u64> {
+    let sequence: u64 = receipt_handle.split(':').next()?.parse().ok()?;
+    let m = inner.messages.get(&sequence)?;
+    (m.state == State::InFlight && m.receipt.as_deref() == Some(receipt_handle)).then_some(sequence)
+}
+
+/// Removes a message from every structure that holds it.
+fn remove(inner: &mut Inner, sequence: u64) -> Option<Stored> {
+    let stored = inner.messages.remove(&sequence)?;
+    if let Some(group) = &stored.group
+        && let Some(g) = inner.groups.get_mut(group)
+    {
+        if let Some(pos) = g.messages.iter().position(|&s| s == sequence) {
+            g.messages.remove(pos);
+        }
+        if stored.state == State::InFlight {
+            g.in_flight = g.in_flight.saturating_sub(1);
+        }
+        if g.messages.is_empty() {
+            inner.groups.remove(group);
+        } else if g.in_flight == 0 {
+            inner.ready_groups.push_back(group.clone());
+        }
+    }
+    Some(stored)
+}
+
+/// Makes a delayed or in-flight message visible.
+fn make_visible(inner: &mut Inner, sequence: u64) {
+    let Some(m) = inner.messages.get_mut(&sequence) else {
+        return;
+    };
+    let was = m.state;
+    m.state = State::Visible;
+    m.timer_epoch += 1;
+    match m.group.clone() {
+        Some(group) => {
+            if let Some(g) = inner.groups.get_mut(&group)
+                && was == State::InFlight
+            {
+                g.in_flight = g.in_flight.saturating_sub(1);
+            }
+            inner.ready_groups.push_back(group);
+        }
+        None => inner.ready.push_back(sequence),
+    }
+}
+
+/// Fires due timers, drops expired messages and forgets old deduplication IDs.
+fn advance(queue: &Queue, inner: &mut Inner, now: Instant) {
+    while let Some(Reverse((at, sequence, epoch))) = inner.timers.peek().copied() {
+        if at > now {
+            break;
+        }
+        inner.timers.pop();
+        let due = inner
+            .messages
+            .get(&sequence)
+            .is_some_and(|m| m.timer_epoch == epoch && m.state != State::Visible);
+        if due {
+            make_visible(inner, sequence);
+        }
+    }
+    let retention = queue.settings.retention;
+    while let Some(&(sent_at, sequence)) = inner.by_age.front() {
+        if sent_at + retention > now {
+            break;
+        }
+        inner.by_age.pop_front();
+        if remove(inner, sequence).is_some() {
+            inner.counters.expired += 1;
+        }
+    }
+    while let Some((at, _)) = inner.dedup_order.front() {
+        if *at + DEDUPLICATION_WINDOW > now {
+            break;
+        }
+        if let Some((_, dedup)) = inner.dedup_order.pop_front() {
+            inner.dedup.remove(&dedup);
+        }
+    }
+}
+
+/// Whether a visible message has used up its receives and must move to the DLQ.
+fn spent(queue: &Queue, m: &Stored) -> bool {
+    queue
+        .settings
+        .redrive
+        .as_ref()
+        .is_some_and(|r| m.receive_count >= r.max_receive_count)
+}
+
+/// Moves a spent message to its queue's DLQ (sent after the lock is released).
+fn dead_letter(queue: &Queue, inner: &mut Inner, sequence: u64, moved: &mut Vec<Moved>) {
+    let Some(redrive) = queue.settings.redrive.clone() else {
+        return;
+    };
+    let Some(stored) = remove(inner, sequence) else {
+        return;
+    };
+    inner.counters.dead_lettered += 1;
+    let mut message = OutgoingMessage::new(stored.body);
+    message.attributes = stored
+        .attributes
+        .into_iter()
+        .map(|(k, v)| (k.into(), v))
+        .collect();
+    message.group_id = stored.group;
+    message.deduplication_id = stored.deduplication_id.map(|d| format!("{d}-{}", stored.id));
+    moved.push(Moved {
+        to: redrive.dead_letter_queue_url,
+        message,
+    });
+}
+
+/// Takes up to `max` receivable messages, marking them in flight.
+fn take(
+    queue: &Queue,
+    inner: &mut Inner,
+    now: Instant,
+    max: usize,
+    visibility: Duration,
+    moved: &mut Vec<Moved>,
+) -> Vec<SqsMessage> {
+    let mut out = Vec::new();
+    if queue.settings.fifo() {
+        let mut tried = 0;
+        while out.len() < max && tried < inner.ready_groups.len() {
+            let Some(group) = inner.ready_groups.pop_front() else {
+                break;
+            };
+            let locked = inner.groups.get(&group).is_none_or(|g| g.in_flight > 0);
+            if locked {
+                continue; // stale entry: it returns when the group unlocks
+            }
+            let mut took_any = false;
+            while out.len() < max {
+                let Some(&head) = inner.groups.get(&group).and_then(|g| {
+                    g.messages
+                        .iter()
+                        .find(|s| inner.messages.get(s).is_some_and(|m| m.state != State::InFlight))
+                }) else {
+                    break;
+                };
+                let Some(m) = inner.messages.get(&head) else { break };
+                if m.state != State::Visible {
+                    break; // delayed head: the group waits
+                }
+                if spent(queue, m) {
+                    dead_letter(queue, inner, head, moved);
+                    continue;
+                }
+                out.push(deliver(queue, inner, head, now, visibility));
+                if let Some(g) = inner.groups.get_mut(&group) {
+                    g.in_flight += 1;
+                }
+                took_any = true;
+            }
+            if !took_any {
+                tried += 1;
+                if inner
+                    .groups
+                    .get(&group)
+                    .is_some_and(|g| g.in_flight == 0 && !g.messages.is_empty())
+                {
+                    inner.ready_groups.push_back(group);
+                }
+            }
+        }
+    } else {
+        while out.len() < max {
+            let Some(sequence) = inner.ready.pop_front() else {
+                break;
+            };
+            let Some(m) = inner.messages.get(&sequence) else {
+                continue;
+            };
+            if m.state != State::Visible {
+                continue; // stale entry
+            }
+            if spent(queue, m) {
+                dead_letter(queue, inner, sequence, moved);
+                continue;
+            }
+            out.push(deliver(queue, inner, sequence, now, visibility));
+        }
+    }
+    out
+}
+
+/// Marks one message in flight and builds its Lambda record.
+fn deliver(
+    queue: &Queue,
+    inner: &mut Inner,
+    sequence: u64,
+    now: Instant,
+    visibility: Duration,
+) -> SqsMessage {
+    let receipt = format!("{sequence}:{:016x}", fastrand::u64(..));
+    inner.counters.received += 1;
+    let Some(m) = inner.messages.get_mut(&sequence) else {
+        return SqsMessage::default();
+    };
+    if m.receive_count > 0 {
+        inner.counters.redelivered += 1;
+    }
+    m.receive_count += 1;
+    m.state = State::InFlight;
+    m.timer_epoch += 1;
+    m.receipt = Some(receipt.clone());
+    let first_received = *m.first_received_ms.get_or_insert_with(unix_millis);
+    inner
+        .timers
+        .push(Reverse((now + visibility, sequence, m.timer_epoch)));
+
+    let mut record = SqsMessage::default();
+    record.message_id = Some(m.id.clone());
+    record.receipt_handle = Some(receipt);
+    record.body = Some(m.body.clone());
+    record.md5_of_body = Some(
+        Md5::digest(m.body.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    );
+    let mut attributes = HashMap::from([
+        ("ApproximateReceiveCount".to_owned(), m.receive_count.to_string()),
+        ("SentTimestamp".to_owned(), m.sent_ms.to_string()),
+        ("SenderId".to_owned(), "AIDAEMBEDDEDBROKER".to_owned()),
+        (
+            "ApproximateFirstReceiveTimestamp".to_owned(),
+            first_received.to_string(),
+        ),
+    ]);
+    if let Some(group) = &m.group {
+        attributes.insert("MessageGroupId".to_owned(), group.clone());
+        attributes.insert("SequenceNumber".to_owned(), format!("{:020}", m.sequence));
+        if let Some(dedup) = &m.deduplication_id {
+            attributes.insert("MessageDeduplicationId".to_owned(), dedup.clone());
+        }
+    }
+    record.attributes = attributes;
+    record.message_attributes = m
+        .attributes
+        .iter()
+        .map(|(name, value)| {
+            let mut a = SqsMessageAttribute::default();
+            a.string_value = Some(value.clone());
+            a.data_type = Some("String".to_owned());
+            (name.clone(), a)
+        })
+        .collect();
+    record.event_source = Some("aws:sqs".to_owned());
+    record.event_source_arn = Some(queue.arn.clone());
+    record.aws_region = Some(EMBEDDED_REGION.to_owned());
+    record
+}
+
+#[async_trait]
+impl MessageQueue for Broker {
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        messages: &[OutgoingMessage],
+    ) -> Result<EntryResults, PortError> {
+        if messages.len() > 10 {
+            return Err(rejected(
+                "SendMessageBatch",
+                "TooManyEntriesInBatchRequest: at most 10 entries",
+            ));
+        }
+        self.queue("SendMessageBatch", queue_url)?;
+        Ok(messages
+            .iter()
+            .map(|m| self.send(queue_url, m).map(|_| ()))
+            .collect())
+    }
+
+    async fn change_visibility_batch(
+        &self,
+        queue_url: &str,
+        changes: &[VisibilityChange],
+    ) -> Result<EntryResults, PortError> {
+        self.queue("ChangeMessageVisibilityBatch", queue_url)?;
+        Ok(changes
+            .iter()
+            .map(|c| {
+                self.change_visibility(
+                    queue_url,
+                    &c.receipt_handle,
+                    Duration::from_secs(u64::from(c.timeout_seconds)),
+                )
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for Broker {
+    async fn receive(
+        &self,
+        queue_url: &str,
+        max: usize,
+        wait: Duration,
+        visibility_timeout: Option<Duration>,
+    ) -> Result<Vec<SqsMessage>, PortError> {
+        self.receive_messages(queue_url, max, wait, visibility_timeout)
+            .await
+    }
+
+    async fn delete_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[&str],
+    ) -> Result<EntryResults, PortError> {
+        self.queue("DeleteMessageBatch", queue_url)?;
+        Ok(receipt_handles
+            .iter()
+            .map(|h| self.delete(queue_url, h))
+            .collect())
+    }
+}
