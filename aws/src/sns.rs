@@ -36,9 +36,13 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, PortError> {
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn notify(&self, notification: &CustomerNotification) -> Result<(), PortError> {
+        let fifo = self.topic_arn.ends_with(".fifo");
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
+            // A FIFO topic delivers a redelivered notification once.
+            .set_message_group_id(fifo.then(|| notification.customer_id.clone()))
+            .set_message_deduplication_id(fifo.then(|| notification.deduplication_id.clone()))
             .subject(&notification.subject)
             .message(&notification.body)
             .message_attributes("template", attribute(notification.template.name())?)

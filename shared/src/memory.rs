@@ -264,7 +264,8 @@ impl InventoryStore for InMemoryInventory {
 /// A notifier that keeps every message and logs which order and template (never the text).
 #[derive(Debug, Default)]
 pub struct InMemoryNotifier {
-    sent: Mutex<Vec<CustomerNotification>>,
+    sent: Mutex<(Vec<CustomerNotification>, std::collections::HashSet<String>)>,
+    deduplicated: AtomicUsize,
 }
 
 impl InMemoryNotifier {
@@ -275,19 +276,30 @@ impl InMemoryNotifier {
 
     /// Every message delivered, in order.
     pub fn sent(&self) -> Vec<CustomerNotification> {
-        lock(&self.sent).clone()
+        lock(&self.sent).0.clone()
+    }
+
+    /// Deliveries dropped because their deduplication ID was delivered before.
+    pub fn deduplicated(&self) -> usize {
+        self.deduplicated.load(Ordering::Relaxed)
     }
 }
 
 #[async_trait]
 impl Notifier for InMemoryNotifier {
     async fn notify(&self, notification: &CustomerNotification) -> Result<(), PortError> {
+        let mut sent = lock(&self.sent);
+        if !sent.1.insert(notification.deduplication_id.clone()) {
+            self.deduplicated.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(orderId = %notification.order_id, "notification already delivered: deduplicated");
+            return Ok(());
+        }
         tracing::info!(
             orderId = %notification.order_id,
             template = notification.template.name(),
             "customer notified"
         );
-        lock(&self.sent).push(notification.clone());
+        sent.0.push(notification.clone());
         Ok(())
     }
 }

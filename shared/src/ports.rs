@@ -206,6 +206,10 @@ pub struct CustomerNotification {
     pub body: String,
     /// Carried from the order.
     pub correlation_id: String,
+    /// The same for every delivery of this order's message with this template:
+    /// a notifier that deduplicates (an SNS FIFO topic, the embedded one)
+    /// delivers it once even when the step runs again after a crash.
+    pub deduplication_id: String,
 }
 
 /// Delivers customer messages (email/SMS through SNS, or a log line).

@@ -100,6 +100,11 @@ pub fn decode_customer_event(message: &SqsMessage) -> Result<CustomerEvent, Reco
     }
 }
 
+/// The business key of a notification: the order and the template, `ord-1:shipment-confirmation`.
+pub fn notification_key(order_id: &str, template: Template) -> String {
+    format!("{order_id}:{}", template.name())
+}
+
 /// Renders the customer message for an event.
 pub fn render(event: &CustomerEvent) -> CustomerNotification {
     match event {
@@ -113,6 +118,7 @@ pub fn render(event: &CustomerEvent) -> CustomerNotification {
                 s.order_id, s.carrier, s.shipment_id, s.estimated_delivery
             ),
             correlation_id: s.correlation_id.clone(),
+            deduplication_id: notification_key(&s.order_id, Template::ShipmentConfirmation),
         },
         CustomerEvent::Rejected(r) => {
             let lines: Vec<String> = r
@@ -131,6 +137,7 @@ pub fn render(event: &CustomerEvent) -> CustomerNotification {
                     lines.join(", ")
                 ),
                 correlation_id: r.correlation_id.clone(),
+                deduplication_id: notification_key(&r.order_id, Template::OrderRejected),
             }
         }
     }
@@ -160,7 +167,7 @@ impl RecordStep for NotificationStep {
     }
 
     fn key<'a>(&self, event: &'a CustomerEvent) -> Cow<'a, str> {
-        Cow::Owned(format!("{}:{}", event.order_id(), event.template().name()))
+        Cow::Owned(notification_key(event.order_id(), event.template()))
     }
 
     fn correlation_id<'a>(&self, event: &'a CustomerEvent) -> &'a str {
