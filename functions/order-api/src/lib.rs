@@ -417,7 +417,7 @@ fn error_response(error: &ApiError, correlation_id: &str) -> Response<Body> {
         tracing::error!(status = status.as_u16(), code = error.code(), error = %error, "order not accepted");
     } else {
         tracing::info!(status = status.as_u16(), code = error.code(), "request refused");
-        tracing::debug!(error = %error, "why");
+        tracing::debug!(error = %error, "why the request was refused");
     }
     let body = ErrorBody {
         message: error.public_message(),
