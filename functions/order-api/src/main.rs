@@ -11,6 +11,10 @@ use orderflow_aws::wiring::Adapters;
 use orderflow_shared::config::Env;
 use orderflow_shared::pipeline::ORDERS;
 
+/// mimalloc, like the consumers: parsing and answering a request is small allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     orderflow_shared::telemetry::init("info");
