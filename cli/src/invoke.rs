@@ -371,12 +371,26 @@ pub fn summary(function: Function, outcome: &Outcome) -> String {
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("orderflow-invoke-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    /// An event file in the temp directory, removed when dropped.
+    struct TempEvent(std::path::PathBuf);
+
+    impl std::ops::Deref for TempEvent {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempEvent {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn write(name: &str, text: &str) -> TempEvent {
+        let path = std::env::temp_dir().join(format!("orderflow-invoke-{}-{name}", std::process::id()));
         std::fs::write(&path, text).unwrap();
-        path
+        TempEvent(path)
     }
 
     fn http_event(version: &str, body: &str, base64: bool) -> String {
