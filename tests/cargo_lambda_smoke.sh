@@ -19,6 +19,7 @@ cases=(
   inventory:inventory-all-valid
   shipping:shipping-all-valid
   notification:notification-routing
+  order-api:order-api-valid
 )
 
 # Creates .venv/<name> from a pinned requirement list, again only when the list changed.

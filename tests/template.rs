@@ -209,13 +209,21 @@ impl Template {
                 .filter_map(|(k, v)| resolve(v, &decided).map(|v| (k.clone(), v)))
                 .collect()
         };
-        let globals = resolve(&raw["Globals"]["Function"], &decided).unwrap_or(Value::Null);
-        let mut resources = section("Resources");
-        for resource in resources.values_mut() {
-            if resource["Type"] == "AWS::Serverless::Function" {
-                merge_globals(&mut resource["Properties"], &globals);
-            }
-        }
+        // SAM merges Globals.Function before evaluating intrinsics, so a function
+        // can drop a global variable with `!Ref AWS::NoValue`.
+        let resources: BTreeMap<String, Value> = raw["Resources"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| keep(v))
+            .filter_map(|(k, v)| {
+                let mut v = v.clone();
+                if v["Type"] == "AWS::Serverless::Function" {
+                    merge_globals(&mut v["Properties"], &raw["Globals"]["Function"]);
+                }
+                resolve(&v, &decided).map(|v| (k.clone(), v))
+            })
+            .collect();
         Template {
             name: params
                 .iter()
@@ -942,9 +950,11 @@ fn every_function_role_is_least_privilege() {
                     format!("{id}: needs sns:Publish on {topic}")
                 });
             }
-            p.check(has("cloudwatch:PutMetricData", "*"), || {
-                format!("{id}: needs cloudwatch:PutMetricData")
-            });
+            if env["METRICS_SINK"] == "cloudwatch" {
+                p.check(has("cloudwatch:PutMetricData", "*"), || {
+                    format!("{id}: needs cloudwatch:PutMetricData")
+                });
+            }
             if let Some(group) = &log_group {
                 p.check(has("logs:PutLogEvents", group), || {
                     format!("{id}: needs to write its logs")

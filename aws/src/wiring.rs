@@ -73,6 +73,18 @@ impl Adapters {
     /// Reads `ORDERFLOW_ADAPTERS`, `METRICS_SINK`, `METRICS_NAMESPACE` and (AWS)
     /// `IDEMPOTENCY_TABLE`, and builds the adapters and SDK clients once.
     pub async fn from_env(env: &Env) -> Result<Adapters, ConfigError> {
+        Self::build(env, true).await
+    }
+
+    /// Like [`Adapters::from_env`], for a function that only sends messages
+    /// (`order-api`): it keeps no idempotency records, so it needs no
+    /// `IDEMPOTENCY_TABLE` and no DynamoDB permissions; its `idempotency`
+    /// store is an in-memory one that nothing uses.
+    pub async fn sender_from_env(env: &Env) -> Result<Adapters, ConfigError> {
+        Self::build(env, false).await
+    }
+
+    async fn build(env: &Env, needs_idempotency: bool) -> Result<Adapters, ConfigError> {
         let mode = match env.choice_or(var::ORDERFLOW_ADAPTERS, "aws", &["aws", "embedded"])? {
             "embedded" => Mode::Embedded,
             _ => Mode::Aws,
@@ -93,7 +105,7 @@ impl Adapters {
             _ => Arc::new(NoMetrics),
         };
         let (queue, idempotency): (Arc<dyn MessageQueue>, Arc<dyn IdempotencyStore>) = match (mode, &sdk) {
-            (Mode::Aws, Some(sdk)) => {
+            (Mode::Aws, Some(sdk)) if needs_idempotency => {
                 let table = env.required(var::IDEMPOTENCY_TABLE, "the idempotency table's name")?;
                 (
                     Arc::new(SqsQueues::new(aws_sdk_sqs::Client::new(sdk))),
@@ -103,6 +115,10 @@ impl Adapters {
                     )),
                 )
             }
+            (Mode::Aws, Some(sdk)) => (
+                Arc::new(SqsQueues::new(aws_sdk_sqs::Client::new(sdk))),
+                Arc::new(InMemoryIdempotencyStore::new()),
+            ),
             _ => (
                 Arc::new(InMemoryQueues::new()),
                 Arc::new(InMemoryIdempotencyStore::new()),

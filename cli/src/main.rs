@@ -18,7 +18,7 @@ use serde::Serialize;
 #[command(
     name = "orderflow",
     version,
-    about = "Run orderflow's SQS consumer functions locally, send orders to a queue, redrive a DLQ"
+    about = "Run orderflow's functions locally, send orders to a queue, redrive a DLQ"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,12 +27,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one function's handler once on an SQS event file, with embedded adapters,
-    /// and print the JSON response Lambda would get.
+    /// Run one function's handler once on an event file, with embedded adapters,
+    /// and print the JSON response Lambda would return.
     Invoke {
         /// The function.
         function: Function,
-        /// An SQS event (JSON), e.g. events/inventory-all-valid.json.
+        /// An SQS event (JSON), e.g. events/inventory-all-valid.json; for order-api an
+        /// API Gateway HTTP API request (payload format 2.0), e.g. events/order-api-valid.json.
         event: PathBuf,
     },
     /// Write an SQS event of OrderCreated messages (for benchmarks and load) to stdout.
@@ -146,7 +147,7 @@ fn main() -> ExitCode {
 }
 
 fn run_invoke(function: Function, path: &std::path::Path) -> ExitCode {
-    let event = match read_event(path) {
+    let event = match read_event(function, path) {
         Ok(event) => event,
         Err(e) => {
             eprintln!("orderflow: {e}");
@@ -160,10 +161,16 @@ fn run_invoke(function: Function, path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(invoke(function, &event));
-    println!("{}", lambda_response(&result));
-    eprintln!("{}", summary(function, event.records.len(), &result));
-    if result.is_ok() {
+    let outcome = match runtime.block_on(invoke(function, &event)) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("orderflow: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}", lambda_response(&outcome));
+    eprintln!("{}", summary(function, &outcome));
+    if outcome.succeeded() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

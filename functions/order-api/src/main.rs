@@ -1,0 +1,38 @@
+//! The `order-api` Lambda function: reads its settings, wires adapters, serves
+//! the HTTP API's `POST /orders` on `lambda_http`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use anyhow::Context;
+use lambda_http::{Request, service_fn};
+use order_api::{Config, handle, var};
+use orderflow_aws::wiring::Adapters;
+use orderflow_shared::config::Env;
+use orderflow_shared::pipeline::ORDERS;
+
+/// mimalloc, like the consumers: parsing and answering a request is small allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    orderflow_shared::telemetry::init("info");
+    let env = Env::from_process();
+    let adapters = Adapters::sender_from_env(&env)
+        .await
+        .context("order-api cannot start")?;
+    let config = Arc::new(Config::new(
+        adapters
+            .queue_url(&env, var::ORDERS_QUEUE_URL, ORDERS)
+            .context("order-api cannot start")?,
+    ));
+    let queue = adapters.queue;
+    lambda_http::run(service_fn(move |request: Request| {
+        let queue = Arc::clone(&queue);
+        let config = Arc::clone(&config);
+        async move { Ok::<_, Infallible>(handle(&request, &*queue, &config).await) }
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
+}

@@ -1,0 +1,99 @@
+//! What `order-api` logs at info level: each request's line carries its
+//! correlation ID, accepted orders their order ID, failed sends their cause;
+//! never the order's contents or the customer.
+//!
+//! In its own test binary: the subscriber is process-wide.
+
+use std::sync::{Arc, Mutex};
+
+use lambda_http::{Body, Request, http};
+use order_api::{Config, handle};
+use orderflow_shared::error::PortErrorKind;
+use orderflow_shared::memory::InMemoryQueues;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn request(correlation_id: &str, body: &str) -> Request {
+    http::Request::builder()
+        .method("POST")
+        .uri("https://api.example.com/orders")
+        .header("x-correlation-id", correlation_id)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+const ORDER: &str = r#"{"orderId":"ord-77","customerId":"cust-secret-9","items":[{"sku":"SKU-SECRET","quantity":3}],
+    "totalAmount":4321.09,"createdAt":"2026-11-05T10:00:00Z","shippingRegion":"EU-WEST"}"#;
+
+#[tokio::test(start_paused = true)]
+async fn info_logs_name_the_request_and_outcome_never_the_order() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_current_span(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let queues = InMemoryQueues::new();
+    let config = Config::new("embedded://sqs/000000000000/orders");
+    assert_eq!(
+        handle(&request("corr-ok", ORDER), &queues, &config)
+            .await
+            .status(),
+        202
+    );
+    let invalid = ORDER.replace("4321.09", "4321.091");
+    assert_eq!(
+        handle(&request("corr-bad", &invalid), &queues, &config)
+            .await
+            .status(),
+        400
+    );
+    queues.fail_sends(100, PortErrorKind::Throttled);
+    assert_eq!(
+        handle(&request("corr-down", ORDER), &queues, &config)
+            .await
+            .status(),
+        503
+    );
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |corr: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["span"]["correlationId"] == corr)
+            .collect()
+    };
+    assert_eq!(lines.len(), 3, "one line per request at info level:\n{text}");
+    assert_eq!(of("corr-ok")[0]["fields"]["orderId"], "ord-77");
+    assert_eq!(of("corr-ok")[0]["fields"]["status"], 202);
+    assert_eq!(of("corr-bad")[0]["fields"]["code"], "ValidationFailed");
+    let down = of("corr-down")[0];
+    assert_eq!(down["level"], "ERROR");
+    assert_eq!(down["fields"]["status"], 503);
+    assert!(
+        down["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("injected failure"),
+        "{down}"
+    );
+    for secret in ["cust-secret-9", "SKU-SECRET", "4321", "EU-WEST"] {
+        assert!(!text.contains(secret), "{secret} is logged:\n{text}");
+    }
+}
