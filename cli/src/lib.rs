@@ -9,6 +9,7 @@
 
 pub mod invoke;
 pub mod redrive;
+pub mod run;
 pub mod send;
 pub mod workload;
 

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use orderflow::invoke::{Function, invoke, lambda_response, read_event, summary};
 use orderflow::redrive::{RedriveMode, RedriveSpec, redrive};
+use orderflow::run::{RunSpec, run};
 use orderflow::send::{SendSpec, send_orders};
 use orderflow::sqs_client;
 use orderflow::workload::{WorkloadSpec, generate_event};
@@ -36,6 +37,11 @@ enum Command {
         /// API Gateway HTTP API request (payload format 2.0), e.g. events/order-api-valid.json.
         event: PathBuf,
     },
+    /// Run the whole pipeline (orders -> inventory -> shipping -> notification)
+    /// with faults, and account for every order. Embedded queues and a paused
+    /// clock by default; --endpoint-url runs against SQS/DynamoDB in real time.
+    /// Exits 1 when any order is lost.
+    Run(RunSpec),
     /// Write an SQS event of OrderCreated messages (for benchmarks and load) to stdout.
     GenerateEvent(WorkloadSpec),
     /// Send generated OrderCreated messages to a queue: one SendMessage per
@@ -125,6 +131,7 @@ fn main() -> ExitCode {
     orderflow_shared::telemetry::init("error");
     match cli.command {
         Command::Invoke { function, event } => run_invoke(function, &event),
+        Command::Run(spec) => run_pipeline(&spec),
         Command::Send(args) => report_failure(run_send(args)),
         Command::Redrive(args) => report_failure(run_redrive(args)),
         Command::GenerateEvent(spec) => {
@@ -250,4 +257,57 @@ fn run_redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn run_pipeline(spec: &RunSpec) -> ExitCode {
+    orderflow::run::quiet_injected_crashes();
+    // Embedded: one thread on a paused clock, so timeouts and backoffs take no real time.
+    let runtime = match &spec.endpoint_url {
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build(),
+        Some(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    };
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("orderflow: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bar = if spec.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let bar = indicatif::ProgressBar::new(spec.orders as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} orders accounted for ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    };
+    let progress = |done: usize, total: usize| bar.set_position(done.min(total) as u64);
+    let result = runtime.block_on(run(spec, &progress));
+    bar.finish_and_clear();
+    match result {
+        Ok(summary) => {
+            if spec.json {
+                match serde_json::to_string_pretty(&summary) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => eprintln!("orderflow: cannot write the summary: {e}"),
+                }
+            } else {
+                print!("{}", summary.table());
+            }
+            if summary.lost == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("orderflow: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

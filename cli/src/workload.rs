@@ -58,6 +58,9 @@ pub const BROKEN_RULES: [&str; 12] = [
     "items-not-array",
 ];
 
+/// The catalogue: `SKU-0001` to `SKU-0200`.
+pub const SKU_COUNT: u32 = 200;
+
 const REGIONS: [&str; 5] = ["US", "EU", "APAC", "US-WEST", "LATAM"];
 
 fn uuid(rng: &mut fastrand::Rng) -> String {
@@ -70,7 +73,7 @@ fn valid_order(rng: &mut fastrand::Rng, order_id: String) -> Value {
     let lines = rng.usize(1..=4);
     let mut skus: Vec<u32> = Vec::with_capacity(lines);
     while skus.len() < lines {
-        let sku = rng.u32(1..=200);
+        let sku = rng.u32(1..=SKU_COUNT);
         if !skus.contains(&sku) {
             skus.push(sku);
         }

@@ -83,6 +83,8 @@ pub struct PollerStats {
     pub crashed_invocations: AtomicU64,
     /// Records received.
     pub received: AtomicU64,
+    /// Records received before (their `ApproximateReceiveCount` above 1): retries.
+    pub redelivered: AtomicU64,
     /// Records deleted after success.
     pub deleted: AtomicU64,
     /// Receive, delete or visibility calls that failed.
@@ -189,6 +191,15 @@ impl Poller {
         match self.consumer.receive(&self.queue_url, max, wait, None).await {
             Ok(records) => {
                 PollerStats::add(&self.stats.received, records.len() as u64);
+                let again = records
+                    .iter()
+                    .filter(|r| {
+                        r.attributes
+                            .get("ApproximateReceiveCount")
+                            .is_some_and(|c| c != "1")
+                    })
+                    .count();
+                PollerStats::add(&self.stats.redelivered, again as u64);
                 Some(records)
             }
             Err(e) => {

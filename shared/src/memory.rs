@@ -279,6 +279,11 @@ impl InMemoryNotifier {
         lock(&self.sent).0.clone()
     }
 
+    /// How many messages were delivered.
+    pub fn sent_count(&self) -> usize {
+        lock(&self.sent).0.len()
+    }
+
     /// Deliveries dropped because their deduplication ID was delivered before.
     pub fn deduplicated(&self) -> usize {
         self.deduplicated.load(Ordering::Relaxed)

@@ -1,0 +1,1088 @@
+//! `orderflow run`: the whole pipeline, end to end, with faults, and an account
+//! of every order.
+//!
+//! Orders go into the orders queue; an event source mapping per function polls
+//! its queue and invokes the function's handler (the same code as in Lambda);
+//! the run ends when every queue is empty, and then accounts for each order:
+//! notified (shipped or rejected for stock), or in a dead-letter queue with
+//! its reason. Anything else is **lost**.
+//!
+//! Without `--endpoint-url` the queues are the embedded broker and time runs
+//! on a paused clock: visibility timeouts and backoffs elapse instantly, so a
+//! run with retries and crashes finishes in seconds. With it, the queues are
+//! created on that endpoint (moto, LocalStack, AWS) with the template's
+//! attributes and the AWS adapters are used, in real time; with
+//! `--dynamodb-endpoint-url` the idempotency records and stock live in
+//! DynamoDB tables there too.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use orderflow_aws::dynamodb::{
+    DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
+};
+use orderflow_aws::sqs::SqsQueues;
+use orderflow_local::broker::{Broker, QueueSettings, Redrive};
+use orderflow_local::poller::{BatchHandler, MappingSettings, Poller, PollerStats, ProcessorHandler};
+use orderflow_shared::batch::{BatchConfig, BatchProcessor, Outgoing, RecordContext, RecordStep};
+use orderflow_shared::contracts::attribute;
+use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
+use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier};
+use orderflow_shared::metrics::InvocationMetrics;
+use orderflow_shared::pipeline::{EMBEDDED_ENDPOINT, INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
+use orderflow_shared::ports::{
+    IdempotencyStore, InventoryStore, MessageQueue, MetricsSink, Notifier, OutgoingMessage, QueueConsumer,
+    Template,
+};
+use orderflow_shared::publish::{RetryPolicy, publish_batch};
+use orderflow_shared::queue_url::queue_name;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::invoke::Function;
+use crate::send::order_message;
+use crate::workload::orders;
+
+/// The deployment's settings, as in `template.yaml` (the template's tests check they agree).
+pub mod settings {
+    use std::time::Duration;
+
+    use crate::invoke::Function;
+
+    /// Every consumer's timeout.
+    pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Every source queue's visibility timeout: 6 x the timeout plus the longest window.
+    pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(185);
+    /// Receives before a message moves to its queue's DLQ.
+    pub const MAX_RECEIVE_COUNT: u32 = 5;
+    /// How long source queues keep messages: 4 days.
+    pub const SOURCE_RETENTION: Duration = Duration::from_secs(4 * 24 * 3600);
+    /// How long DLQs keep messages: 14 days.
+    pub const DLQ_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+    /// Each event source mapping's maximum concurrency (the `MaxConcurrency` parameter's default).
+    pub const MAX_CONCURRENCY: usize = 5;
+    /// Batch size of every mapping when the queues are FIFO (no batching window then).
+    pub const FIFO_BATCH_SIZE: usize = 10;
+
+    /// One function's event source mapping.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Stage {
+        /// The function.
+        pub function: Function,
+        /// Its source queue's name (without `.fifo`).
+        pub source: &'static str,
+        /// Records per invocation on standard queues.
+        pub batch_size: usize,
+        /// How long a batch gathers on standard queues.
+        pub batching_window: Duration,
+    }
+
+    /// The pipeline's consumers, upstream first.
+    pub const STAGES: [Stage; 3] = [
+        Stage {
+            function: Function::Inventory,
+            source: super::ORDERS,
+            batch_size: 100,
+            batching_window: Duration::from_secs(5),
+        },
+        Stage {
+            function: Function::Shipping,
+            source: super::INVENTORY,
+            batch_size: 100,
+            batching_window: Duration::from_secs(5),
+        },
+        Stage {
+            function: Function::Notification,
+            source: super::NOTIFICATIONS,
+            batch_size: 50,
+            batching_window: Duration::from_secs(2),
+        },
+    ];
+}
+
+use settings::{MAX_RECEIVE_COUNT, STAGES, Stage};
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, clap::Args)]
+pub struct RunSpec {
+    /// Orders to send through the pipeline.
+    #[arg(long, default_value_t = 1000)]
+    pub orders: usize,
+    /// FIFO queues everywhere (each customer's orders in order).
+    #[arg(long)]
+    pub fifo: bool,
+    /// Probability that a step attempt fails with a transient error. Faults
+    /// clear before a message's last allowed receive, as transient faults do.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Fraction of orders whose body breaks the contract (they must end in the orders DLQ).
+    #[arg(long, default_value_t = 0.0)]
+    pub poison_rate: f64,
+    /// Probability that an invocation dies mid-batch, as a timeout or a panic would.
+    #[arg(long, default_value_t = 0.0)]
+    pub crash_rate: f64,
+    /// Seed of the orders and of the faults: the same seed, the same run.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Units of stock per SKU (200 SKUs); orders beyond it are rejected for stock.
+    #[arg(long, default_value_t = 500)]
+    pub stock: u32,
+    /// Run against this SQS endpoint (moto, LocalStack, AWS) with the AWS
+    /// adapters, in real time.
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+    /// Keep idempotency records and stock in DynamoDB on this endpoint (else in memory).
+    #[arg(long, requires = "endpoint_url")]
+    pub dynamodb_endpoint_url: Option<String>,
+    /// The source queues' visibility timeout, seconds (default: the template's 185).
+    #[arg(long)]
+    pub visibility_timeout: Option<u64>,
+    /// Give up after this long (seconds of the run's clock), counting what is left as lost.
+    #[arg(long, default_value_t = 7200)]
+    pub max_seconds: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RunSpec {
+    /// A run of `orders` orders with no faults, on the embedded broker.
+    pub fn embedded(orders: usize) -> Self {
+        RunSpec {
+            orders,
+            fifo: false,
+            fail_rate: 0.0,
+            poison_rate: 0.0,
+            crash_rate: 0.0,
+            seed: 7,
+            stock: 500,
+            endpoint_url: None,
+            dynamodb_endpoint_url: None,
+            visibility_timeout: None,
+            max_seconds: 7200,
+            json: false,
+        }
+    }
+
+    fn visibility(&self) -> Duration {
+        self.visibility_timeout
+            .map_or(settings::VISIBILITY_TIMEOUT, Duration::from_secs)
+    }
+}
+
+/// One dead-letter queue's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetters {
+    /// The queue's name.
+    pub queue: String,
+    /// Messages in it.
+    pub messages: usize,
+    /// Messages by reason: the `ErrorCode` of the fast path, or `maxReceiveCount`.
+    pub reasons: BTreeMap<String, usize>,
+}
+
+/// Where duplicate deliveries were stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Duplicates {
+    /// Records skipped because their step had completed (idempotency records).
+    pub idempotency: u64,
+    /// Notifications the notifier had already delivered.
+    pub notifier: u64,
+    /// FIFO sends dropped by the queue's deduplication.
+    pub fifo_deduplication: u64,
+}
+
+impl Duplicates {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.idempotency + self.notifier + self.fifo_deduplication
+    }
+}
+
+/// What a run did, and whether anything was lost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// `embedded`, or the endpoint's URL.
+    pub queues: String,
+    /// FIFO queues.
+    pub fifo: bool,
+    /// The seed.
+    pub seed: u64,
+    /// Orders sent (poison included).
+    pub sent: usize,
+    /// Orders sent with a broken body on purpose.
+    pub poison_sent: usize,
+    /// Orders the orders queue refused (after retries): they count as lost.
+    pub send_failures: usize,
+    /// Orders whose customer was notified (shipped or rejected).
+    pub notified: usize,
+    /// Of those, rejected for stock.
+    pub rejected_for_stock: usize,
+    /// Orders notified more than once (must be 0).
+    pub notified_more_than_once: usize,
+    /// Each dead-letter queue.
+    pub dead_letter_queues: Vec<DeadLetters>,
+    /// Duplicate deliveries stopped, by where.
+    pub duplicates_suppressed: Duplicates,
+    /// Deliveries of messages received before (retries after failures and crashes).
+    pub retries: u64,
+    /// Function invocations.
+    pub invocations: u64,
+    /// Invocations that died mid-batch.
+    pub crashed_invocations: u64,
+    /// Transient step failures injected.
+    pub injected_failures: u64,
+    /// Sent minus every order accounted for (notified or dead-lettered).
+    pub lost: usize,
+    /// Some of the lost orders, to look for.
+    pub lost_examples: Vec<String>,
+    /// Whether the run hit its time limit.
+    pub timed_out: bool,
+    /// Wall-clock seconds.
+    pub elapsed_seconds: f64,
+    /// Seconds on the run's clock (visibility timeouts and backoffs included).
+    pub simulated_seconds: f64,
+    /// Orders sent per wall-clock second, through all three stages.
+    pub orders_per_second: f64,
+    /// For FIFO runs: customers whose shipped orders were notified out of send order (must be 0).
+    pub out_of_order_customers: usize,
+    /// For FIFO runs: customers with two or more shipped orders (whose order could be wrong).
+    pub customers_with_several_shipments: usize,
+}
+
+/// Errors that stop a run before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A rate is not a probability.
+    #[error("--{0} must be from 0 to 1")]
+    Rate(&'static str),
+    /// The endpoint refused to create a queue or a table.
+    #[error("cannot set up the pipeline on {endpoint}: {source}")]
+    Setup {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        source: PortError,
+    },
+}
+
+tokio::task_local! {
+    /// Records left to start before an injected crash, for the current invocation.
+    static CRASH_COUNTDOWN: Cell<Option<usize>>;
+}
+
+/// The panic message of injected crashes (the run's panic hook keeps them quiet).
+pub const INJECTED_CRASH: &str = "orderflow run: injected crash";
+
+/// Keeps injected crashes (panics by design) out of stderr; other panics print as usual.
+pub fn quiet_injected_crashes() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&INJECTED_CRASH) {
+            default_hook(info);
+        }
+    }));
+}
+
+/// A step with transient failures and crashes injected.
+struct FaultyStep<S> {
+    inner: S,
+    fail_rate: f64,
+    rng: Mutex<fastrand::Rng>,
+    injected: Arc<AtomicU64>,
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Faults are injected only before a message's last two allowed receives, so a
+/// message is never dead-lettered for injected faults alone.
+fn faults_allowed(message: &SqsMessage) -> bool {
+    receive_count(message) + 1 < MAX_RECEIVE_COUNT
+}
+
+impl<S: RecordStep> RecordStep for FaultyStep<S> {
+    type Input = S::Input;
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn decode(&self, message: &SqsMessage) -> Result<S::Input, RecordError> {
+        self.inner.decode(message)
+    }
+
+    fn key<'a>(&self, input: &'a S::Input) -> std::borrow::Cow<'a, str> {
+        self.inner.key(input)
+    }
+
+    fn correlation_id<'a>(&self, input: &'a S::Input) -> &'a str {
+        self.inner.correlation_id(input)
+    }
+
+    async fn run(&self, input: S::Input, context: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+        let crash = CRASH_COUNTDOWN
+            .try_with(|countdown| match countdown.get() {
+                Some(0) => true,
+                Some(n) => {
+                    countdown.set(Some(n - 1));
+                    false
+                }
+                None => false,
+            })
+            .unwrap_or(false);
+        if crash {
+            std::panic::panic_any(INJECTED_CRASH);
+        }
+        let fail = faults_allowed(context.message) && {
+            let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            rng.f64() < self.fail_rate
+        };
+        if fail {
+            self.injected.fetch_add(1, Ordering::Relaxed);
+            return Err(PortError::new(
+                PortErrorKind::Timeout,
+                "InjectedFault",
+                "a transient failure (--fail-rate)",
+            )
+            .into());
+        }
+        self.inner.run(input, context).await
+    }
+}
+
+/// A handler whose invocations sometimes die mid-batch.
+struct CrashingHandler {
+    inner: Arc<dyn BatchHandler>,
+    crash_rate: f64,
+    rng: Mutex<fastrand::Rng>,
+}
+
+#[async_trait]
+impl BatchHandler for CrashingHandler {
+    async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
+        let crash_at = {
+            let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let crash = rng.f64() < self.crash_rate && event.records.iter().all(faults_allowed);
+            crash.then(|| rng.usize(..event.records.len().max(1)))
+        };
+        CRASH_COUNTDOWN
+            .scope(Cell::new(crash_at), self.inner.invoke(event))
+            .await
+    }
+}
+
+/// Sums every invocation's metrics.
+#[derive(Default)]
+struct MetricTotals {
+    duplicates: AtomicU64,
+}
+
+#[async_trait]
+impl MetricsSink for MetricTotals {
+    async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError> {
+        self.duplicates
+            .fetch_add(metrics.duplicates_skipped as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The pipeline's six queues.
+#[derive(Clone, Debug)]
+struct Queues {
+    by_name: HashMap<&'static str, (String, String)>,
+}
+
+impl Queues {
+    fn source(&self, name: &str) -> &str {
+        &self.by_name[name].0
+    }
+
+    fn dlq(&self, name: &str) -> &str {
+        &self.by_name[name].1
+    }
+}
+
+/// Where the run's queues and stores live.
+enum Backend {
+    Embedded(Broker),
+    Endpoint(SqsQueues),
+}
+
+impl Backend {
+    fn queue(&self) -> Arc<dyn MessageQueue> {
+        match self {
+            Backend::Embedded(broker) => Arc::new(broker.clone()),
+            Backend::Endpoint(sqs) => Arc::new(sqs.clone()),
+        }
+    }
+
+    fn consumer(&self) -> Arc<dyn QueueConsumer> {
+        match self {
+            Backend::Embedded(broker) => Arc::new(broker.clone()),
+            Backend::Endpoint(sqs) => Arc::new(sqs.clone()),
+        }
+    }
+
+    async fn create_queues(&self, spec: &RunSpec, prefix: &str) -> Result<Queues, PortError> {
+        let suffix = if spec.fifo { ".fifo" } else { "" };
+        let mut by_name = HashMap::new();
+        for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
+            let source_name = format!("{prefix}{name}{suffix}");
+            let dlq = dlq_name(&source_name);
+            let urls = match self {
+                Backend::Embedded(broker) => {
+                    let dlq_url = broker.create_queue(QueueSettings {
+                        retention: settings::DLQ_RETENTION,
+                        content_based_deduplication: spec.fifo,
+                        ..QueueSettings::new(dlq)
+                    });
+                    let url = broker.create_queue(QueueSettings {
+                        visibility_timeout: spec.visibility(),
+                        retention: settings::SOURCE_RETENTION,
+                        content_based_deduplication: spec.fifo,
+                        redrive: Some(Redrive {
+                            dead_letter_queue_url: dlq_url.clone(),
+                            max_receive_count: MAX_RECEIVE_COUNT,
+                        }),
+                        ..QueueSettings::new(source_name)
+                    });
+                    (url, dlq_url)
+                }
+                Backend::Endpoint(sqs) => create_sqs_queue_pair(sqs, &source_name, &dlq, spec).await?,
+            };
+            by_name.insert(name, urls);
+        }
+        Ok(Queues { by_name })
+    }
+
+    /// Messages left in a queue (approximate on SQS).
+    async fn outstanding(&self, url: &str) -> Result<usize, PortError> {
+        match self {
+            Backend::Embedded(broker) => Ok(broker.depth(url)?.total()),
+            Backend::Endpoint(sqs) => sqs_outstanding(sqs, url).await,
+        }
+    }
+}
+
+async fn create_sqs_queue_pair(
+    sqs: &SqsQueues,
+    source: &str,
+    dlq: &str,
+    spec: &RunSpec,
+) -> Result<(String, String), PortError> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let fifo_attributes = |attrs: Vec<(A, String)>| -> Vec<(A, String)> {
+        let mut attrs = attrs;
+        if spec.fifo {
+            attrs.push((A::FifoQueue, "true".to_owned()));
+            attrs.push((A::ContentBasedDeduplication, "true".to_owned()));
+        }
+        attrs
+    };
+    let create = |name: String, attrs: Vec<(A, String)>| async move {
+        let mut request = sqs.client().create_queue().queue_name(name);
+        for (k, v) in attrs {
+            request = request.attributes(k, v);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| orderflow_aws::error::classify("CreateQueue", e))?
+            .queue_url
+            .ok_or_else(|| PortError::new(PortErrorKind::Other, "CreateQueue", "no queue URL"))
+    };
+    let dlq_url = create(
+        dlq.to_owned(),
+        fifo_attributes(vec![(
+            A::MessageRetentionPeriod,
+            settings::DLQ_RETENTION.as_secs().to_string(),
+        )]),
+    )
+    .await?;
+    let dlq_arn = sqs.queue_arn(&dlq_url).await?;
+    let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
+    let url = create(
+        source.to_owned(),
+        fifo_attributes(vec![
+            (A::VisibilityTimeout, spec.visibility().as_secs().to_string()),
+            (
+                A::MessageRetentionPeriod,
+                settings::SOURCE_RETENTION.as_secs().to_string(),
+            ),
+            (A::ReceiveMessageWaitTimeSeconds, "20".to_owned()),
+            (A::RedrivePolicy, redrive),
+        ]),
+    )
+    .await?;
+    Ok((url, dlq_url))
+}
+
+async fn sqs_outstanding(sqs: &SqsQueues, url: &str) -> Result<usize, PortError> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .client()
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .map_err(|e| orderflow_aws::error::classify("GetQueueAttributes", e))?;
+    Ok(out
+        .attributes()
+        .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
+        .unwrap_or(0))
+}
+
+/// One running stage.
+struct RunningStage {
+    stats: Arc<PollerStats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Runs the pipeline and accounts for every order.
+pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunSummary, RunError> {
+    for (name, rate) in [
+        ("fail-rate", spec.fail_rate),
+        ("poison-rate", spec.poison_rate),
+        ("crash-rate", spec.crash_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(RunError::Rate(name));
+        }
+    }
+    let wall = std::time::Instant::now();
+    let started = Instant::now();
+    // The processor's backoff jitter uses this thread's generator: seeded, a run repeats.
+    fastrand::seed(spec.seed);
+
+    let (backend, queues_label, prefix) = match &spec.endpoint_url {
+        None => (
+            Backend::Embedded(Broker::new()),
+            "embedded".to_owned(),
+            String::new(),
+        ),
+        Some(url) => {
+            let config = orderflow_aws::load_sdk_config_for_endpoint(url).await;
+            let sqs = SqsQueues::new(aws_sdk_sqs::Client::new(&config));
+            let prefix = format!(
+                "orderflow-run-{}-{}-",
+                spec.seed,
+                orderflow_shared::clock::unix_millis() % 1_000_000
+            );
+            (Backend::Endpoint(sqs), url.clone(), prefix)
+        }
+    };
+    let setup = |source| RunError::Setup {
+        endpoint: queues_label.clone(),
+        source,
+    };
+    let queues = backend.create_queues(spec, &prefix).await.map_err(setup)?;
+    let (idempotency, inventory) = stores(spec, &prefix).await.map_err(setup)?;
+    let notifier = Arc::new(InMemoryNotifier::new());
+    let totals = Arc::new(MetricTotals::default());
+    let injected = Arc::new(AtomicU64::new(0));
+
+    let (stop, stopped) = watch::channel(false);
+    let mut stages = Vec::new();
+    for (i, stage) in STAGES.iter().enumerate() {
+        let seed = spec.seed.wrapping_add(1 + i as u64);
+        let handler = stage_handler(
+            stage,
+            spec,
+            &queues,
+            &backend,
+            &idempotency,
+            &inventory,
+            &notifier,
+            &totals,
+            &injected,
+            seed,
+        );
+        let stats = Arc::new(PollerStats::default());
+        let (batch_size, batching_window) = if spec.fifo {
+            (settings::FIFO_BATCH_SIZE, Duration::ZERO)
+        } else {
+            (stage.batch_size, stage.batching_window)
+        };
+        let embedded = matches!(backend, Backend::Embedded(_));
+        let poller = Poller {
+            queue_url: queues.source(stage.source).to_owned(),
+            consumer: backend.consumer(),
+            queue: backend.queue(),
+            handler,
+            settings: MappingSettings {
+                batch_size,
+                batching_window,
+                max_concurrency: settings::MAX_CONCURRENCY,
+                // Lambda's pollers take 10 a call from SQS; the broker hands over a whole batch.
+                receive_max: if embedded { batch_size } else { 10 },
+                wait: Duration::from_secs(if embedded { 20 } else { 2 }),
+                heartbeat: None,
+                drain_timeout: settings::FUNCTION_TIMEOUT,
+            },
+            stats: Arc::clone(&stats),
+        };
+        stages.push(RunningStage {
+            stats,
+            task: tokio::spawn(poller.run(stopped.clone())),
+        });
+    }
+
+    // The producer: every order, ten per batch call; poison ones too.
+    let mut correlation_to_order: HashMap<String, String> = HashMap::with_capacity(spec.orders);
+    let mut sent_orders: Vec<(String, String)> = Vec::with_capacity(spec.orders); // (order, customer)
+    let mut poison: HashSet<String> = HashSet::new();
+    let mut batch = Vec::with_capacity(10);
+    let orders_queue = queues.source(ORDERS).to_owned();
+    let queue = backend.queue();
+    let mut unsent = 0usize;
+    for order in orders(spec.seed, spec.poison_rate, spec.orders) {
+        let message = order_message(&order, spec.fifo);
+        let order_id = order.order["orderId"].as_str().unwrap_or_default().to_owned();
+        let customer_id = order.order["customerId"].as_str().unwrap_or_default().to_owned();
+        if let Some(correlation) = message.attribute(attribute::CORRELATION_ID) {
+            correlation_to_order.insert(correlation.to_owned(), order_id.clone());
+        }
+        if order.broken_rule.is_some() {
+            poison.insert(order_id.clone());
+        }
+        sent_orders.push((order_id, customer_id));
+        batch.push(message);
+        if batch.len() == 10 {
+            unsent += send_all(&*queue, &orders_queue, &mut batch).await;
+        }
+    }
+    unsent += send_all(&*queue, &orders_queue, &mut batch).await;
+
+    // Wait until every source queue is empty (several checks in a row on SQS, whose counts are approximate).
+    let limit = Duration::from_secs(spec.max_seconds);
+    let mut quiet_checks = 0;
+    let mut timed_out = false;
+    let needed_quiet = if matches!(backend, Backend::Embedded(_)) {
+        1
+    } else {
+        3
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        progress(
+            notifier.sent_count() + dead_lettered_hint(&backend, &queues).await,
+            spec.orders,
+        );
+        let mut left = 0;
+        for stage in &STAGES {
+            left += backend
+                .outstanding(queues.source(stage.source))
+                .await
+                .unwrap_or(1);
+        }
+        quiet_checks = if left == 0 { quiet_checks + 1 } else { 0 };
+        if quiet_checks >= needed_quiet {
+            break;
+        }
+        if started.elapsed() > limit {
+            timed_out = true;
+            break;
+        }
+    }
+    let _ = stop.send(true);
+    for stage in &mut stages {
+        let _ = (&mut stage.task).await;
+    }
+
+    // The account.
+    let delivered = notifier.sent();
+    let mut times_notified: HashMap<&str, usize> = HashMap::new();
+    let mut rejected = HashSet::new();
+    for n in &delivered {
+        *times_notified.entry(n.order_id.as_str()).or_default() += 1;
+        if n.template == Template::OrderRejected {
+            rejected.insert(n.order_id.as_str());
+        }
+    }
+    let mut accounted: HashSet<String> = times_notified.keys().map(|k| (*k).to_owned()).collect();
+    let mut dead_letter_queues = Vec::new();
+    for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
+        let url = queues.dlq(name);
+        let messages = drain(&backend, url).await;
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for m in &messages {
+            let reason = m
+                .message_attributes
+                .get(attribute::ERROR_CODE)
+                .and_then(|a| a.string_value.clone())
+                .unwrap_or_else(|| "maxReceiveCount".to_owned());
+            *reasons.entry(reason).or_default() += 1;
+            let order = m
+                .message_attributes
+                .get(attribute::CORRELATION_ID)
+                .and_then(|a| a.string_value.as_deref())
+                .and_then(|c| correlation_to_order.get(c));
+            if let Some(order) = order {
+                accounted.insert(order.clone());
+            }
+        }
+        dead_letter_queues.push(DeadLetters {
+            queue: queue_name(url).to_owned(),
+            messages: messages.len(),
+            reasons,
+        });
+    }
+    let lost: Vec<&str> = sent_orders
+        .iter()
+        .map(|(o, _)| o.as_str())
+        .filter(|o| !accounted.contains(*o))
+        .collect();
+
+    let (out_of_order_customers, customers_with_several_shipments) = if spec.fifo {
+        out_of_order(&sent_orders, &delivered)
+    } else {
+        (0, 0)
+    };
+    let counter =
+        |f: fn(&PollerStats) -> &AtomicU64| stages.iter().map(|s| PollerStats::get(f(&s.stats))).sum::<u64>();
+    let mut fifo_deduplication = 0;
+    if let Backend::Embedded(broker) = &backend {
+        for url in queues.by_name.values().flat_map(|(s, d)| [s, d]) {
+            if let Ok(c) = broker.counters(url) {
+                fifo_deduplication += c.deduplicated;
+            }
+        }
+    }
+    let elapsed = wall.elapsed().as_secs_f64();
+    Ok(RunSummary {
+        queues: queues_label,
+        fifo: spec.fifo,
+        seed: spec.seed,
+        sent: sent_orders.len(),
+        poison_sent: poison.len(),
+        send_failures: unsent,
+        notified: times_notified.len(),
+        rejected_for_stock: rejected.len(),
+        notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
+        dead_letter_queues,
+        duplicates_suppressed: Duplicates {
+            idempotency: totals.duplicates.load(Ordering::Relaxed),
+            notifier: notifier.deduplicated() as u64,
+            fifo_deduplication,
+        },
+        retries: counter(|s| &s.redelivered),
+        invocations: counter(|s| &s.invocations),
+        crashed_invocations: counter(|s| &s.crashed_invocations),
+        injected_failures: injected.load(Ordering::Relaxed),
+        lost: lost.len(),
+        lost_examples: lost.iter().take(10).map(|s| (*s).to_owned()).collect(),
+        timed_out,
+        elapsed_seconds: elapsed,
+        simulated_seconds: started.elapsed().as_secs_f64(),
+        orders_per_second: sent_orders.len() as f64 / elapsed.max(1e-9),
+        out_of_order_customers,
+        customers_with_several_shipments,
+    })
+}
+
+/// Sends and clears `batch`; returns how many could not be sent (they count as lost).
+async fn send_all(queue: &dyn MessageQueue, url: &str, batch: &mut Vec<OutgoingMessage>) -> usize {
+    if batch.is_empty() {
+        return 0;
+    }
+    let results = publish_batch(queue, url, batch, &RetryPolicy::default()).await;
+    batch.clear();
+    results.iter().filter(|r| r.is_err()).count()
+}
+
+/// How many messages sit in the DLQs now (for the progress bar).
+async fn dead_lettered_hint(backend: &Backend, queues: &Queues) -> usize {
+    let mut n = 0;
+    for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
+        n += backend.outstanding(queues.dlq(name)).await.unwrap_or(0);
+    }
+    n
+}
+
+/// Receives everything in a DLQ (each message once; they stay for inspection on SQS).
+async fn drain(backend: &Backend, url: &str) -> Vec<SqsMessage> {
+    let consumer = backend.consumer();
+    let mut all = Vec::new();
+    let mut empty = 0;
+    while empty < 2 {
+        // Hidden for an hour: each message is counted once.
+        match consumer
+            .receive(url, 10, Duration::from_secs(1), Some(Duration::from_secs(3600)))
+            .await
+        {
+            Ok(batch) if batch.is_empty() => empty += 1,
+            Ok(batch) => {
+                empty = 0;
+                all.extend(batch);
+            }
+            Err(e) => {
+                tracing::warn!(queue = url, error = %e, "could not read a dead-letter queue");
+                break;
+            }
+        }
+    }
+    all
+}
+
+/// Customers whose shipment confirmations arrived out of the order their
+/// orders were sent, and customers with two or more confirmations.
+fn out_of_order(
+    sent: &[(String, String)],
+    delivered: &[orderflow_shared::ports::CustomerNotification],
+) -> (usize, usize) {
+    let position: HashMap<&str, usize> = sent
+        .iter()
+        .enumerate()
+        .map(|(i, (o, _))| (o.as_str(), i))
+        .collect();
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    let mut several: HashSet<&str> = HashSet::new();
+    let mut bad: HashSet<&str> = HashSet::new();
+    for n in delivered
+        .iter()
+        .filter(|n| n.template == Template::ShipmentConfirmation)
+    {
+        let Some(&pos) = position.get(n.order_id.as_str()) else {
+            continue;
+        };
+        let customer = n.customer_id.as_str();
+        if let Some(&prev) = last.get(customer) {
+            several.insert(customer);
+            if prev > pos {
+                bad.insert(customer);
+            }
+        }
+        last.insert(customer, pos);
+    }
+    (bad.len(), several.len())
+}
+
+/// The idempotency store and the inventory of a run.
+async fn stores(
+    spec: &RunSpec,
+    prefix: &str,
+) -> Result<(Arc<dyn IdempotencyStore>, Arc<dyn InventoryStore>), PortError> {
+    match &spec.dynamodb_endpoint_url {
+        None => Ok((
+            Arc::new(InMemoryIdempotencyStore::new()),
+            Arc::new(InMemoryInventory::new(spec.stock)),
+        )),
+        Some(endpoint) => {
+            let config = orderflow_aws::load_sdk_config_for_endpoint(endpoint).await;
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            let (idempotency, stock) = (format!("{prefix}idempotency"), format!("{prefix}inventory"));
+            create_table(&client, &idempotency, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE)).await?;
+            create_table(&client, &stock, INVENTORY_KEY, None).await?;
+            let inventory = DynamoInventory::new(client.clone(), stock);
+            for sku in 1..=crate::workload::SKU_COUNT {
+                inventory.set_stock(&format!("SKU-{sku:04}"), spec.stock).await?;
+            }
+            Ok((
+                Arc::new(DynamoIdempotencyStore::new(client, idempotency)),
+                Arc::new(inventory),
+            ))
+        }
+    }
+}
+
+/// A function's handler: its step over the run's adapters, with faults injected.
+#[allow(clippy::too_many_arguments)]
+fn stage_handler(
+    stage: &Stage,
+    spec: &RunSpec,
+    queues: &Queues,
+    backend: &Backend,
+    idempotency: &Arc<dyn IdempotencyStore>,
+    inventory: &Arc<dyn InventoryStore>,
+    notifier: &Arc<InMemoryNotifier>,
+    totals: &Arc<MetricTotals>,
+    injected: &Arc<AtomicU64>,
+    seed: u64,
+) -> Arc<dyn BatchHandler> {
+    let config = BatchConfig {
+        service: stage.function.name().to_owned(),
+        dead_letter_queue_url: Some(queues.dlq(stage.source).to_owned()),
+        sqs_endpoint_url: Some(
+            spec.endpoint_url
+                .clone()
+                .unwrap_or_else(|| EMBEDDED_ENDPOINT.to_owned()),
+        ),
+        ..BatchConfig::default()
+    };
+    let processor = BatchProcessor::new(
+        config,
+        backend.queue(),
+        Arc::clone(idempotency),
+        Arc::clone(totals) as Arc<dyn MetricsSink>,
+    );
+    let url = |name: &str| -> Arc<str> { queues.source(name).into() };
+    fn faulty<S>(inner: S, spec: &RunSpec, injected: &Arc<AtomicU64>, seed: u64) -> FaultyStep<S> {
+        FaultyStep {
+            inner,
+            fail_rate: spec.fail_rate,
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            injected: Arc::clone(injected),
+        }
+    }
+    let timeout = settings::FUNCTION_TIMEOUT;
+    let handler: Arc<dyn BatchHandler> = match stage.function {
+        Function::Inventory => Arc::new(ProcessorHandler {
+            processor,
+            step: faulty(
+                inventory::InventoryStep::new(
+                    Arc::clone(inventory),
+                    inventory::Routes {
+                        reserved: url(INVENTORY),
+                        rejected: url(NOTIFICATIONS),
+                    },
+                ),
+                spec,
+                injected,
+                seed,
+            ),
+            timeout,
+        }),
+        Function::Shipping => Arc::new(ProcessorHandler {
+            processor,
+            step: faulty(
+                shipping::ShippingStep::new(url(NOTIFICATIONS)),
+                spec,
+                injected,
+                seed,
+            ),
+            timeout,
+        }),
+        _ => Arc::new(ProcessorHandler {
+            processor,
+            step: faulty(
+                notification::NotificationStep::new(Arc::clone(notifier) as Arc<dyn Notifier>),
+                spec,
+                injected,
+                seed,
+            ),
+            timeout,
+        }),
+    };
+    Arc::new(CrashingHandler {
+        inner: handler,
+        crash_rate: spec.crash_rate,
+        rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed)),
+    })
+}
+
+impl RunSummary {
+    /// The summary as a table for people.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<(String, String)> = vec![
+            (
+                "queues".into(),
+                format!("{}{}", self.queues, if self.fifo { " (FIFO)" } else { "" }),
+            ),
+            (
+                "orders sent".into(),
+                format!("{} ({} poison)", self.sent, self.poison_sent),
+            ),
+            ("notified".into(), self.notified.to_string()),
+            ("  rejected for stock".into(), self.rejected_for_stock.to_string()),
+            (
+                "  notified twice or more".into(),
+                self.notified_more_than_once.to_string(),
+            ),
+        ];
+        for dlq in &self.dead_letter_queues {
+            let reasons: Vec<String> = dlq.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let reasons = if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reasons.join(", "))
+            };
+            rows.push((format!("in {}", dlq.queue), format!("{}{reasons}", dlq.messages)));
+        }
+        let d = &self.duplicates_suppressed;
+        rows.extend([
+            (
+                "duplicates suppressed".into(),
+                format!(
+                    "{} (idempotency {}, notifier {}, FIFO dedup {})",
+                    d.total(),
+                    d.idempotency,
+                    d.notifier,
+                    d.fifo_deduplication
+                ),
+            ),
+            ("retries".into(), self.retries.to_string()),
+            (
+                "invocations".into(),
+                format!("{} ({} crashed)", self.invocations, self.crashed_invocations),
+            ),
+            (
+                "injected transient failures".into(),
+                self.injected_failures.to_string(),
+            ),
+            (
+                "time".into(),
+                format!(
+                    "{:.2} s ({:.0} s on the run's clock)",
+                    self.elapsed_seconds, self.simulated_seconds
+                ),
+            ),
+            (
+                "throughput".into(),
+                format!("{:.0} orders/s", self.orders_per_second),
+            ),
+        ]);
+        if self.fifo {
+            rows.push((
+                "customers out of order".into(),
+                self.out_of_order_customers.to_string(),
+            ));
+        }
+        let lost = if self.lost == 0 {
+            "0".to_owned()
+        } else {
+            format!("{} (e.g. {})", self.lost, self.lost_examples.join(", "))
+        };
+        rows.push(("LOST".into(), lost));
+        if self.timed_out {
+            rows.push((
+                "".into(),
+                "the run hit --max-seconds before the queues emptied".into(),
+            ));
+        }
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_stop_before_the_last_receives() {
+        let mut m = SqsMessage::default();
+        for (count, allowed) in [("1", true), ("3", true), ("4", false), ("5", false)] {
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), count.into());
+            assert_eq!(faults_allowed(&m), allowed, "{count}");
+        }
+    }
+}
