@@ -46,7 +46,10 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The time each batch gets (Lambda's longest timeout): the processor's
 /// deadline and its idempotency claims. Its messages stay hidden meanwhile
-/// thanks to the heartbeat, not to their visibility timeout.
+/// thanks to the heartbeat, not to their visibility timeout. A batch abandoned
+/// in the middle of a record leaves that record's claim in progress until
+/// then: a redelivery meanwhile fails as a duplicate in progress, and is
+/// retried with backoff.
 pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Batches at once unless `--concurrency` says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 4;
