@@ -90,6 +90,37 @@ impl SqsQueues {
             .cloned()
             .ok_or_else(|| PortError::new(PortErrorKind::Other, OP, format!("no QueueArn for {queue_url}")))
     }
+
+    /// The queue's default visibility timeout (`GetQueueAttributes`), which a
+    /// long-running consumer's heartbeat extends in-flight messages to.
+    pub async fn visibility_timeout(&self, queue_url: &str) -> Result<Duration, PortError> {
+        const OP: &str = "GetQueueAttributes";
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let value = output
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+            .ok_or_else(|| {
+                PortError::new(
+                    PortErrorKind::Other,
+                    OP,
+                    format!("no VisibilityTimeout for {queue_url}"),
+                )
+            })?;
+        value.trim().parse().map(Duration::from_secs).map_err(|_| {
+            PortError::new(
+                PortErrorKind::Other,
+                OP,
+                format!("VisibilityTimeout {value:?} of {queue_url} is not a number of seconds"),
+            )
+        })
+    }
 }
 
 fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {

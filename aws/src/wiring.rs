@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
+use orderflow_shared::BatchProcessor;
+use orderflow_shared::batch::BatchConfig;
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryQueues, LogNotifier};
 use orderflow_shared::metrics::{EmfMetrics, NoMetrics};
@@ -73,7 +75,13 @@ impl Adapters {
     /// Reads `ORDERFLOW_ADAPTERS`, `METRICS_SINK`, `METRICS_NAMESPACE` and (AWS)
     /// `IDEMPOTENCY_TABLE`, and builds the adapters and SDK clients once.
     pub async fn from_env(env: &Env) -> Result<Adapters, ConfigError> {
-        Self::build(env, true).await
+        Self::build(env, None, true).await
+    }
+
+    /// As [`Adapters::from_env`], with every AWS client on `endpoint_url` when
+    /// given (a local server; see [`crate::load_sdk_config_for_endpoint`]).
+    pub async fn from_env_at(env: &Env, endpoint_url: Option<&str>) -> Result<Adapters, ConfigError> {
+        Self::build(env, endpoint_url, true).await
     }
 
     /// Like [`Adapters::from_env`], for a function that only sends messages
@@ -81,10 +89,14 @@ impl Adapters {
     /// `IDEMPOTENCY_TABLE` and no DynamoDB permissions; its `idempotency`
     /// store is an in-memory one that nothing uses.
     pub async fn sender_from_env(env: &Env) -> Result<Adapters, ConfigError> {
-        Self::build(env, false).await
+        Self::build(env, None, false).await
     }
 
-    async fn build(env: &Env, needs_idempotency: bool) -> Result<Adapters, ConfigError> {
+    async fn build(
+        env: &Env,
+        endpoint_url: Option<&str>,
+        needs_idempotency: bool,
+    ) -> Result<Adapters, ConfigError> {
         let mode = match env.choice_or(var::ORDERFLOW_ADAPTERS, "aws", &["aws", "embedded"])? {
             "embedded" => Mode::Embedded,
             _ => Mode::Aws,
@@ -95,7 +107,10 @@ impl Adapters {
             .optional(var::METRICS_NAMESPACE)
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
         let sdk = if mode == Mode::Aws || sink == "cloudwatch" {
-            Some(crate::load_sdk_config().await)
+            Some(match endpoint_url {
+                Some(url) => crate::load_sdk_config_for_endpoint(url).await,
+                None => crate::load_sdk_config().await,
+            })
         } else {
             None
         };
@@ -131,6 +146,16 @@ impl Adapters {
             metrics,
             sdk: if mode == Mode::Aws { sdk } else { None },
         })
+    }
+
+    /// The batch processor with `config` over these adapters.
+    pub fn processor(&self, config: BatchConfig) -> BatchProcessor {
+        BatchProcessor::new(
+            config,
+            Arc::clone(&self.queue),
+            Arc::clone(&self.idempotency),
+            Arc::clone(&self.metrics),
+        )
     }
 
     /// A queue URL from `variable`: required with AWS adapters, else the

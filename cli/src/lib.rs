@@ -2,11 +2,14 @@
 //!
 //! - [`invoke`]: run one function's handler once on an event file, with
 //!   embedded adapters, and print the response Lambda would get.
+//! - [`consume`]: run a function's handler as a long-running consumer of a
+//!   real queue, outside Lambda, with a graceful stop on SIGINT or SIGTERM.
 //! - [`workload`]: generate SQS events of orders for benchmarks and load.
 //! - [`send`]: send generated orders to a real queue, one by one or in batches.
 //! - [`redrive`]: move a dead-letter queue's messages back to their source.
 //! - [`sqs_client`]: the SQS client these two use, counting its calls.
 
+pub mod consume;
 pub mod invoke;
 pub mod redrive;
 pub mod run;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use orderflow::consume::{ConsumeSpec, DEFAULT_CONCURRENCY, consume};
 use orderflow::invoke::{Function, invoke, lambda_response, read_event, summary};
 use orderflow::redrive::{RedriveMode, RedriveSpec, redrive};
 use orderflow::run::{RunSpec, run};
@@ -13,13 +14,14 @@ use orderflow::send::{SendSpec, send_orders};
 use orderflow::sqs_client;
 use orderflow::workload::{WorkloadSpec, generate_event};
 use orderflow_aws::sqs::SqsQueues;
+use orderflow_shared::config::Env;
 use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
     name = "orderflow",
     version,
-    about = "Run orderflow's functions locally, send orders to a queue, redrive a DLQ"
+    about = "Run orderflow's SQS consumer functions locally or as long-running consumers, send orders to a queue, redrive a DLQ"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +55,37 @@ enum Command {
     /// send, then delete (a crash duplicates a message, never loses it).
     /// Exits non-zero unless every message moved and left the DLQ.
     Redrive(RedriveArgs),
+    /// Consume a queue with a function's handler until SIGINT or SIGTERM, outside
+    /// Lambda (e.g. in a container).
+    ///
+    /// Reads the function's environment as its Lambda does (IDEMPOTENCY_TABLE, NOTIFICATIONS_QUEUE_URL, DLQ_URL, ...).
+    /// On a signal: stops receiving, lets in-flight batches finish for up to
+    /// 30 s, leaves the rest to the queue, prints a summary, exits 0.
+    /// Configuration errors exit 2.
+    Consume(ConsumeArgs),
+}
+
+#[derive(Args)]
+struct ConsumeArgs {
+    /// The function whose handler runs.
+    #[arg(long)]
+    function: Function,
+    /// The queue to consume (the function's source queue).
+    #[arg(long)]
+    queue_url: String,
+    /// Batches (of up to 10 messages) processed at once.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    concurrency: u16,
+    /// An endpoint for every AWS service (a local server); credentials default to dummy ones.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Test only, hidden: hold each batch this long before its handler runs, so
+    /// that the shutdown tests can send SIGTERM with work in flight.
+    #[arg(long, hide = true)]
+    simulate_latency_ms: Option<u64>,
 }
 
 #[derive(Args)]
@@ -128,8 +161,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Quiet by default: stdout is the response, stderr the summary. RUST_LOG=info shows each record.
-    orderflow_shared::telemetry::init("error");
+    // A long-running consumer logs what it does.
+    let level = if matches!(cli.command, Command::Consume(_)) {
+        "info"
+    } else {
+        "error"
+    };
+    orderflow_shared::telemetry::init(level);
     match cli.command {
+        Command::Consume(args) => run_consume(args),
         Command::Invoke { function, event } => run_invoke(function, &event),
         Command::Run(spec) => run_pipeline(&spec),
         Command::Send(args) => report_failure(run_send(args)),
@@ -230,6 +270,46 @@ fn run_send(args: SendArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn run_consume(args: ConsumeArgs) -> ExitCode {
+    let spec = ConsumeSpec {
+        function: args.function,
+        queue_url: args.queue_url,
+        concurrency: usize::from(args.concurrency),
+        endpoint_url: args.endpoint_url,
+        simulated_latency: args.simulate_latency_ms.map(std::time::Duration::from_millis),
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("orderflow: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(consume(&spec, &Env::from_process()));
+    // In-flight work abandoned by a second signal is not waited for.
+    runtime.shutdown_background();
+    match result {
+        Ok(report) => {
+            eprintln!("{}", report.summary());
+            if args.json
+                && let Err(e) = print_json(&report)
+            {
+                eprintln!("orderflow: cannot write the report: {e:#}");
+                return ExitCode::FAILURE;
+            }
+            if report.forced {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("orderflow consume: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 fn run_redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {

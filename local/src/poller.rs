@@ -20,9 +20,9 @@ use orderflow_shared::batch::{BatchProcessor, InvocationContext, RecordStep};
 use orderflow_shared::ports::{MessageQueue, QueueConsumer, VisibilityChange};
 use orderflow_shared::publish::change_visibility;
 use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// How a mapping polls and invokes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,10 +38,19 @@ pub struct MappingSettings {
     /// Long-poll wait of a receive call (SQS: at most 20 s).
     pub wait: Duration,
     /// Keep in-flight messages hidden while their batch runs: extend their
-    /// visibility to this timeout every half of it (the long-running consumer).
+    /// visibility to this timeout every half of it, counted from their receipt
+    /// (the long-running consumer). Below one second (SQS counts whole
+    /// seconds) there is nothing to extend to, and no heartbeat runs.
     pub heartbeat: Option<Duration>,
-    /// After a stop, how long in-flight invocations may take to finish.
+    /// After a stop, how long in-flight invocations may take to finish; the
+    /// rest are abandoned (their heartbeats end with them).
     pub drain_timeout: Duration,
+}
+
+/// How often the heartbeat extends in-flight messages to `timeout`: every half
+/// of it, so one late or failed extension still leaves the other half.
+pub fn heartbeat_interval(timeout: Duration) -> Duration {
+    timeout / 2
 }
 
 /// One function invocation per batch.
@@ -89,6 +98,15 @@ pub struct PollerStats {
     pub deleted: AtomicU64,
     /// Receive, delete or visibility calls that failed.
     pub call_errors: AtomicU64,
+    /// Invocations running now.
+    pub in_flight_invocations: AtomicU64,
+    /// Records of the invocations running now.
+    pub in_flight_records: AtomicU64,
+    /// Invocations still running at the end of the drain timeout, aborted:
+    /// their records return to the queue when their visibility ends.
+    pub abandoned_invocations: AtomicU64,
+    /// Records of the abandoned invocations.
+    pub abandoned_records: AtomicU64,
 }
 
 impl PollerStats {
@@ -99,6 +117,43 @@ impl PollerStats {
     /// A counter's value.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts an invocation and its records as in flight while it lives (also
+/// when it is aborted).
+struct InFlight {
+    stats: Arc<PollerStats>,
+    records: u64,
+}
+
+impl InFlight {
+    fn new(stats: &Arc<PollerStats>, records: u64) -> Self {
+        PollerStats::add(&stats.in_flight_invocations, 1);
+        PollerStats::add(&stats.in_flight_records, records);
+        InFlight {
+            stats: Arc::clone(stats),
+            records,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.stats.in_flight_invocations.fetch_sub(1, Ordering::Relaxed);
+        self.stats
+            .in_flight_records
+            .fetch_sub(self.records, Ordering::Relaxed);
+    }
+}
+
+/// Aborts a task when dropped: a heartbeat must never outlive its invocation,
+/// even one that is itself aborted (dropping a `JoinHandle` only detaches it).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -137,7 +192,9 @@ impl Poller {
                 },
                 _ = stop.changed() => break,
             };
-            let batch = tokio::select! {
+            // A receive cut short here may already hold messages: they stay
+            // hidden for their visibility timeout, then come back.
+            let (batch, received_at) = tokio::select! {
                 batch = this.gather() => batch,
                 _ = stop.changed() => break,
             };
@@ -146,30 +203,58 @@ impl Poller {
                 continue;
             }
             let poller = Arc::clone(&this);
+            let in_flight = InFlight::new(&this.stats, batch.len() as u64);
             invocations.spawn(async move {
-                poller.invoke(batch).await;
+                poller.invoke(batch, received_at).await;
+                drop(in_flight);
                 drop(permit);
             });
+        }
+        let stats = &this.stats;
+        if !invocations.is_empty() {
+            info!(
+                queue = %this.queue_url,
+                invocations = PollerStats::get(&stats.in_flight_invocations),
+                records = PollerStats::get(&stats.in_flight_records),
+                drain_timeout_s = this.settings.drain_timeout.as_secs_f64(),
+                "stopped receiving; waiting for in-flight invocations"
+            );
         }
         let drained = tokio::time::timeout(this.settings.drain_timeout, async {
             while invocations.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
-            warn!(queue = %this.queue_url, left = invocations.len(), "stopping with invocations still running");
+            let (left, records) = (
+                PollerStats::get(&stats.in_flight_invocations),
+                PollerStats::get(&stats.in_flight_records),
+            );
+            PollerStats::add(&stats.abandoned_invocations, left);
+            PollerStats::add(&stats.abandoned_records, records);
+            warn!(
+                queue = %this.queue_url,
+                invocations = left,
+                records,
+                "drain timeout reached: abandoning in-flight invocations; their messages return after their visibility timeout"
+            );
             invocations.abort_all();
+            // Aborted tasks end at their next await: wait, so that their
+            // heartbeats are stopped when this returns.
+            while invocations.join_next().await.is_some() {}
         }
     }
 
     /// Receives a batch: up to `batch_size` records, gathered for at most the
-    /// batching window after the first one. Empty when nothing arrived.
-    async fn gather(&self) -> Vec<SqsMessage> {
+    /// batching window after the first one, and when the first ones arrived
+    /// (their visibility timeout runs from then). Empty when nothing arrived.
+    async fn gather(&self) -> (Vec<SqsMessage>, Instant) {
         let settings = &self.settings;
         let mut batch = match self.receive(settings.batch_size, settings.wait).await {
             Some(records) if !records.is_empty() => records,
-            _ => return Vec::new(),
+            _ => return (Vec::new(), Instant::now()),
         };
-        let window_end = Instant::now() + settings.batching_window;
+        let received_at = Instant::now();
+        let window_end = received_at + settings.batching_window;
         while batch.len() < settings.batch_size {
             let left = window_end.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -183,7 +268,7 @@ impl Poller {
                 None => break,
             }
         }
-        batch
+        (batch, received_at)
     }
 
     async fn receive(&self, wanted: usize, wait: Duration) -> Option<Vec<SqsMessage>> {
@@ -211,8 +296,46 @@ impl Poller {
         }
     }
 
+    /// Extends the visibility of `handles` to `timeout` every half of it from
+    /// `received_at`, until aborted.
+    fn heartbeat(
+        &self,
+        handles: &[(String, String)],
+        timeout: Duration,
+        received_at: Instant,
+    ) -> JoinHandle<()> {
+        let queue = Arc::clone(&self.queue);
+        let url = self.queue_url.clone();
+        let changes: Vec<VisibilityChange> = handles
+            .iter()
+            .map(|(_, handle)| VisibilityChange {
+                receipt_handle: handle.clone(),
+                timeout_seconds: u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX),
+            })
+            .collect();
+        let stats = Arc::clone(&self.stats);
+        let every = heartbeat_interval(timeout);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(received_at + every, every);
+            loop {
+                tick.tick().await;
+                let failed = change_visibility(&*queue, &url, &changes)
+                    .await
+                    .iter()
+                    .filter(|r| r.is_err())
+                    .count();
+                PollerStats::add(&stats.call_errors, failed as u64);
+                if failed > 0 {
+                    warn!(queue = %url, failed, of = changes.len(), "could not extend the visibility of in-flight messages");
+                } else {
+                    debug!(queue = %url, messages = changes.len(), "visibility extended");
+                }
+            }
+        })
+    }
+
     /// One invocation: run the handler (with a heartbeat, if set), then delete what succeeded.
-    async fn invoke(&self, records: Vec<SqsMessage>) {
+    async fn invoke(&self, records: Vec<SqsMessage>, received_at: Instant) {
         PollerStats::add(&self.stats.invocations, 1);
         let handles: Vec<(String, String)> = records
             .iter()
@@ -220,35 +343,13 @@ impl Poller {
             .collect();
         let mut event = SqsEvent::default();
         event.records = records;
-        let heartbeat = self.settings.heartbeat.map(|timeout| {
-            let queue = Arc::clone(&self.queue);
-            let url = self.queue_url.clone();
-            let changes: Vec<VisibilityChange> = handles
-                .iter()
-                .map(|(_, handle)| VisibilityChange {
-                    receipt_handle: handle.clone(),
-                    timeout_seconds: u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX),
-                })
-                .collect();
-            let stats = Arc::clone(&self.stats);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval_at(Instant::now() + timeout / 2, timeout / 2);
-                loop {
-                    tick.tick().await;
-                    let failed = change_visibility(&*queue, &url, &changes)
-                        .await
-                        .iter()
-                        .filter(|r| r.is_err())
-                        .count();
-                    PollerStats::add(&stats.call_errors, failed as u64);
-                    debug!(queue = %url, messages = changes.len(), "visibility extended");
-                }
-            })
-        });
+        let heartbeat = self
+            .settings
+            .heartbeat
+            .filter(|timeout| timeout.as_secs() > 0)
+            .map(|timeout| AbortOnDrop(self.heartbeat(&handles, timeout, received_at)));
         let outcome = AssertUnwindSafe(self.handler.invoke(event)).catch_unwind().await;
-        if let Some(heartbeat) = heartbeat {
-            heartbeat.abort();
-        }
+        drop(heartbeat);
         let failed: HashSet<String> = match outcome {
             Ok(Ok(response)) => response
                 .batch_item_failures

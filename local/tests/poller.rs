@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use orderflow_local::broker::{Broker, QueueSettings};
-use orderflow_local::poller::{BatchHandler, MappingSettings, Poller, PollerStats};
+use orderflow_local::poller::{BatchHandler, MappingSettings, Poller, PollerStats, heartbeat_interval};
 use orderflow_shared::ports::OutgoingMessage;
 use tokio::sync::watch;
 
@@ -153,4 +153,84 @@ async fn the_heartbeat_keeps_a_long_batch_hidden() {
         "never delivered twice while it ran"
     );
     assert_eq!(PollerStats::get(&stats.deleted), 1);
+}
+
+#[test]
+fn the_heartbeat_runs_every_half_timeout() {
+    assert_eq!(
+        heartbeat_interval(Duration::from_secs(10)),
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        heartbeat_interval(Duration::from_secs(185)),
+        Duration::from_millis(92_500)
+    );
+    assert_eq!(
+        heartbeat_interval(Duration::from_secs(1)),
+        Duration::from_millis(500)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_invocation_is_abandoned_at_the_drain_timeout_and_stops_being_extended() {
+    let broker = Broker::new();
+    let timeout = Duration::from_secs(10);
+    let q = broker.create_queue(QueueSettings {
+        visibility_timeout: timeout,
+        ..QueueSettings::new("work")
+    });
+    broker.send(&q, &OutgoingMessage::new("hang")).unwrap();
+    let handler = Arc::new(Script {
+        hold: Some(Duration::from_secs(24 * 3600)),
+        ..Default::default()
+    });
+    let stats = Arc::new(PollerStats::default());
+    let poller = Poller {
+        queue_url: q.clone(),
+        consumer: Arc::new(broker.clone()),
+        queue: Arc::new(broker.clone()),
+        handler: Arc::clone(&handler) as Arc<dyn BatchHandler>,
+        settings: MappingSettings {
+            batching_window: Duration::ZERO,
+            heartbeat: Some(timeout),
+            drain_timeout: Duration::from_secs(30),
+            ..settings()
+        },
+        stats: Arc::clone(&stats),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(poller.run(stopped));
+
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let depth = broker.depth(&q).unwrap();
+    assert_eq!(
+        (depth.visible, depth.in_flight),
+        (0, 1),
+        "hidden past its timeout by the heartbeat"
+    );
+    assert_eq!(PollerStats::get(&stats.in_flight_records), 1);
+
+    stop.send(true).unwrap();
+    let stopping = tokio::time::Instant::now();
+    task.await.unwrap();
+    let drained = stopping.elapsed();
+    assert!(
+        drained >= Duration::from_secs(30) && drained < Duration::from_secs(31),
+        "gave up at the drain timeout: {drained:?}"
+    );
+    assert_eq!(PollerStats::get(&stats.abandoned_invocations), 1);
+    assert_eq!(PollerStats::get(&stats.abandoned_records), 1);
+    assert_eq!(PollerStats::get(&stats.in_flight_records), 0);
+    assert_eq!(PollerStats::get(&stats.deleted), 0);
+
+    // No heartbeat outlives its aborted invocation: at most one timeout after
+    // the last extension (at or before the abort), the message is back.
+    tokio::time::sleep(timeout + Duration::from_millis(1)).await;
+    let depth = broker.depth(&q).unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (1, 0), "back in the queue");
+    assert_eq!(
+        handler.batches.lock().unwrap().len(),
+        1,
+        "delivered once while it ran"
+    );
 }

@@ -10,11 +10,16 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsMessage;
+use orderflow_aws::dynamodb::DynamoInventory;
+use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
 use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, idempotency_key};
+use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
+use orderflow_shared::memory::InMemoryInventory;
+use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS};
 use orderflow_shared::ports::{InventoryStore, Reservation};
 use orderflow_shared::validation::decode_order_created;
 use time::OffsetDateTime;
@@ -102,6 +107,32 @@ impl InventoryStep {
     pub fn new(inventory: Arc<dyn InventoryStore>, routes: Routes) -> Self {
         InventoryStep { inventory, routes }
     }
+}
+
+/// The step as the deployed function builds it from `env`: the routes from
+/// `INVENTORY_QUEUE_URL` and `NOTIFICATIONS_QUEUE_URL`, and the stock in the
+/// DynamoDB table `INVENTORY_TABLE` with AWS adapters, or in memory
+/// (`INVENTORY_DEFAULT_STOCK` units per SKU) with embedded ones.
+pub fn step_from_env(env: &Env, adapters: &Adapters) -> Result<InventoryStep, ConfigError> {
+    let routes = Routes {
+        reserved: adapters.queue_url(env, var::INVENTORY_QUEUE_URL, INVENTORY)?,
+        rejected: adapters.queue_url(env, var::NOTIFICATIONS_QUEUE_URL, NOTIFICATIONS)?,
+    };
+    let inventory: Arc<dyn InventoryStore> = match &adapters.sdk {
+        Some(sdk) => Arc::new(DynamoInventory::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            env.required(var::INVENTORY_TABLE, "the inventory table's name")?,
+        )),
+        None => {
+            let stock = env.integer_or(
+                var::INVENTORY_DEFAULT_STOCK,
+                EMBEDDED_DEFAULT_STOCK.into(),
+                0..=u32::MAX.into(),
+            )?;
+            Arc::new(InMemoryInventory::new(u32::try_from(stock).unwrap_or(u32::MAX)))
+        }
+    };
+    Ok(InventoryStep::new(inventory, routes))
 }
 
 impl RecordStep for InventoryStep {
@@ -199,5 +230,33 @@ mod tests {
             StockDecision::Reserved(_)
         ));
         assert_eq!((inventory.stock("A"), inventory.stock("B")), (0, 4));
+    }
+
+    #[tokio::test]
+    async fn the_step_from_the_environment_needs_the_inventory_table_with_aws_adapters() {
+        let aws = [
+            ("ORDERFLOW_ADAPTERS", "aws"),
+            ("IDEMPOTENCY_TABLE", "idempotency"),
+            ("METRICS_SINK", "off"),
+            (
+                "INVENTORY_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/inventory",
+            ),
+            (
+                "NOTIFICATIONS_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/notifications",
+            ),
+        ];
+        let adapters = Adapters::from_env(&Env::from_pairs(aws)).await.unwrap();
+        let err = step_from_env(&Env::from_pairs(aws), &adapters).err().unwrap();
+        assert!(err.to_string().contains(var::INVENTORY_TABLE), "{err}");
+
+        let embedded = Env::from_pairs([
+            ("ORDERFLOW_ADAPTERS", "embedded"),
+            ("INVENTORY_DEFAULT_STOCK", "lots"),
+        ]);
+        let adapters = Adapters::from_env(&embedded).await.unwrap();
+        let err = step_from_env(&embedded, &adapters).err().unwrap();
+        assert!(err.to_string().contains(var::INVENTORY_DEFAULT_STOCK), "{err}");
     }
 }

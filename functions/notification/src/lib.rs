@@ -10,8 +10,10 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsMessage;
+use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
 use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body};
+use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
 use orderflow_shared::ports::{CustomerNotification, Notifier, Template};
 use orderflow_shared::validation::{MessageAttributes, decode_event};
@@ -153,6 +155,14 @@ impl NotificationStep {
     pub fn new(notifier: Arc<dyn Notifier>) -> Self {
         NotificationStep { notifier }
     }
+}
+
+/// The step as the deployed function builds it from `env`: customer messages
+/// go to the SNS topic `NOTIFICATION_TOPIC_ARN` when set (AWS adapters), else
+/// to a log line. Nothing here can be missing yet; the `Result` keeps every
+/// function's `step_from_env` alike.
+pub fn step_from_env(env: &Env, adapters: &Adapters) -> Result<NotificationStep, ConfigError> {
+    Ok(NotificationStep::new(adapters.notifier(env)))
 }
 
 impl RecordStep for NotificationStep {

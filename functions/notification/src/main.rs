@@ -1,9 +1,8 @@
 //! The `notification` Lambda function: reads its settings, wires adapters, serves.
 
 use anyhow::Context;
-use notification::{NotificationStep, STEP};
+use notification::{STEP, step_from_env};
 use orderflow_aws::wiring::Adapters;
-use orderflow_shared::BatchProcessor;
 use orderflow_shared::config::{Env, batch_config};
 
 /// mimalloc: small allocations are most of the per-record work.
@@ -18,9 +17,8 @@ async fn main() -> anyhow::Result<()> {
     let adapters = Adapters::from_env(&env)
         .await
         .context("notification cannot start")?;
-    let notifier = adapters.notifier(&env);
-    let processor = BatchProcessor::new(config, adapters.queue, adapters.idempotency, adapters.metrics);
-    orderflow_shared::lambda::serve(processor, NotificationStep::new(notifier))
+    let step = step_from_env(&env, &adapters).context("notification cannot start")?;
+    orderflow_shared::lambda::serve(adapters.processor(config), step)
         .await
         .map_err(|e| anyhow::anyhow!(e))
 }

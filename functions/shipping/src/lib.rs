@@ -9,9 +9,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsMessage;
+use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
 use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, idempotency_key};
+use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
+use orderflow_shared::pipeline::NOTIFICATIONS;
 use orderflow_shared::validation::decode_event;
 use time::{Duration, OffsetDateTime};
 
@@ -89,6 +92,13 @@ impl ShippingStep {
             notifications: notifications_queue_url,
         }
     }
+}
+
+/// The step as the deployed function builds it from `env`: `ShipmentCreated`
+/// goes to `NOTIFICATIONS_QUEUE_URL` (required with AWS adapters).
+pub fn step_from_env(env: &Env, adapters: &Adapters) -> Result<ShippingStep, ConfigError> {
+    let notifications = adapters.queue_url(env, var::NOTIFICATIONS_QUEUE_URL, NOTIFICATIONS)?;
+    Ok(ShippingStep::new(notifications))
 }
 
 impl RecordStep for ShippingStep {
@@ -174,5 +184,21 @@ mod tests {
         let other = plan_shipment(reserved("o", "MARS"), now);
         assert_eq!(other.carrier, "FedEx International");
         assert_eq!(us.correlation_id, "corr");
+    }
+
+    #[tokio::test]
+    async fn the_step_from_the_environment_needs_the_notifications_queue_with_aws_adapters() {
+        let aws = [
+            ("ORDERFLOW_ADAPTERS", "aws"),
+            ("IDEMPOTENCY_TABLE", "idempotency"),
+            ("METRICS_SINK", "off"),
+        ];
+        let adapters = Adapters::from_env(&Env::from_pairs(aws)).await.unwrap();
+        let err = step_from_env(&Env::from_pairs(aws), &adapters).unwrap_err();
+        assert!(err.to_string().contains(var::NOTIFICATIONS_QUEUE_URL), "{err}");
+
+        let embedded = Env::from_pairs([("ORDERFLOW_ADAPTERS", "embedded")]);
+        let adapters = Adapters::from_env(&embedded).await.unwrap();
+        assert!(step_from_env(&embedded, &adapters).is_ok());
     }
 }

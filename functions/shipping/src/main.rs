@@ -2,10 +2,8 @@
 
 use anyhow::Context;
 use orderflow_aws::wiring::Adapters;
-use orderflow_shared::BatchProcessor;
 use orderflow_shared::config::{Env, batch_config};
-use orderflow_shared::pipeline::NOTIFICATIONS;
-use shipping::{STEP, ShippingStep, var};
+use shipping::{STEP, step_from_env};
 
 /// mimalloc: small allocations are most of the per-record work.
 #[global_allocator]
@@ -17,9 +15,8 @@ async fn main() -> anyhow::Result<()> {
     let env = Env::from_process();
     let config = batch_config(&env, STEP).context("shipping cannot start")?;
     let adapters = Adapters::from_env(&env).await.context("shipping cannot start")?;
-    let notifications = adapters.queue_url(&env, var::NOTIFICATIONS_QUEUE_URL, NOTIFICATIONS)?;
-    let processor = BatchProcessor::new(config, adapters.queue, adapters.idempotency, adapters.metrics);
-    orderflow_shared::lambda::serve(processor, ShippingStep::new(notifications))
+    let step = step_from_env(&env, &adapters).context("shipping cannot start")?;
+    orderflow_shared::lambda::serve(adapters.processor(config), step)
         .await
         .map_err(|e| anyhow::anyhow!(e))
 }
