@@ -1139,3 +1139,94 @@ fn dashboard_shows_the_queues_dlqs_custom_metrics_and_functions() {
         }
     });
 }
+
+/// `orderflow run` mirrors the deployment (event source mappings and queues);
+/// its settings are constants in `orderflow::run::settings`, checked here.
+#[test]
+fn the_local_runner_uses_the_templates_settings() {
+    use orderflow::invoke::Function;
+    use orderflow::run::settings;
+
+    let raw = raw_template();
+    let max_concurrency = raw["Parameters"]["MaxConcurrency"]["Default"].clone();
+    assert_eq!(
+        number(&max_concurrency),
+        Some(settings::MAX_CONCURRENCY as u64),
+        "MaxConcurrency default"
+    );
+    let function_of = |f: Function| match f {
+        Function::Inventory => "InventoryFunction",
+        Function::Shipping => "ShippingFunction",
+        Function::Notification => "NotificationFunction",
+        Function::OrderApi => "OrderApiFunction",
+    };
+    check_all_variants(|t, p| {
+        let fifo = is_fifo(t);
+        for stage in settings::STAGES {
+            let id = function_of(stage.function);
+            let f = t.props(id);
+            p.check(
+                number(&f["Timeout"]) == Some(settings::FUNCTION_TIMEOUT.as_secs()),
+                || {
+                    format!(
+                        "{id}: Timeout is {}s in the runner",
+                        settings::FUNCTION_TIMEOUT.as_secs()
+                    )
+                },
+            );
+            let Some((queue, e)) = sqs_events(f).into_iter().next() else {
+                p.check(false, || format!("{id} has no SQS event"));
+                continue;
+            };
+            let (batch, window) = if fifo {
+                (settings::FIFO_BATCH_SIZE as u64, None)
+            } else {
+                (stage.batch_size as u64, Some(stage.batching_window.as_secs()))
+            };
+            p.check(number(&e["BatchSize"]) == Some(batch), || {
+                format!("{id}: BatchSize {batch} in the runner")
+            });
+            p.check(number(&e["MaximumBatchingWindowInSeconds"]) == window, || {
+                format!("{id}: batching window {window:?} in the runner")
+            });
+            let q = t.props(&queue);
+            p.check(
+                number(&q["VisibilityTimeout"]) == Some(settings::VISIBILITY_TIMEOUT.as_secs()),
+                || {
+                    format!(
+                        "{queue}: VisibilityTimeout {} in the runner",
+                        settings::VISIBILITY_TIMEOUT.as_secs()
+                    )
+                },
+            );
+            p.check(
+                number(&q["MessageRetentionPeriod"]) == Some(settings::SOURCE_RETENTION.as_secs()),
+                || format!("{queue}: retention in the runner"),
+            );
+            p.check(
+                number(&q["RedrivePolicy"]["maxReceiveCount"])
+                    == Some(u64::from(settings::MAX_RECEIVE_COUNT)),
+                || {
+                    format!(
+                        "{queue}: maxReceiveCount {} in the runner",
+                        settings::MAX_RECEIVE_COUNT
+                    )
+                },
+            );
+            if let Some(dlq) = dlq_of(t, &queue) {
+                p.check(
+                    number(&t.props(dlq)["MessageRetentionPeriod"])
+                        == Some(settings::DLQ_RETENTION.as_secs()),
+                    || format!("{dlq}: retention in the runner"),
+                );
+            }
+            let source_name = sub_text(&q["QueueName"]).unwrap_or_default();
+            p.check(source_name.contains(stage.source), || {
+                format!(
+                    "{id} consumes {queue} ({source_name}); the runner has it consume {}",
+                    stage.source
+                )
+            });
+        }
+    });
+}
