@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 python=${PYTHON:-python3}
+source .ci/lib.sh
 
 # function:event-name, one sample per function.
 cases=(
@@ -21,23 +22,6 @@ cases=(
   notification:notification-routing
   order-api:order-api-valid
 )
-
-# Creates .venv/<name> from a pinned requirement list, again only when the list changed.
-install_venv() {
-  local name=$1 requirements=$2 dir=.venv/$1
-  if [ -f "$dir/.requirements" ] && cmp -s "$requirements" "$dir/.requirements"; then
-    return
-  fi
-  echo "cargo_lambda_smoke: installing $name into $dir (pinned in $requirements)" >&2
-  rm -rf "$dir"
-  "$python" -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$dir/.requirements"
-}
-
-free_port() {
-  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 install_venv cargo-lambda .ci/requirements/cargo-lambda.txt
 export PATH="$PWD/.venv/cargo-lambda/bin:$PATH"

@@ -1,7 +1,8 @@
 //! Metrics against LocalStack's CloudWatch (the CBOR protocol the Rust SDK
 //! speaks), and the AWS calls of one invocation across moto and LocalStack.
 
-use std::sync::{Arc, Mutex};
+use orderflow_shared::telemetry::MemoryWriter;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -183,22 +184,9 @@ async fn a_failed_invocation_still_publishes_its_failures() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_emf_line_is_valid_embedded_metric_format() {
-    let lines = Lines::default();
+    let lines = MemoryWriter::default();
     let processor = BatchProcessor::new(
         BatchConfig {
             service: "inventory".into(),
@@ -218,7 +206,7 @@ async fn the_emf_line_is_valid_embedded_metric_format() {
         )
         .await
         .unwrap();
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let text = lines.contents();
     assert_eq!(text.lines().count(), 1, "one line per invocation");
     let doc: serde_json::Value = serde_json::from_str(text.trim_end()).expect("the line is one JSON object");
     // The specification's rules: _aws.Timestamp (ms), CloudWatchMetrics directives whose

@@ -9,23 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
-
-# Creates .venv/<name> from a pinned requirement list, again only when the list changed.
-install_venv() {
-  local name=$1 requirements=$2 dir=.venv/$1
-  if [ -f "$dir/.requirements" ] && cmp -s "$requirements" "$dir/.requirements"; then
-    return
-  fi
-  echo "tests/run.sh: installing $name into $dir (pinned in $requirements)" >&2
-  rm -rf "$dir"
-  "$python" -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$dir/.requirements"
-}
-
-free_port() {
-  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source .ci/lib.sh
 
 # Waits until GET <url> answers 200, or fails naming the server and its log.
 wait_ready() {

@@ -49,6 +49,34 @@ pub fn init(default_level: &str) {
     drop(result);
 }
 
+/// A writer that keeps what is written, shared by its clones: give a clone to
+/// a subscriber (`with_writer(move || w.clone())`) or a metrics sink, then read
+/// the lines back (tests, and tools that inspect their own output).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemoryWriter {
+    /// Everything written so far, as text (invalid UTF-8 replaced).
+    pub fn contents(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for MemoryWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Formats span fields as a JSON object, written directly (for the JSON log format).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonSpanFields;
@@ -179,26 +207,11 @@ fn write_json_string(out: &mut String, value: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn span_fields_reach_json_lines_intact() {
-        let lines = Lines::default();
+        let lines = MemoryWriter::default();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
@@ -217,7 +230,7 @@ mod tests {
             span.record("late", "filled");
             span.in_scope(|| tracing::warn!(code = "X", "inside"));
         });
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let text = lines.contents();
         let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(line["span"]["messageId"], "m-1");
         assert_eq!(

@@ -4,8 +4,9 @@
 //! so a subscriber installed by one test can miss events whose callsites other
 //! tests' threads registered first.
 
+use orderflow_shared::telemetry::MemoryWriter;
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -59,22 +60,9 @@ fn record(id: &str, body: &str) -> SqsMessage {
 }
 
 /// Captures the JSON log lines written while a closure runs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
-    let captured = Captured::default();
+    let captured = MemoryWriter::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -93,7 +81,7 @@ async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
     event.records = vec![record("m-retry", "fail-k1"), record("m-ok", "k2")];
     let context = InvocationContext::with_timeout("r", Duration::from_secs(60));
     processor.process(&event, &context, &Step).await.unwrap();
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.contents();
     let failed_line = text
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

@@ -4,25 +4,12 @@
 //!
 //! In its own test binary: the subscriber is process-wide.
 
-use std::sync::{Arc, Mutex};
+use orderflow_shared::telemetry::MemoryWriter;
 
 use lambda_http::{Body, Request, http};
 use order_api::{Config, handle};
 use orderflow_shared::error::PortErrorKind;
 use orderflow_shared::memory::InMemoryQueues;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn request(correlation_id: &str, body: &str) -> Request {
     http::Request::builder()
@@ -38,7 +25,7 @@ const ORDER: &str = r#"{"orderId":"ord-77","customerId":"cust-secret-9","items":
 
 #[tokio::test(start_paused = true)]
 async fn info_logs_name_the_request_and_outcome_never_the_order() {
-    let captured = Captured::default();
+    let captured = MemoryWriter::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -71,7 +58,7 @@ async fn info_logs_name_the_request_and_outcome_never_the_order() {
         503
     );
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.contents();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let of = |corr: &str| -> Vec<&serde_json::Value> {
         lines
