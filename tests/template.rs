@@ -1230,3 +1230,23 @@ fn the_local_runner_uses_the_templates_settings() {
         }
     });
 }
+
+/// The order API gets every variable its code requires, pointing at the orders queue.
+#[test]
+fn the_order_api_gets_its_variables() {
+    check_all_variants(|t, p| {
+        let env = &t.props("OrderApiFunction")["Environment"]["Variables"];
+        for name in order_api::var::REQUIRED_IN_AWS {
+            p.check(!env[*name].is_null(), || {
+                format!("OrderApiFunction: {name} is not set")
+            });
+        }
+        p.check(
+            ref_target(&env[order_api::var::ORDERS_QUEUE_URL]) == Some("OrdersQueue"),
+            || "OrderApiFunction: ORDERS_QUEUE_URL must be the orders queue's URL".to_owned(),
+        );
+        p.check(env["IDEMPOTENCY_TABLE"].is_null(), || {
+            "OrderApiFunction keeps no idempotency records: IDEMPOTENCY_TABLE should not be set".to_owned()
+        });
+    });
+}
