@@ -19,6 +19,10 @@ use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMe
 use orderflow_shared::metrics::EmfMetrics;
 use orderflow_tests::{create_queue, dynamodb_endpoint, localstack, moto, receive_all, sdk_config, unique};
 
+/// These tests read back what was published, so they wait for LocalStack
+/// however loaded the machine is, instead of the production default (1 s).
+const METRICS_WAIT: Duration = Duration::from_secs(30);
+
 async fn cloudwatch() -> (aws_sdk_cloudwatch::Client, CallCounter) {
     let counter = CallCounter::new();
     let config = aws_sdk_cloudwatch::config::Builder::from(&sdk_config(localstack()).await)
@@ -106,6 +110,7 @@ async fn one_invocations_metrics_read_back_equal_what_the_batch_did() {
             service: "inventory".into(),
             environment: "staging".into(),
             dead_letter_queue_url: Some("dlq".into()),
+            metrics_timeout: METRICS_WAIT,
             ..Default::default()
         },
         queues.clone(),
@@ -162,6 +167,7 @@ async fn a_failed_invocation_still_publishes_its_failures() {
         BatchConfig {
             service: "inventory".into(),
             environment: "staging".into(),
+            metrics_timeout: METRICS_WAIT,
             ..Default::default()
         },
         queues,
@@ -277,6 +283,7 @@ async fn a_100_record_invocation_makes_10_send_calls_and_1_metrics_call() {
     let processor = BatchProcessor::new(
         BatchConfig {
             service: "inventory".into(),
+            metrics_timeout: METRICS_WAIT,
             ..Default::default()
         },
         Arc::new(SqsQueues::new(sqs.clone())),
