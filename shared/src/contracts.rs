@@ -17,59 +17,86 @@ mod rfc3339 {
     use serde::{Deserializer, Serializer};
     use time::OffsetDateTime;
 
-    fn two(out: &mut String, n: u8) {
-        out.push(char::from(b'0' + n / 10));
-        out.push(char::from(b'0' + n % 10));
+    /// The longest text [`format`] writes: `9999-12-31T23:59:59.999999999+23:59`.
+    const MAX_LEN: usize = 35;
+
+    /// Text written into a fixed buffer, so formatting a timestamp allocates nothing.
+    pub struct Text {
+        bytes: [u8; MAX_LEN],
+        len: usize,
     }
 
-    /// `2026-11-28T09:30:00Z`, `2026-11-28T09:30:00.25+02:00`.
-    pub fn format(dt: OffsetDateTime) -> Option<String> {
+    impl Text {
+        fn push(&mut self, b: u8) {
+            self.bytes[self.len] = b;
+            self.len += 1;
+        }
+
+        fn two(&mut self, n: u8) {
+            self.push(b'0' + n / 10);
+            self.push(b'0' + n % 10);
+        }
+
+        pub fn as_str(&self) -> &str {
+            // Only ASCII digits and punctuation are ever pushed.
+            std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+        }
+    }
+
+    /// Writes `2026-11-28T09:30:00Z`, `2026-11-28T09:30:00.25+02:00`; `None`
+    /// for years outside 0..=9999, which RFC 3339 cannot express.
+    pub fn write(dt: OffsetDateTime) -> Option<Text> {
         let year = dt.year();
         if !(0..=9999).contains(&year) {
             return None;
         }
-        let mut out = String::with_capacity(35);
+        let mut out = Text {
+            bytes: [0; MAX_LEN],
+            len: 0,
+        };
         let year = year as u16;
-        two(&mut out, (year / 100) as u8);
-        two(&mut out, (year % 100) as u8);
-        out.push('-');
-        two(&mut out, u8::from(dt.month()));
-        out.push('-');
-        two(&mut out, dt.day());
-        out.push('T');
-        two(&mut out, dt.hour());
-        out.push(':');
-        two(&mut out, dt.minute());
-        out.push(':');
-        two(&mut out, dt.second());
-        let mut nanos = dt.nanosecond();
+        out.two((year / 100) as u8);
+        out.two((year % 100) as u8);
+        out.push(b'-');
+        out.two(u8::from(dt.month()));
+        out.push(b'-');
+        out.two(dt.day());
+        out.push(b'T');
+        out.two(dt.hour());
+        out.push(b':');
+        out.two(dt.minute());
+        out.push(b':');
+        out.two(dt.second());
+        let nanos = dt.nanosecond();
         if nanos != 0 {
-            out.push('.');
-            let mut digits = 9;
-            while nanos.is_multiple_of(10) {
-                nanos /= 10;
-                digits -= 1;
+            out.push(b'.');
+            let mut digits = [0u8; 9];
+            let mut rest = nanos;
+            for d in digits.iter_mut().rev() {
+                *d = (rest % 10) as u8;
+                rest /= 10;
             }
-            let text = nanos.to_string();
-            out.extend(std::iter::repeat_n('0', digits - text.len()));
-            out.push_str(&text);
+            let significant = digits.iter().rposition(|&d| d != 0).map_or(0, |last| last + 1);
+            for d in &digits[..significant] {
+                out.push(b'0' + d);
+            }
         }
         let offset = dt.offset();
         if offset.is_utc() {
-            out.push('Z');
+            out.push(b'Z');
         } else {
             let (h, m, _) = offset.as_hms();
-            out.push(if offset.is_negative() { '-' } else { '+' });
-            two(&mut out, h.unsigned_abs());
-            out.push(':');
-            two(&mut out, m.unsigned_abs());
+            out.push(if offset.is_negative() { b'-' } else { b'+' });
+            out.two(h.unsigned_abs());
+            out.push(b':');
+            out.two(m.unsigned_abs());
         }
         Some(out)
     }
 
     pub fn serialize<S: Serializer>(dt: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
-        match format(*dt) {
-            Some(text) => serializer.serialize_str(&text),
+        match write(*dt) {
+            Some(text) => serializer.serialize_str(text.as_str()),
             None => time::serde::rfc3339::serialize(dt, serializer),
         }
     }
@@ -342,11 +369,13 @@ mod tests {
         for text in [
             "2026-11-28T09:30:00Z",
             "2026-11-28T09:30:00.25Z",
+            "2026-11-28T09:30:00.123456789Z",
+            "2026-11-28T09:30:00.1Z",
             "2026-11-28T09:30:00.000001+02:00",
             "1999-01-02T03:04:05-05:30",
         ] {
             let dt = OffsetDateTime::parse(text, &Rfc3339).unwrap();
-            assert_eq!(rfc3339::format(dt).unwrap(), dt.format(&Rfc3339).unwrap());
+            assert_eq!(rfc3339::write(dt).unwrap().as_str(), dt.format(&Rfc3339).unwrap());
         }
     }
 

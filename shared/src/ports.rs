@@ -34,7 +34,8 @@ impl OutgoingMessage {
     pub fn new(body: impl Into<String>) -> Self {
         OutgoingMessage {
             body: body.into(),
-            attributes: Vec::new(),
+            // Our events carry two or three attributes: one allocation.
+            attributes: Vec::with_capacity(4),
             group_id: None,
             deduplication_id: None,
             delay_seconds: None,

@@ -184,9 +184,11 @@ pub trait MessageAttributes {
 
 impl MessageAttributes for aws_lambda_events::sqs::SqsMessage {
     fn string_attribute(&self, name: &str) -> Option<&str> {
+        // SQS allows at most 10 attributes: a scan beats hashing the name.
         self.message_attributes
-            .get(name)
-            .and_then(|a| a.string_value.as_deref())
+            .iter()
+            .find(|(key, _)| key.as_str() == name)
+            .and_then(|(_, a)| a.string_value.as_deref())
     }
 }
 
