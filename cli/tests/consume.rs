@@ -336,7 +336,9 @@ async fn sigterm_abandons_hung_batches_at_the_drain_timeout_and_they_come_back()
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut counts = queue_counts(&p).await;
-    while counts.1 < 20 && Instant::now() < deadline {
+    // The counts are approximate (one attribute read while a receive changes
+    // the other), so wait for the settled pair, not only the in-flight count.
+    while counts != (5, 20) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
         counts = queue_counts(&p).await;
     }
