@@ -19,9 +19,17 @@ use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMe
 use orderflow_shared::metrics::EmfMetrics;
 use orderflow_tests::{create_queue, dynamodb_endpoint, localstack, moto, receive_all, sdk_config, unique};
 
-/// These tests read back what was published, so they wait for LocalStack
-/// however loaded the machine is, instead of the production default (1 s).
-const METRICS_WAIT: Duration = Duration::from_secs(30);
+/// The settings every test here starts from: the dimensions [`statistic`]
+/// reads, and a metrics wait long enough for LocalStack on a loaded machine
+/// (the tests read back what was published; production gives up after 1 s).
+fn config() -> BatchConfig {
+    BatchConfig {
+        service: "inventory".into(),
+        environment: "staging".into(),
+        metrics_timeout: Duration::from_secs(30),
+        ..Default::default()
+    }
+}
 
 async fn cloudwatch() -> (aws_sdk_cloudwatch::Client, CallCounter) {
     let counter = CallCounter::new();
@@ -107,11 +115,8 @@ async fn one_invocations_metrics_read_back_equal_what_the_batch_did() {
     let queues = Arc::new(InMemoryQueues::new());
     let processor = BatchProcessor::new(
         BatchConfig {
-            service: "inventory".into(),
-            environment: "staging".into(),
             dead_letter_queue_url: Some("dlq".into()),
-            metrics_timeout: METRICS_WAIT,
-            ..Default::default()
+            ..config()
         },
         queues.clone(),
         Arc::new(InMemoryIdempotencyStore::new()),
@@ -164,12 +169,7 @@ async fn a_failed_invocation_still_publishes_its_failures() {
     let queues = Arc::new(InMemoryQueues::new());
     queues.fail_sends(1000, orderflow_shared::error::PortErrorKind::NotFound);
     let processor = BatchProcessor::new(
-        BatchConfig {
-            service: "inventory".into(),
-            environment: "staging".into(),
-            metrics_timeout: METRICS_WAIT,
-            ..Default::default()
-        },
+        config(),
         queues,
         Arc::new(InMemoryIdempotencyStore::new()),
         Arc::new(CloudWatchMetrics::new(client.clone(), namespace.clone())),
@@ -195,10 +195,8 @@ async fn the_emf_line_is_valid_embedded_metric_format() {
     let lines = MemoryWriter::default();
     let processor = BatchProcessor::new(
         BatchConfig {
-            service: "inventory".into(),
-            environment: "staging".into(),
             dead_letter_queue_url: Some("dlq".into()),
-            ..Default::default()
+            ..config()
         },
         Arc::new(InMemoryQueues::new()),
         Arc::new(InMemoryIdempotencyStore::new()),
@@ -281,11 +279,7 @@ async fn a_100_record_invocation_makes_10_send_calls_and_1_metrics_call() {
     inventory.set_stock("SKU-9", 1000).await.unwrap();
 
     let processor = BatchProcessor::new(
-        BatchConfig {
-            service: "inventory".into(),
-            metrics_timeout: METRICS_WAIT,
-            ..Default::default()
-        },
+        config(),
         Arc::new(SqsQueues::new(sqs.clone())),
         Arc::new(DynamoIdempotencyStore::new(dynamodb, idempotency)),
         Arc::new(CloudWatchMetrics::new(cw, unique("Orderflow"))),

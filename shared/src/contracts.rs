@@ -17,7 +17,7 @@ mod rfc3339 {
     use serde::{Deserializer, Serializer};
     use time::OffsetDateTime;
 
-    /// The longest text [`format`] writes: `9999-12-31T23:59:59.999999999+23:59`.
+    /// The longest text [`write`] writes: `9999-12-31T23:59:59.999999999+23:59`.
     const MAX_LEN: usize = 35;
 
     /// Text written into a fixed buffer, so formatting a timestamp allocates nothing.

@@ -34,8 +34,7 @@ impl OutgoingMessage {
     pub fn new(body: impl Into<String>) -> Self {
         OutgoingMessage {
             body: body.into(),
-            // Our events carry two or three attributes: one allocation.
-            attributes: Vec::with_capacity(4),
+            attributes: Vec::new(),
             group_id: None,
             deduplication_id: None,
             delay_seconds: None,
