@@ -177,7 +177,7 @@ impl RecordStep for ForwardStep {
         "forward"
     }
 
-    fn decode(&self, message: &aws_lambda_events::sqs::SqsMessage) -> Result<String, RecordError> {
+    fn decode(&self, message: &dyn orderflow_shared::sqs::SqsRecord) -> Result<String, RecordError> {
         let body = orderflow_shared::batch::body(message)?;
         if body.starts_with("poison") {
             return Err(RecordError::InvalidJson("poison".into()));

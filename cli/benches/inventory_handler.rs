@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_lambda_events::sqs::SqsEvent;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use orderflow::workload::{WorkloadSpec, generate_event};
 use orderflow_shared::batch::{BatchConfig, BatchProcessor, InvocationContext};
 use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
 use orderflow_shared::metrics::NoMetrics;
 use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS, embedded_queue_url};
+use orderflow_shared::sqs::SqsBatch;
 
 /// mimalloc (as in the binaries), counting live and peak bytes.
 struct CountingAllocator;
@@ -106,7 +106,7 @@ fn step() -> inventory::InventoryStep {
 /// Decodes the event, handles it, and encodes the response: what one invocation does.
 async fn invoke(bytes: &[u8], processor: &BatchProcessor, step: &inventory::InventoryStep) -> usize {
     let text = std::str::from_utf8(bytes).expect("UTF-8");
-    let event: SqsEvent = serde_json::from_str(text).expect("an SQS event");
+    let event: SqsBatch = serde_json::from_str(text).expect("an SQS event");
     let context = InvocationContext::with_timeout("bench", Duration::from_secs(900));
     let response = processor
         .handle(&event, &context, step)
@@ -127,7 +127,7 @@ fn bench(c: &mut Criterion) {
     tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
 
     let bytes = event_bytes();
-    let event: SqsEvent = serde_json::from_slice(&bytes).expect("an SQS event");
+    let event: SqsBatch = serde_json::from_slice(&bytes).expect("an SQS event");
     let records = event.records.len() as u64;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

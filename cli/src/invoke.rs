@@ -15,7 +15,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::SqsEvent;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Request, Service, service_fn};
@@ -28,6 +27,7 @@ use orderflow_shared::memory::{
 use orderflow_shared::metrics::NoMetrics;
 use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS, embedded_queue_url};
 use orderflow_shared::queue_url::queue_name;
+use orderflow_shared::sqs::SqsBatch;
 
 /// The functions of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -126,7 +126,7 @@ pub enum EventFileError {
 #[derive(Clone, Debug)]
 pub enum Event {
     /// For an SQS consumer.
-    Sqs(SqsEvent),
+    Sqs(SqsBatch),
     /// For `order-api`.
     HttpApi(Box<ApiGatewayV2httpRequest>),
 }
@@ -452,7 +452,7 @@ mod tests {
         let err = read_event(Function::OrderApi, &bad).unwrap_err().to_string();
         assert!(err.contains("not base64"), "{err}");
 
-        let sqs = Event::Sqs(SqsEvent::default());
+        let sqs = Event::Sqs(SqsBatch::default());
         let err = invoke(Function::OrderApi, &sqs).await.unwrap_err();
         assert_eq!(err.to_string(), "order-api takes an API Gateway HTTP API request");
         let ok = write("order-api-sqs.json", &http_event("2.0", "{}", false));

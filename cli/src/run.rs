@@ -41,6 +41,7 @@ use orderflow_shared::ports::{
 };
 use orderflow_shared::publish::{RetryPolicy, publish_batch};
 use orderflow_shared::queue_url::queue_name;
+use orderflow_shared::sqs::SqsRecord;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -301,18 +302,10 @@ struct FaultyStep<S> {
     injected: Arc<AtomicU64>,
 }
 
-fn receive_count(message: &SqsMessage) -> u32 {
-    message
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1)
-}
-
 /// Faults are injected only before a message's last two allowed receives, so a
 /// message is never dead-lettered for injected faults alone.
-fn faults_allowed(message: &SqsMessage) -> bool {
-    receive_count(message) + 1 < MAX_RECEIVE_COUNT
+fn faults_allowed(message: &dyn SqsRecord) -> bool {
+    message.receive_count().unwrap_or(1) + 1 < MAX_RECEIVE_COUNT
 }
 
 impl<S: RecordStep> RecordStep for FaultyStep<S> {
@@ -322,7 +315,7 @@ impl<S: RecordStep> RecordStep for FaultyStep<S> {
         self.inner.name()
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<S::Input, RecordError> {
+    fn decode(&self, message: &dyn SqsRecord) -> Result<S::Input, RecordError> {
         self.inner.decode(message)
     }
 
@@ -377,7 +370,7 @@ impl BatchHandler for CrashingHandler {
     async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
         let crash_at = {
             let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let crash = rng.f64() < self.crash_rate && event.records.iter().all(faults_allowed);
+            let crash = rng.f64() < self.crash_rate && event.records.iter().all(|m| faults_allowed(m));
             crash.then(|| rng.usize(..event.records.len().max(1)))
         };
         CRASH_COUNTDOWN

@@ -1,6 +1,7 @@
 //! The SQS batch processor: partial batch failures done right.
 //!
-//! [`BatchProcessor::process`] takes the raw [`SqsEvent`], the invocation's
+//! [`BatchProcessor::process`] takes the raw SQS event (any [`SqsBatchEvent`]:
+//! the lean [`SqsBatch`](crate::sqs::SqsBatch) or Lambda's own type), the invocation's
 //! deadline and a [`RecordStep`], and returns the `batchItemFailures` response:
 //!
 //! - Each record is decoded on its own: one bad body fails only that record.
@@ -28,7 +29,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use futures::StreamExt;
 use rustc_hash::FxHashMap;
 use tokio::time::Instant;
@@ -41,6 +42,7 @@ use crate::metrics::{InvocationMetrics, take_cold_start};
 use crate::ports::{Claim, IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage, VisibilityChange};
 use crate::publish::{RetryPolicy, change_visibility, publish_batch};
 use crate::queue_url::{QueueArn, is_fifo, queue_name};
+use crate::sqs::{SqsBatchEvent, SqsRecord};
 use crate::validation::fallback_correlation_id;
 
 /// What a FIFO batch does after a record fails.
@@ -225,7 +227,7 @@ pub struct RecordContext<'a> {
     /// The resolved correlation ID.
     pub correlation_id: &'a str,
     /// The whole record, attributes included.
-    pub message: &'a SqsMessage,
+    pub message: &'a dyn SqsRecord,
 }
 
 /// One business step, run once per record.
@@ -237,7 +239,7 @@ pub trait RecordStep: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Decodes and validates a record. Contract violations must be permanent errors.
-    fn decode(&self, message: &SqsMessage) -> Result<Self::Input, RecordError>;
+    fn decode(&self, message: &dyn SqsRecord) -> Result<Self::Input, RecordError>;
 
     /// The input's business key (`orderId`): its idempotency key is
     /// `<name>#<key>`, and records of a batch with the same key never race.
@@ -256,8 +258,8 @@ pub trait RecordStep: Send + Sync {
 }
 
 /// The body of a record, or [`RecordError::MissingBody`].
-pub fn body(message: &SqsMessage) -> Result<&str, RecordError> {
-    message.body.as_deref().ok_or(RecordError::MissingBody)
+pub fn body<R: SqsRecord + ?Sized>(message: &R) -> Result<&str, RecordError> {
+    message.body().ok_or(RecordError::MissingBody)
 }
 
 /// Why a record was reported failed.
@@ -396,9 +398,9 @@ impl std::fmt::Debug for BatchProcessor {
 }
 
 /// Shared state of one run of the steps.
-struct Run<'a, S: RecordStep> {
+struct Run<'a, S: RecordStep, R> {
     step: &'a S,
-    records: &'a [SqsMessage],
+    records: &'a [R],
     stages: &'a [Stage],
     keys: &'a [String],
     inputs: Mutex<Vec<Option<S::Input>>>,
@@ -432,9 +434,9 @@ impl BatchProcessor {
     }
 
     /// Processes one batch and returns what Lambda gets.
-    pub async fn handle<S: RecordStep>(
+    pub async fn handle<E: SqsBatchEvent, S: RecordStep>(
         &self,
-        event: &SqsEvent,
+        event: &E,
         context: &InvocationContext,
         step: &S,
     ) -> Result<SqsBatchResponse, BatchError> {
@@ -442,13 +444,13 @@ impl BatchProcessor {
     }
 
     /// Processes one batch and reports what happened to each record.
-    pub async fn process<S: RecordStep>(
+    pub async fn process<E: SqsBatchEvent, S: RecordStep>(
         &self,
-        event: &SqsEvent,
+        event: &E,
         context: &InvocationContext,
         step: &S,
     ) -> Result<BatchReport, BatchError> {
-        let records = event.records.as_slice();
+        let records = event.records();
         let mut metrics = InvocationMetrics {
             service: self.config.service.clone(),
             environment: self.config.environment.clone(),
@@ -460,7 +462,7 @@ impl BatchProcessor {
 
         if let Some(index) = records
             .iter()
-            .position(|r| r.message_id.as_deref().is_none_or(str::is_empty))
+            .position(|r| r.message_id().is_none_or(str::is_empty))
         {
             let error = BatchError::MissingMessageId { index };
             warn!(index, error = %error, "batch rejected");
@@ -493,16 +495,14 @@ impl BatchProcessor {
         Ok(report)
     }
 
-    async fn run_batch<S: RecordStep>(
+    async fn run_batch<R: SqsRecord, S: RecordStep>(
         &self,
-        records: &[SqsMessage],
+        records: &[R],
         context: &InvocationContext,
         step: &S,
         mut metrics: InvocationMetrics,
     ) -> BatchReport {
-        let fifo = records
-            .iter()
-            .any(|r| r.event_source_arn.as_deref().is_some_and(is_fifo));
+        let fifo = records.iter().any(|r| r.event_source_arn().is_some_and(is_fifo));
         let mut latencies = Vec::with_capacity(records.len());
         let Decoding { stages, inputs, keys } = decode_all(step, records, &mut latencies);
 
@@ -542,7 +542,7 @@ impl BatchProcessor {
     /// record indices in run order, and each chain's range of them.
     fn chains(
         &self,
-        records: &[SqsMessage],
+        records: &[impl SqsRecord],
         stages: &[Stage],
         fifo: bool,
     ) -> (Vec<usize>, Vec<Range<usize>>) {
@@ -575,7 +575,7 @@ impl BatchProcessor {
         (order, chains)
     }
 
-    async fn run_chain<S: RecordStep>(&self, run: &Run<'_, S>, chain: &[usize]) {
+    async fn run_chain<S: RecordStep, R: SqsRecord>(&self, run: &Run<'_, S, R>, chain: &[usize]) {
         for (pos, &i) in chain.iter().enumerate() {
             let ok = match &run.stages[i] {
                 Stage::DecodeFailed(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
@@ -598,9 +598,9 @@ impl BatchProcessor {
     }
 
     /// Claims, runs and records one step; true when it succeeded or was a duplicate.
-    async fn run_record<S: RecordStep>(&self, run: &Run<'_, S>, i: usize) -> bool {
+    async fn run_record<S: RecordStep, R: SqsRecord>(&self, run: &Run<'_, S, R>, i: usize) -> bool {
         let record = &run.records[i];
-        let message_id = record.message_id.as_deref().unwrap_or_default();
+        let message_id = record.message_id().unwrap_or_default();
         let Some(input) = lock(&run.inputs)[i].take() else {
             return false; // never: each ready record runs once
         };
@@ -656,7 +656,7 @@ impl BatchProcessor {
     /// idempotency completion, visibility backoff, the response and metrics.
     async fn settle(
         &self,
-        records: &[SqsMessage],
+        records: &[impl SqsRecord],
         stages: Vec<Stage>,
         keys: &[String],
         statuses: Vec<StepStatus>,
@@ -783,7 +783,7 @@ impl BatchProcessor {
                 RecordOutcome::DeadLettered { .. } => metrics.sent_to_dlq += 1,
                 RecordOutcome::Failed { .. } => {
                     metrics.failed += 1;
-                    let id = record.message_id.as_deref().unwrap_or_default();
+                    let id = record.message_id().unwrap_or_default();
                     if !id.is_empty() && reported.insert(id) {
                         let mut failure = BatchItemFailure::default();
                         failure.item_identifier = id.to_owned();
@@ -810,7 +810,7 @@ impl BatchProcessor {
 
     async fn dead_letter(
         &self,
-        records: &[SqsMessage],
+        records: &[impl SqsRecord],
         dead_letters: Vec<(usize, RecordError)>,
         outcomes: &mut [Option<RecordOutcome>],
         forwarded: &mut BTreeMap<String, usize>,
@@ -835,7 +835,7 @@ impl BatchProcessor {
                 }
                 Err(send_error) => {
                     warn!(
-                        messageId = records[i].message_id.as_deref().unwrap_or_default(),
+                        messageId = records[i].message_id().unwrap_or_default(),
                         error = %send_error,
                         "could not dead-letter a permanently failed record; reporting it failed"
                     );
@@ -852,7 +852,7 @@ impl BatchProcessor {
     /// group (or of the batch) is too, and their unsent messages are dropped.
     fn cut_failed_groups<'k>(
         &self,
-        records: &[SqsMessage],
+        records: &[impl SqsRecord],
         keys: &'k [String],
         outcomes: &mut [Option<RecordOutcome>],
         pending: &mut [Option<Vec<Outgoing>>],
@@ -946,7 +946,7 @@ impl BatchProcessor {
     }
 
     /// Raises the visibility timeout of records that ran and failed retryably.
-    async fn back_off(&self, records: &[SqsMessage], retried: &[usize], outcomes: &[RecordOutcome]) {
+    async fn back_off(&self, records: &[impl SqsRecord], retried: &[usize], outcomes: &[RecordOutcome]) {
         let Some(backoff) = self.config.visibility_backoff else {
             return;
         };
@@ -963,16 +963,12 @@ impl BatchProcessor {
             }
             let record = &records[i];
             let (Some(arn), Some(handle)) = (
-                record.event_source_arn.as_deref().and_then(QueueArn::parse),
-                record.receipt_handle.as_deref(),
+                record.event_source_arn().and_then(QueueArn::parse),
+                record.receipt_handle(),
             ) else {
                 continue;
             };
-            let receive_count = record
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1);
+            let receive_count = record.receive_count().unwrap_or(1);
             by_queue
                 .entry(arn.url(self.config.sqs_endpoint_url.as_deref()))
                 .or_default()
@@ -1014,7 +1010,7 @@ impl BatchProcessor {
 /// earlier record of the batch has as its followers.
 fn decode_all<S: RecordStep>(
     step: &S,
-    records: &[SqsMessage],
+    records: &[impl SqsRecord],
     latencies: &mut Vec<f64>,
 ) -> Decoding<S::Input> {
     let n = records.len();
@@ -1033,7 +1029,7 @@ fn decode_all<S: RecordStep>(
                 let correlation_id = fallback_correlation_id(record);
                 let span = info_span!(
                     "record",
-                    messageId = record.message_id.as_deref().unwrap_or_default(),
+                    messageId = record.message_id().unwrap_or_default(),
                     correlationId = %correlation_id
                 );
                 span.in_scope(
@@ -1056,7 +1052,7 @@ fn decode_all<S: RecordStep>(
             None => match leaders.get(keys[i].as_str()) {
                 Some(&leader) => {
                     debug!(
-                        messageId = records[i].message_id.as_deref(),
+                        messageId = records[i].message_id(),
                         "same business key as an earlier record"
                     );
                     Stage::Follower { leader }
@@ -1088,8 +1084,8 @@ pub fn idempotency_key(step: &str, key: &str) -> String {
 }
 
 /// The FIFO message group of a record (empty on standard queues).
-fn group_of(record: &SqsMessage) -> &str {
-    record.attributes.get("MessageGroupId").map_or("", String::as_str)
+fn group_of(record: &impl SqsRecord) -> &str {
+    record.message_group_id().unwrap_or_default()
 }
 
 /// Longest `ErrorMessage` attribute on a dead-lettered message.
@@ -1099,8 +1095,12 @@ const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 
 /// The DLQ copy of a failed record: its body, the error attributes, and as
 /// many of its own string attributes as SQS's limit of 10 leaves room for.
-pub fn dead_letter_message(record: &SqsMessage, error: &RecordError, failed_at: &str) -> OutgoingMessage {
-    let body = match record.body.as_deref() {
+pub fn dead_letter_message(
+    record: &(impl SqsRecord + ?Sized),
+    error: &RecordError,
+    failed_at: &str,
+) -> OutgoingMessage {
+    let body = match record.body() {
         Some(b) if !b.is_empty() => b.to_owned(),
         _ => "(no body)".to_owned(),
     };
@@ -1109,8 +1109,7 @@ pub fn dead_letter_message(record: &SqsMessage, error: &RecordError, failed_at: 
         message_text.truncate(cut);
     }
     let source = record
-        .event_source_arn
-        .as_deref()
+        .event_source_arn()
         .map_or_else(String::new, |arn| queue_name(arn).to_owned());
     let mut message = OutgoingMessage::new(body)
         .with_attribute(attribute::ERROR_CODE, error.code())
@@ -1119,24 +1118,25 @@ pub fn dead_letter_message(record: &SqsMessage, error: &RecordError, failed_at: 
         .with_attribute(attribute::SOURCE_QUEUE, source)
         .with_attribute(
             attribute::ORIGINAL_MESSAGE_ID,
-            record.message_id.clone().unwrap_or_default(),
+            record.message_id().unwrap_or_default(),
         );
-    let mut originals: Vec<(&String, &str)> = record
-        .message_attributes
-        .iter()
-        .filter(|(name, _)| message.attribute(name).is_none())
-        .filter_map(|(name, a)| a.string_value.as_deref().map(|v| (name, v)))
-        .collect();
+    let mut originals = record.string_attributes();
+    originals.retain(|(name, _)| message.attribute(name).is_none());
     originals.sort();
     for (name, value) in originals
         .into_iter()
         .take(MAX_MESSAGE_ATTRIBUTES - message.attributes.len())
     {
-        message.attributes.push((name.clone().into(), value.to_owned()));
+        message
+            .attributes
+            .push((name.to_owned().into(), value.to_owned()));
     }
-    if record.event_source_arn.as_deref().is_some_and(is_fifo) {
-        message.group_id = Some(group_of(record).to_owned()).filter(|g| !g.is_empty());
-        message.deduplication_id = record.message_id.clone();
+    if record.event_source_arn().is_some_and(is_fifo) {
+        message.group_id = record
+            .message_group_id()
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned);
+        message.deduplication_id = record.message_id().map(str::to_owned);
     }
     message
 }

@@ -1,11 +1,15 @@
 //! Running a [`RecordStep`] as a Lambda function on `lambda_runtime`.
+//!
+//! Invocations are decoded into the lean [`SqsBatch`], which holds only what the
+//! processor reads.
 
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsBatchResponse;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::batch::{BatchError, BatchProcessor, InvocationContext, RecordStep};
+use crate::sqs::SqsBatch;
 
 /// Serves SQS invocations until the runtime stops: each event goes through
 /// `processor` with `step`, and its `batchItemFailures` response goes back.
@@ -15,7 +19,7 @@ where
 {
     let processor = Arc::new(processor);
     let step = Arc::new(step);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsBatch>| {
         let processor = Arc::clone(&processor);
         let step = Arc::clone(&step);
         async move { handle(&processor, &*step, event).await }
@@ -26,7 +30,7 @@ where
 async fn handle<S: RecordStep>(
     processor: &BatchProcessor,
     step: &S,
-    event: LambdaEvent<SqsEvent>,
+    event: LambdaEvent<SqsBatch>,
 ) -> Result<SqsBatchResponse, BatchError> {
     let context = InvocationContext::from_lambda(&event.context);
     processor.handle(&event.payload, &context, step).await

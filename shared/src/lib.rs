@@ -11,6 +11,8 @@
 //! - [`publish`]: batched sends with retries, shared by every adapter.
 //! - [`metrics`], [`telemetry`], [`config`]: per-invocation metrics, logs and
 //!   settings read once at cold start.
+//! - [`sqs`]: the records the processor reads, and the lean event type the
+//!   functions decode their invocations into.
 //! - [`lambda`]: running a step on `lambda_runtime`.
 
 pub mod batch;
@@ -26,6 +28,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod publish;
 pub mod queue_url;
+pub mod sqs;
 pub mod telemetry;
 pub mod validation;
 

@@ -302,7 +302,7 @@ pub fn check_correlation_id(field: &str, value: &str, errors: &mut ValidationErr
 
 /// The correlation ID of a message whose body could not be read: the
 /// `CorrelationId` attribute when usable, else a new UUID.
-pub fn fallback_correlation_id(attributes: &impl MessageAttributes) -> String {
+pub fn fallback_correlation_id(attributes: &(impl MessageAttributes + ?Sized)) -> String {
     attributes
         .string_attribute(crate::contracts::attribute::CORRELATION_ID)
         .filter(|v| !v.is_empty() && v.chars().count() <= MAX_CORRELATION_ID)
@@ -510,7 +510,7 @@ fn body_error(error: serde_json::Error, event: EventType) -> RecordError {
 /// body that fails it is decoded again field by field for the precise errors.
 pub fn decode_order_created(
     body: &str,
-    attributes: &impl MessageAttributes,
+    attributes: &(impl MessageAttributes + ?Sized),
 ) -> Result<OrderCreated, RecordError> {
     match decode_valid_order(body, attributes) {
         Some(order) => Ok(order),
@@ -548,7 +548,7 @@ struct ItemShape<'a> {
 }
 
 /// The order when `body` is valid; `None` when anything is off (the precise path says what).
-fn decode_valid_order(body: &str, attributes: &impl MessageAttributes) -> Option<OrderCreated> {
+fn decode_valid_order(body: &str, attributes: &(impl MessageAttributes + ?Sized)) -> Option<OrderCreated> {
     let shape: OrderShape<'_> = serde_json::from_str(body).ok()?;
     let version = match shape.version {
         None => crate::contracts::EVENT_VERSION.to_owned(),
@@ -625,7 +625,7 @@ fn decode_valid_order(body: &str, attributes: &impl MessageAttributes) -> Option
 /// Decodes an `OrderCreated` field by field, reporting every broken rule.
 fn decode_order_precisely(
     body: &str,
-    attributes: &impl MessageAttributes,
+    attributes: &(impl MessageAttributes + ?Sized),
 ) -> Result<OrderCreated, RecordError> {
     let fields = capture(body, &ORDER_FIELDS).map_err(|e| body_error(e, EventType::OrderCreated))?;
     let [
@@ -696,7 +696,7 @@ fn decode_order_precisely(
 
 fn resolve_region<'a>(
     raw: Option<&'a RawValue>,
-    attributes: &'a impl MessageAttributes,
+    attributes: &'a (impl MessageAttributes + ?Sized),
     errors: &mut ValidationErrors,
 ) -> Option<Cow<'a, str>> {
     let (field, value) = match optional_string_field("shippingRegion", raw, errors) {
@@ -712,7 +712,7 @@ fn resolve_region<'a>(
 
 fn resolve_correlation_id<'a>(
     raw: Option<&'a RawValue>,
-    attributes: &'a impl MessageAttributes,
+    attributes: &'a (impl MessageAttributes + ?Sized),
     errors: &mut ValidationErrors,
 ) -> Option<Cow<'a, str>> {
     let (field, value) = match optional_string_field("correlationId", raw, errors) {

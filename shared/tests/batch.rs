@@ -51,7 +51,7 @@ impl RecordStep for ScriptedStep {
         "test"
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<Script, RecordError> {
+    fn decode(&self, message: &dyn orderflow_shared::sqs::SqsRecord) -> Result<Script, RecordError> {
         let body = orderflow_shared::batch::body(message)?;
         let mut script: Script =
             serde_json::from_str(body).map_err(|e| RecordError::InvalidJson(e.to_string()))?;

@@ -27,7 +27,10 @@ impl RecordStep for Step {
         "test"
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<(String, String), RecordError> {
+    fn decode(
+        &self,
+        message: &dyn orderflow_shared::sqs::SqsRecord,
+    ) -> Result<(String, String), RecordError> {
         let body = orderflow_shared::batch::body(message)?.to_owned();
         Ok((format!("corr-{body}"), body))
     }

@@ -9,7 +9,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::SqsMessage;
 use orderflow_aws::dynamodb::DynamoInventory;
 use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
@@ -21,6 +20,7 @@ use orderflow_shared::contracts::{
 use orderflow_shared::memory::InMemoryInventory;
 use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS};
 use orderflow_shared::ports::{InventoryStore, Reservation};
+use orderflow_shared::sqs::SqsRecord;
 use orderflow_shared::validation::decode_order_created;
 use time::OffsetDateTime;
 
@@ -142,7 +142,7 @@ impl RecordStep for InventoryStep {
         STEP
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<OrderCreated, RecordError> {
+    fn decode(&self, message: &dyn SqsRecord) -> Result<OrderCreated, RecordError> {
         decode_order_created(body(message)?, message)
     }
 

@@ -9,14 +9,14 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::SqsMessage;
 use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
 use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body};
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
 use orderflow_shared::ports::{CustomerNotification, Notifier, Template};
-use orderflow_shared::validation::{MessageAttributes, decode_event};
+use orderflow_shared::sqs::SqsRecord;
+use orderflow_shared::validation::decode_event;
 use serde::Deserialize;
 
 /// The step's name: the first part of its idempotency keys.
@@ -72,7 +72,7 @@ struct Shape {
 
 /// Decodes a notifications-queue message by its `EventType` attribute, or by
 /// its shape when the attribute is missing.
-pub fn decode_customer_event(message: &SqsMessage) -> Result<CustomerEvent, RecordError> {
+pub fn decode_customer_event(message: &dyn SqsRecord) -> Result<CustomerEvent, RecordError> {
     let body = body(message)?;
     let event_type = match message.string_attribute(attribute::EVENT_TYPE) {
         Some(value) => EventType::parse(value)
@@ -172,7 +172,7 @@ impl RecordStep for NotificationStep {
         STEP
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<CustomerEvent, RecordError> {
+    fn decode(&self, message: &dyn SqsRecord) -> Result<CustomerEvent, RecordError> {
         decode_customer_event(message)
     }
 
@@ -198,7 +198,7 @@ impl RecordStep for NotificationStep {
 mod tests {
     use std::collections::HashMap;
 
-    use aws_lambda_events::sqs::SqsMessageAttribute;
+    use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 
     use super::*;
 

@@ -8,13 +8,13 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::SqsMessage;
 use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
 use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, idempotency_key};
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
 use orderflow_shared::pipeline::NOTIFICATIONS;
+use orderflow_shared::sqs::SqsRecord;
 use orderflow_shared::validation::decode_event;
 use time::{Duration, OffsetDateTime};
 
@@ -108,7 +108,7 @@ impl RecordStep for ShippingStep {
         STEP
     }
 
-    fn decode(&self, message: &SqsMessage) -> Result<InventoryReserved, RecordError> {
+    fn decode(&self, message: &dyn SqsRecord) -> Result<InventoryReserved, RecordError> {
         decode_event(body(message)?)
     }
 
