@@ -26,11 +26,13 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -524,9 +526,17 @@ impl BatchProcessor {
             in_progress_until: unix_seconds() + remaining,
         };
         let (order, chains) = self.chains(records, &stages, fifo);
-        let limit = self.config.max_concurrency.max(1);
-        let steps = futures::stream::iter(chains)
-            .for_each_concurrent(limit, |chain| self.run_chain(&run, &order[chain]));
+        // `limit` workers take the chains in order: one future per worker, not
+        // per record, so a large batch costs no per-record task allocation.
+        let next_chain = AtomicUsize::new(0);
+        let workers: FuturesUnordered<_> = (0..self.config.max_concurrency.clamp(1, chains.len().max(1)))
+            .map(|_| async {
+                while let Some(chain) = chains.get(next_chain.fetch_add(1, Ordering::Relaxed)) {
+                    self.run_chain(&run, &order[chain.clone()]).await;
+                }
+            })
+            .collect();
+        let steps = workers.collect::<()>();
         if tokio::time::timeout_at(cutoff, steps).await.is_err() {
             warn!("deadline margin reached: unfinished records are reported failed");
         }

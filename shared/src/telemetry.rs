@@ -9,6 +9,7 @@
 //! [`JsonSpanFields`], which writes them straight to JSON text instead of
 //! going through a map of JSON values.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
@@ -83,15 +84,15 @@ pub struct JsonSpanFields;
 
 impl<'writer> FormatFields<'writer> for JsonSpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let mut visitor = JsonObject {
-            out: String::with_capacity(96),
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result?;
-        writer.write_char('{')?;
-        writer.write_str(&visitor.out)?;
-        writer.write_char('}')
+        with_scratch(|out| {
+            out.push('{');
+            let mut visitor = JsonObject::new(out);
+            fields.record(&mut visitor);
+            visitor.result?;
+            out.push('}');
+            // One write: the span's field string is allocated once, at its size.
+            writer.write_str(out)
+        })
     }
 
     fn add_fields(
@@ -99,48 +100,74 @@ impl<'writer> FormatFields<'writer> for JsonSpanFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let mut visitor = JsonObject {
-            out: String::new(),
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result?;
-        if visitor.out.is_empty() {
-            return Ok(());
-        }
-        // `{...}` becomes `{..., new}`. A later value of a field repeats its key;
-        // JSON readers keep the last.
-        match current.fields.pop() {
-            Some('}') if current.fields.len() > 1 => current.fields.push(','),
-            Some('}') => {}
-            _ => current.fields.push('{'),
-        }
-        current.fields.push_str(&visitor.out);
-        current.fields.push('}');
-        Ok(())
+        with_scratch(|out| {
+            let mut visitor = JsonObject::new(out);
+            fields.record(&mut visitor);
+            visitor.result?;
+            if out.is_empty() {
+                return Ok(());
+            }
+            // `{...}` becomes `{..., new}`. A later value of a field repeats its key;
+            // JSON readers keep the last.
+            match current.fields.pop() {
+                Some('}') if current.fields.len() > 1 => current.fields.push(','),
+                Some('}') => {}
+                _ => current.fields.push('{'),
+            }
+            current.fields.push_str(out);
+            current.fields.push('}');
+            Ok(())
+        })
     }
 }
 
-/// Collects `"name":value` pairs, comma-separated.
-struct JsonObject {
-    out: String,
+thread_local! {
+    /// Where span fields are formatted before they are copied to the span.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` on an empty string reused across calls on this thread (a fresh one
+/// if `f` is already running on it, from a `Debug` value that logs).
+fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            scratch.clear();
+            f(&mut scratch)
+        }
+        Err(_) => f(&mut String::new()),
+    })
+}
+
+/// Appends `"name":value` pairs, comma-separated, to a string.
+struct JsonObject<'a> {
+    out: &'a mut String,
+    start: usize,
     result: fmt::Result,
 }
 
-impl JsonObject {
+impl<'a> JsonObject<'a> {
+    fn new(out: &'a mut String) -> Self {
+        let start = out.len();
+        JsonObject {
+            out,
+            start,
+            result: Ok(()),
+        }
+    }
+
     fn key(&mut self, field: &Field) {
-        if !self.out.is_empty() {
+        if self.out.len() > self.start {
             self.out.push(',');
         }
-        write_json_string(&mut self.out, field.name());
+        write_json_string(self.out, field.name());
         self.out.push(':');
     }
 }
 
-impl Visit for JsonObject {
+impl Visit for JsonObject<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
-        write_json_string(&mut self.out, value);
+        write_json_string(self.out, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -169,7 +196,7 @@ impl Visit for JsonObject {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        write_json_string(&mut self.out, &format!("{value:?}"));
+        write_json_string(self.out, &format!("{value:?}"));
     }
 }
 
