@@ -88,7 +88,7 @@ impl SqsBatchEvent for SqsEvent {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SqsBatch {
     /// The records, in delivery order.
-    #[serde(rename = "Records")]
+    #[serde(rename = "Records", deserialize_with = "exact_vec")]
     pub records: Vec<SqsBatchRecord>,
 }
 
@@ -181,6 +181,18 @@ impl SqsRecord for SqsBatchRecord {
     }
 }
 
+/// A list without the spare capacity it grew while being read (up to half of
+/// it for a large batch, which stays allocated for the whole invocation).
+fn exact_vec<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let mut items = Vec::<T>::deserialize(deserializer)?;
+    items.shrink_to_fit();
+    Ok(items)
+}
+
 /// `null` reads as the default, as Lambda's own event types do.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
@@ -250,7 +262,9 @@ mod string_attributes {
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut attributes = Vec::new();
+            // Most messages carry one or two attributes (ours: EventType and
+            // CorrelationId); a first push would make room for four.
+            let mut attributes = Vec::with_capacity(2);
             while let Some(name) = map.next_key::<String>()? {
                 if let Some(AttributeValue {
                     string_value: Some(value),
