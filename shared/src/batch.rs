@@ -210,11 +210,11 @@ impl Outgoing {
         let body = String::from_utf8(body)
             .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
         let mut message = OutgoingMessage::new(body);
-        // Exactly the two attributes: a first push would make room for four.
-        message.attributes.reserve_exact(2);
-        let mut message = message
-            .with_attribute(attribute::EVENT_TYPE, event_type.as_str())
-            .with_attribute(attribute::CORRELATION_ID, correlation_id.to_owned());
+        // Exactly the two attributes (pushing them one by one makes room for four).
+        message.attributes = vec![
+            (attribute::EVENT_TYPE.into(), event_type.as_str().to_owned()),
+            (attribute::CORRELATION_ID.into(), correlation_id.to_owned()),
+        ];
         message.group_id = Some(group_id.to_owned());
         message.deduplication_id = Some(deduplication_id);
         Ok(Outgoing {
