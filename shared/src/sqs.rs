@@ -222,22 +222,29 @@ mod string_attributes {
         for (name, value) in attributes {
             map.serialize_entry(
                 name,
-                &AttributeValue {
-                    string_value: Some(value.clone()),
-                    data_type: Some("String".to_owned()),
+                &StringAttribute {
+                    string_value: value,
+                    data_type: "String",
                 },
             )?;
         }
         map.end()
     }
 
-    #[derive(Deserialize, Serialize)]
+    /// What a record keeps of an attribute (`dataType` and the list fields are skipped).
+    #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct AttributeValue {
         #[serde(default)]
         string_value: Option<String>,
-        #[serde(default)]
-        data_type: Option<String>,
+    }
+
+    /// A string attribute as Lambda writes it.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct StringAttribute<'a> {
+        string_value: &'a str,
+        data_type: &'static str,
     }
 
     struct OptionalMap;
