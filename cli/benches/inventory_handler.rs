@@ -5,7 +5,7 @@
 //! event is generated in-process (`orderflow generate-event --records 5000
 //! --invalid 0.05 --seed 7` writes the same one). Besides criterion's timings,
 //! it prints the peak heap allocated while decoding and handling one event,
-//! against the event's size.
+//! against the event's size, and the heap allocations a record.
 
 use std::alloc::{GlobalAlloc, Layout};
 

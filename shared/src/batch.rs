@@ -532,7 +532,8 @@ impl BatchProcessor {
         // `limit` workers take the chains in order: one future per worker, not
         // per record, so a large batch costs no per-record task allocation.
         let next_chain = AtomicUsize::new(0);
-        let workers: FuturesUnordered<_> = (0..self.config.max_concurrency.clamp(1, chains.len().max(1)))
+        let worker_count = self.config.max_concurrency.max(1).min(chains.len());
+        let workers: FuturesUnordered<_> = (0..worker_count)
             .map(|_| async {
                 while let Some(chain) = chains.get(next_chain.fetch_add(1, Ordering::Relaxed)) {
                     self.run_chain(&run, &order[chain.clone()]).await;

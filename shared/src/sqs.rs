@@ -43,6 +43,16 @@ pub trait SqsBatchEvent: Sync {
     fn records(&self) -> &[Self::Record];
 }
 
+impl MessageAttributes for SqsMessage {
+    fn string_attribute(&self, name: &str) -> Option<&str> {
+        // SQS allows at most 10 attributes: a scan beats hashing the name.
+        self.message_attributes
+            .iter()
+            .find(|(key, _)| key.as_str() == name)
+            .and_then(|(_, a)| a.string_value.as_deref())
+    }
+}
+
 impl SqsRecord for SqsMessage {
     fn message_id(&self) -> Option<&str> {
         self.message_id.as_deref()

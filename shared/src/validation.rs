@@ -182,16 +182,6 @@ pub trait MessageAttributes {
     fn string_attribute(&self, name: &str) -> Option<&str>;
 }
 
-impl MessageAttributes for aws_lambda_events::sqs::SqsMessage {
-    fn string_attribute(&self, name: &str) -> Option<&str> {
-        // SQS allows at most 10 attributes: a scan beats hashing the name.
-        self.message_attributes
-            .iter()
-            .find(|(key, _)| key.as_str() == name)
-            .and_then(|(_, a)| a.string_value.as_deref())
-    }
-}
-
 /// No attributes at all.
 impl MessageAttributes for () {
     fn string_attribute(&self, _name: &str) -> Option<&str> {
