@@ -40,6 +40,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::clock::{unix_millis, unix_seconds};
 use crate::contracts::{EventType, attribute};
 use crate::error::{PortError, PortErrorKind, RecordError};
+use crate::event_json::EventBody;
 use crate::metrics::{InvocationMetrics, take_cold_start};
 use crate::ports::{Claim, IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage, VisibilityChange};
 use crate::publish::{RetryPolicy, change_visibility, publish_batch};
@@ -195,7 +196,7 @@ impl Outgoing {
     /// An event for `queue_url` with the `EventType` and `CorrelationId`
     /// attributes, grouped by `group_id` and deduplicated by `deduplication_id`
     /// when the queue is FIFO.
-    pub fn event<T: serde::Serialize>(
+    pub fn event<T: EventBody>(
         queue_url: &Arc<str>,
         event_type: EventType,
         event: &T,
@@ -205,7 +206,8 @@ impl Outgoing {
     ) -> Result<Outgoing, RecordError> {
         // Our events are a few hundred bytes: one allocation instead of a doubling series.
         let mut body = Vec::with_capacity(512);
-        serde_json::to_writer(&mut body, event)
+        event
+            .write_json(&mut body)
             .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
         let body = String::from_utf8(body)
             .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;

@@ -8,12 +8,13 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::event_json::{EventBody, ObjectWriter};
 use crate::money::Money;
 use crate::validation::{Validate, ValidationErrors, check_correlation_id, check_id, check_region};
 
 /// RFC 3339 timestamps: written without a format-description interpreter
 /// (every event carries one or two), read with `time`'s parser.
-mod rfc3339 {
+pub(crate) mod rfc3339 {
     use serde::{Deserializer, Serializer};
     use time::OffsetDateTime;
 
@@ -317,6 +318,72 @@ pub struct ShipmentCreated {
     pub created_at: OffsetDateTime,
 }
 
+impl EventBody for InventoryReserved {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let mut o = ObjectWriter::new(out);
+        o.string("version", &self.version)?;
+        o.string("orderId", &self.order_id)?;
+        o.string("customerId", &self.customer_id)?;
+        o.string("correlationId", &self.correlation_id)?;
+        o.objects("items", &self.items, |o, item| {
+            o.string("sku", &item.sku)?;
+            o.unsigned("quantity", item.quantity);
+            Ok(())
+        })?;
+        o.money("totalAmount", self.total_amount);
+        o.string("shippingRegion", &self.shipping_region)?;
+        o.timestamp("orderCreatedAt", self.order_created_at)?;
+        o.timestamp("reservedAt", self.reserved_at)?;
+        o.finish();
+        Ok(())
+    }
+}
+
+impl EventBody for OrderRejected {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let mut o = ObjectWriter::new(out);
+        o.string("version", &self.version)?;
+        o.string("orderId", &self.order_id)?;
+        o.string("customerId", &self.customer_id)?;
+        o.string("correlationId", &self.correlation_id)?;
+        o.string(
+            "reason",
+            match self.reason {
+                RejectionReason::OutOfStock => "OUT_OF_STOCK",
+            },
+        )?;
+        o.objects("shortages", &self.shortages, |o, shortage| {
+            o.string("sku", &shortage.sku)?;
+            o.unsigned("requested", shortage.requested);
+            o.unsigned("available", shortage.available);
+            Ok(())
+        })?;
+        o.timestamp("rejectedAt", self.rejected_at)?;
+        o.finish();
+        Ok(())
+    }
+}
+
+impl EventBody for ShipmentCreated {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let mut o = ObjectWriter::new(out);
+        o.string("version", &self.version)?;
+        o.string("orderId", &self.order_id)?;
+        o.string("customerId", &self.customer_id)?;
+        o.string("correlationId", &self.correlation_id)?;
+        o.string("shipmentId", &self.shipment_id)?;
+        o.string("carrier", &self.carrier)?;
+        o.string("shippingRegion", &self.shipping_region)?;
+        o.string("estimatedDelivery", &self.estimated_delivery)?;
+        o.timestamp("createdAt", self.created_at)?;
+        o.finish();
+        Ok(())
+    }
+}
+
+/// `OrderCreated` is written by producers (`orderflow send`, `order-api`) with serde.
+impl EventBody for OrderCreated {}
+
 fn check_common(order_id: &str, customer_id: &str, correlation_id: &str, errors: &mut ValidationErrors) {
     check_id("orderId", order_id, errors);
     check_id("customerId", customer_id, errors);
@@ -376,6 +443,74 @@ mod tests {
         ] {
             let dt = OffsetDateTime::parse(text, &Rfc3339).unwrap();
             assert_eq!(rfc3339::write(dt).unwrap().as_str(), dt.format(&Rfc3339).unwrap());
+        }
+    }
+
+    #[test]
+    fn events_write_the_same_json_as_serde() {
+        let at = OffsetDateTime::parse(
+            "2026-11-28T09:30:00.25+02:00",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let item = |sku: &str, quantity| OrderItem {
+            sku: sku.into(),
+            quantity,
+        };
+        // One plain set of values, and one with text that must be escaped.
+        for (id, text) in [("ord-1", "corr-1"), ("ord-\"2\"", "caf\u{e9} \\ \n \u{1}")] {
+            let reserved = InventoryReserved {
+                version: EVENT_VERSION.into(),
+                order_id: id.into(),
+                customer_id: "c-1".into(),
+                correlation_id: text.into(),
+                items: vec![item("A-1", 1), item(text, 1000)],
+                total_amount: Money::from_cents(1999),
+                shipping_region: "EU".into(),
+                order_created_at: at,
+                reserved_at: OffsetDateTime::UNIX_EPOCH,
+            };
+            let rejected = OrderRejected {
+                version: "1.2".into(),
+                order_id: id.into(),
+                customer_id: "c-1".into(),
+                correlation_id: text.into(),
+                reason: RejectionReason::OutOfStock,
+                shortages: vec![Shortage {
+                    sku: "B".into(),
+                    requested: 7,
+                    available: 0,
+                }],
+                rejected_at: at,
+            };
+            let shipment = ShipmentCreated {
+                version: EVENT_VERSION.into(),
+                order_id: id.into(),
+                customer_id: "c-1".into(),
+                correlation_id: text.into(),
+                shipment_id: "shp-1".into(),
+                carrier: text.into(),
+                shipping_region: "US".into(),
+                estimated_delivery: "2026-12-01".into(),
+                created_at: at,
+            };
+            let no_items = InventoryReserved {
+                items: Vec::new(),
+                total_amount: Money::from_cents(0),
+                ..reserved.clone()
+            };
+            fn check<T: EventBody>(event: &T) {
+                let mut ours = Vec::new();
+                event.write_json(&mut ours).unwrap();
+                assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    serde_json::to_string(event).unwrap()
+                );
+            }
+            check(&reserved);
+            check(&no_items);
+            check(&rejected);
+            check(&shipment);
         }
     }
 

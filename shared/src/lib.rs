@@ -11,6 +11,7 @@
 //! - [`publish`]: batched sends with retries, shared by every adapter.
 //! - [`metrics`], [`telemetry`], [`config`]: per-invocation metrics, logs and
 //!   settings read once at cold start.
+//! - [`event_json`]: writing event bodies, fast for the contract events.
 //! - [`sqs`]: the records the processor reads, and the lean event type the
 //!   functions decode their invocations into.
 //! - [`lambda`]: running a step on `lambda_runtime`.
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod contracts;
 pub mod error;
+pub mod event_json;
 pub mod lambda;
 pub mod memory;
 pub mod metrics;

@@ -518,8 +518,7 @@ struct OrderShape<'a> {
     order_id: Cow<'a, str>,
     #[serde(borrow, alias = "customer_id")]
     customer_id: Cow<'a, str>,
-    #[serde(borrow)]
-    items: Vec<ItemShape<'a>>,
+    items: Vec<OrderItem>,
     #[serde(borrow, alias = "total_amount")]
     total_amount: &'a RawValue,
     #[serde(borrow, alias = "created_at")]
@@ -528,13 +527,6 @@ struct OrderShape<'a> {
     shipping_region: Option<Cow<'a, str>>,
     #[serde(borrow, default, alias = "correlation_id")]
     correlation_id: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct ItemShape<'a> {
-    #[serde(borrow)]
-    sku: Cow<'a, str>,
-    quantity: u32,
 }
 
 /// The order when `body` is valid; `None` when anything is off (the precise path says what).
@@ -597,14 +589,7 @@ fn decode_valid_order(body: &str, attributes: &(impl MessageAttributes + ?Sized)
         version,
         order_id: shape.order_id.into_owned(),
         customer_id: shape.customer_id.into_owned(),
-        items: shape
-            .items
-            .into_iter()
-            .map(|i| OrderItem {
-                sku: i.sku.into_owned(),
-                quantity: i.quantity,
-            })
-            .collect(),
+        items: shape.items,
         total_amount,
         created_at,
         shipping_region,
