@@ -101,9 +101,38 @@ impl<'a> ObjectWriter<'a> {
     }
 }
 
+/// Whether a JSON string literal of `value` needs escapes: a control character,
+/// `"` or `\\`. Eight bytes at a time, since every event and log line asks it
+/// of every identifier.
+pub(crate) fn needs_escape(value: &str) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Whether some byte of `word` is below `n` (at most 0x80).
+    fn has_less(word: u64, n: u8) -> bool {
+        word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0
+    }
+    fn has_byte(word: u64, b: u8) -> bool {
+        has_less(word ^ (ONES * u64::from(b)), 1)
+    }
+    let bytes = value.as_bytes();
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(word);
+        if has_less(word, 0x20) || has_byte(word, b'"') || has_byte(word, b'\\') {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 /// A JSON string: copied as is when nothing in it needs escaping, else escaped by serde.
 fn write_string(out: &mut Vec<u8>, value: &str) -> serde_json::Result<()> {
-    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(value) {
         write_plain(out, value);
         Ok(())
     } else {
@@ -164,6 +193,28 @@ mod tests {
                 String::from_utf8(serde).unwrap(),
                 "{c} cents"
             );
+        }
+    }
+
+    #[test]
+    fn every_character_that_needs_escaping_is_found_at_every_position() {
+        for needs in (0u8..0x20).chain([b'"', b'\\']) {
+            for len in 1..=20 {
+                for at in 0..len {
+                    let mut text = vec![b'a'; len];
+                    text[at] = needs;
+                    let text = String::from_utf8(text).unwrap();
+                    assert!(needs_escape(&text), "{text:?}");
+                }
+            }
+        }
+        for clean in [
+            "",
+            "ord-00000042",
+            "caf\u{e9} \u{7f} \u{ff} \u{2028} 漢字 ~!#$%&'()*+,-./:;<=>?@[]^_`{|}",
+            "corr-1fb17c23-90c1-42cf-93ac-94af0f21ddb6",
+        ] {
+            assert!(!needs_escape(clean), "{clean:?}");
         }
     }
 

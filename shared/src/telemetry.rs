@@ -203,7 +203,7 @@ impl Visit for JsonObject<'_> {
 /// Appends `value` as a JSON string literal.
 fn write_json_string(out: &mut String, value: &str) {
     out.push('"');
-    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if !crate::event_json::needs_escape(value) {
         // IDs and codes, the usual case: nothing to escape.
         out.push_str(value);
         out.push('"');
