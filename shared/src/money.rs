@@ -71,7 +71,18 @@ impl Money {
         };
 
         // value = digits * 10^(exponent - frac_len); drop leading and trailing zeros.
-        let digits: Vec<u8> = int_digits.iter().chain(frac_digits).copied().collect();
+        // Amounts as written fit a small buffer; only absurdly long spellings allocate.
+        let mut buffer = [0u8; 32];
+        let joined;
+        let digits: &[u8] = if int_digits.len() + frac_digits.len() <= buffer.len() {
+            let (int_part, rest) = buffer.split_at_mut(int_digits.len());
+            int_part.copy_from_slice(int_digits);
+            rest[..frac_digits.len()].copy_from_slice(frac_digits);
+            &buffer[..int_digits.len() + frac_digits.len()]
+        } else {
+            joined = [int_digits, frac_digits].concat();
+            &joined
+        };
         let mut scale = frac_digits.len() as i64 - exponent; // decimal places
         let start = digits.iter().position(|&d| d != b'0');
         let Some(start) = start else {
@@ -168,6 +179,13 @@ mod tests {
         assert_eq!(parse("-0"), Ok(0));
         assert_eq!(parse("0.00"), Ok(0));
         assert_eq!(parse("1.10"), Ok(110));
+        // Longer than the digit buffer: the same rules.
+        assert_eq!(parse(&format!("1.{}", "0".repeat(40))), Ok(100));
+        assert_eq!(parse(&format!("{}19.99", "0".repeat(40))), Ok(1999));
+        assert_eq!(
+            parse(&format!("0.{}1", "0".repeat(40))),
+            Err(MoneyError::TooManyDecimals)
+        );
         assert_eq!(parse("1.100000"), Ok(110));
         assert_eq!(parse("1e3"), Ok(100_000));
         assert_eq!(parse("1999e-2"), Ok(1999));
