@@ -120,14 +120,11 @@ async fn invoke(bytes: &[u8], processor: &BatchProcessor, step: &inventory::Inve
 }
 
 fn bench(c: &mut Criterion) {
-    // Info-level JSON logs, as in Lambda, written to a sink so the terminal is not measured.
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_current_span(true)
-        .fmt_fields(orderflow_shared::telemetry::JsonSpanFields)
-        .with_writer(std::io::sink)
-        .finish();
+    // Info-level JSON logs exactly as in Lambda, written to a sink so the terminal is not measured.
+    let subscriber = orderflow_shared::telemetry::json_subscriber(
+        tracing_subscriber::EnvFilter::new("info"),
+        std::io::sink,
+    );
     tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
 
     let bytes = event_bytes();

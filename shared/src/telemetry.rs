@@ -15,7 +15,8 @@ use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::format::{FmtSpan, Writer};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{FmtSpan, Format, Json, Writer};
 use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
 /// Installs the global subscriber once; later calls do nothing.
@@ -28,27 +29,45 @@ pub fn init(default_level: &str) {
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json =
         in_lambda || std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
+    // Already initialised (tests, or a host program): keep that subscriber.
+    if json {
+        // Lambda captures stdout and stderr alike; stdout stays free for EMF metrics lines.
+        let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stderr));
+    } else {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_span_events(FmtSpan::NONE)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .compact()
+            .try_init();
+    }
+}
+
+/// The JSON-lines subscriber [`init`] installs in Lambda: one flat object a
+/// line (the event's fields at the top level) with the current span's fields
+/// under `span`. Public so benchmarks and tests log exactly as Lambda does.
+pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> JsonSubscriber<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
         .with_span_events(FmtSpan::NONE)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let result = if json {
-        // Lambda captures stdout and stderr alike; stdout stays free for EMF metrics lines.
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .fmt_fields(JsonSpanFields)
-            .try_init()
-    } else {
-        builder.compact().try_init()
-    };
-    // Already initialised (tests, or a host program): keep that subscriber.
-    drop(result);
+        .with_ansi(false)
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .fmt_fields(JsonSpanFields)
+        .finish()
 }
+
+/// What [`json_subscriber`] returns.
+pub type JsonSubscriber<W> = tracing_subscriber::fmt::Subscriber<JsonSpanFields, Format<Json>, EnvFilter, W>;
 
 /// A writer that keeps what is written, shared by its clones: give a clone to
 /// a subscriber (`with_writer(move || w.clone())`) or a metrics sink, then read
@@ -235,6 +254,29 @@ fn write_json_string(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lambda_lines_are_flat_with_the_span_and_the_level_filter() {
+        let lines = MemoryWriter::default();
+        let writer = lines.clone();
+        let subscriber = json_subscriber(EnvFilter::new("info"), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("record", messageId = "m-1", correlationId = "c-1");
+            span.in_scope(|| {
+                tracing::debug!("filtered out");
+                tracing::warn!(code = "X", "inside");
+            });
+        });
+        let text = lines.contents();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["message"], "inside");
+        assert_eq!(line["code"], "X");
+        assert_eq!(line["span"]["messageId"], "m-1");
+        assert_eq!(line["span"]["correlationId"], "c-1");
+        assert!(line.get("fields").is_none() && line.get("spans").is_none(), "{line}");
+    }
 
     #[test]
     fn span_fields_reach_json_lines_intact() {
