@@ -275,7 +275,10 @@ mod tests {
         assert_eq!(line["code"], "X");
         assert_eq!(line["span"]["messageId"], "m-1");
         assert_eq!(line["span"]["correlationId"], "c-1");
-        assert!(line.get("fields").is_none() && line.get("spans").is_none(), "{line}");
+        assert!(
+            line.get("fields").is_none() && line.get("spans").is_none(),
+            "{line}"
+        );
     }
 
     #[test]
