@@ -7,17 +7,20 @@
 //!
 //! A span is opened per record, so its fields are formatted by
 //! [`JsonSpanFields`], which writes them straight to JSON text instead of
-//! going through a map of JSON values.
+//! going through a map of JSON values, and lines by [`JsonLines`], which copies
+//! that text instead of parsing it again.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::{FmtSpan, Format, Json, Writer};
-use tracing_subscriber::fmt::{FormatFields, FormattedFields};
+use tracing_subscriber::fmt::format::{FmtSpan, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(default_level: &str) {
@@ -58,16 +61,69 @@ where
         .with_span_events(FmtSpan::NONE)
         .with_ansi(false)
         .with_writer(writer)
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
         .fmt_fields(JsonSpanFields)
+        .event_format(JsonLines)
         .finish()
 }
 
 /// What [`json_subscriber`] returns.
-pub type JsonSubscriber<W> = tracing_subscriber::fmt::Subscriber<JsonSpanFields, Format<Json>, EnvFilter, W>;
+pub type JsonSubscriber<W> = tracing_subscriber::fmt::Subscriber<JsonSpanFields, JsonLines, EnvFilter, W>;
+
+/// Formats each event as one flat JSON object: `timestamp` (RFC 3339, UTC),
+/// `level`, the event's fields (`message` among them), and the current span's
+/// fields under `span` with its `name`. The shape of tracing-subscriber's JSON
+/// format with `flatten_event(true)` and `with_current_span(true)`, written
+/// straight to text: that format parses the span's stored fields again for
+/// every line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsonLines;
+
+impl<S> FormatEvent<S, JsonSpanFields> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, JsonSpanFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut line = String::with_capacity(256);
+        line.push_str("{\"timestamp\":");
+        match crate::contracts::rfc3339::write(time::OffsetDateTime::now_utc()) {
+            Some(now) => write_json_string(&mut line, now.as_str()),
+            None => line.push_str("null"),
+        }
+        line.push_str(",\"level\":\"");
+        line.push_str(event.metadata().level().as_str());
+        line.push('"');
+        let before_fields = line.len();
+        line.push(',');
+        let mut fields = JsonObject::new(&mut line);
+        event.record(&mut fields);
+        fields.result?;
+        if line.len() == before_fields + 1 {
+            line.truncate(before_fields); // no fields: no comma
+        }
+        if let Some(span) = ctx.lookup_current() {
+            line.push_str(",\"span\":");
+            let extensions = span.extensions();
+            // `{"messageId":"m-1"}` becomes `{"messageId":"m-1","name":"record"}`.
+            match extensions.get::<FormattedFields<JsonSpanFields>>() {
+                Some(stored) if stored.fields.len() > 2 => {
+                    line.push_str(&stored.fields[..stored.fields.len() - 1]);
+                    line.push(',');
+                }
+                _ => line.push('{'),
+            }
+            line.push_str("\"name\":");
+            write_json_string(&mut line, span.name());
+            line.push('}');
+        }
+        line.push_str("}\n");
+        writer.write_str(&line)
+    }
+}
 
 /// A writer that keeps what is written, shared by its clones: give a clone to
 /// a subscriber (`with_writer(move || w.clone())`) or a metrics sink, then read
@@ -264,17 +320,38 @@ mod tests {
             let span = tracing::info_span!("record", messageId = "m-1", correlationId = "c-1");
             span.in_scope(|| {
                 tracing::debug!("filtered out");
-                tracing::warn!(code = "X", "inside");
+                tracing::warn!(code = "X", error = %"a \"quoted\"\nreason", "inside");
             });
+            tracing::info!(count = 2u64, "outside");
+            tracing::info_span!("empty").in_scope(|| tracing::error!(failed = true));
         });
         let text = lines.contents();
-        assert_eq!(text.lines().count(), 1, "{text}");
-        let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let line = &lines[0];
+        assert!(
+            time::OffsetDateTime::parse(
+                line["timestamp"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339
+            )
+            .is_ok(),
+            "{line}"
+        );
         assert_eq!(line["level"], "WARN");
         assert_eq!(line["message"], "inside");
         assert_eq!(line["code"], "X");
+        assert_eq!(line["error"], "a \"quoted\"\nreason");
         assert_eq!(line["span"]["messageId"], "m-1");
         assert_eq!(line["span"]["correlationId"], "c-1");
+        assert_eq!(line["span"]["name"], "record");
+        assert_eq!(
+            (lines[1]["message"].as_str(), lines[1]["count"].as_u64()),
+            (Some("outside"), Some(2))
+        );
+        assert!(lines[1].get("span").is_none(), "{}", lines[1]);
+        assert_eq!(lines[2]["level"], "ERROR");
+        assert_eq!(lines[2]["failed"], true);
+        assert_eq!(lines[2]["span"], serde_json::json!({"name": "empty"}));
         assert!(
             line.get("fields").is_none() && line.get("spans").is_none(),
             "{line}"

@@ -67,12 +67,11 @@ fn record(id: &str, body: &str) -> SqsMessage {
 async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
     let captured = MemoryWriter::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .fmt_fields(orderflow_shared::telemetry::JsonSpanFields)
-        .with_writer(move || writer.clone())
-        .finish();
+    // Lambda's subscriber, at its default level.
+    let subscriber =
+        orderflow_shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("info"), move || {
+            writer.clone()
+        });
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let processor = BatchProcessor::new(
         BatchConfig::default(),
@@ -88,9 +87,9 @@ async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
     let failed_line = text
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|v| v["fields"]["message"] == "record failed")
+        .find(|v| v["message"] == "record failed")
         .expect("a log line for the failed record");
     assert_eq!(failed_line["span"]["messageId"], "m-retry");
     assert_eq!(failed_line["span"]["correlationId"], "corr-fail-k1");
-    assert_eq!(failed_line["fields"]["code"], "Throttled");
+    assert_eq!(failed_line["code"], "Throttled");
 }

@@ -27,12 +27,11 @@ const ORDER: &str = r#"{"orderId":"ord-77","customerId":"cust-secret-9","items":
 async fn info_logs_name_the_request_and_outcome_never_the_order() {
     let captured = MemoryWriter::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_current_span(true)
-        .with_writer(move || writer.clone())
-        .finish();
+    // Lambda's subscriber at info level, as deployed.
+    let subscriber =
+        orderflow_shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("info"), move || {
+            writer.clone()
+        });
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let queues = InMemoryQueues::new();
@@ -67,17 +66,14 @@ async fn info_logs_name_the_request_and_outcome_never_the_order() {
             .collect()
     };
     assert_eq!(lines.len(), 3, "one line per request at info level:\n{text}");
-    assert_eq!(of("corr-ok")[0]["fields"]["orderId"], "ord-77");
-    assert_eq!(of("corr-ok")[0]["fields"]["status"], 202);
-    assert_eq!(of("corr-bad")[0]["fields"]["code"], "ValidationFailed");
+    assert_eq!(of("corr-ok")[0]["orderId"], "ord-77");
+    assert_eq!(of("corr-ok")[0]["status"], 202);
+    assert_eq!(of("corr-bad")[0]["code"], "ValidationFailed");
     let down = of("corr-down")[0];
     assert_eq!(down["level"], "ERROR");
-    assert_eq!(down["fields"]["status"], 503);
+    assert_eq!(down["status"], 503);
     assert!(
-        down["fields"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("injected failure"),
+        down["error"].as_str().unwrap().contains("injected failure"),
         "{down}"
     );
     for secret in ["cust-secret-9", "SKU-SECRET", "4321", "EU-WEST"] {
