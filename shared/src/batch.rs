@@ -416,6 +416,17 @@ struct Run<'a, S: RecordStep, R> {
     cutoff: Instant,
     fifo: bool,
     in_progress_until: u64,
+    /// The Unix time, seconds, at `started`: claims derive their time from the
+    /// deadline check's clock read instead of reading the wall clock again.
+    unix_at_start: u64,
+    started: Instant,
+}
+
+impl<S: RecordStep, R> Run<'_, S, R> {
+    /// The Unix time, seconds, at `instant`.
+    fn unix_seconds_at(&self, instant: Instant) -> u64 {
+        self.unix_at_start + instant.saturating_duration_since(self.started).as_secs()
+    }
 }
 
 impl BatchProcessor {
@@ -518,6 +529,7 @@ impl BatchProcessor {
             .checked_sub(self.config.deadline_margin)
             .unwrap_or(context.deadline);
         let remaining = context.remaining().as_secs() + 1;
+        let unix_now = unix_seconds();
         let run = Run {
             step,
             records,
@@ -528,7 +540,9 @@ impl BatchProcessor {
             latencies: Mutex::new(latencies),
             cutoff,
             fifo,
-            in_progress_until: unix_seconds() + remaining,
+            in_progress_until: unix_now + remaining,
+            unix_at_start: unix_now,
+            started: Instant::now(),
         };
         let (order, chains) = self.chains(records, &stages, fifo);
         // `limit` workers take the chains in order: one future per worker, not
@@ -597,10 +611,11 @@ impl BatchProcessor {
                 Stage::DecodeFailed(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
                 Stage::Follower { .. } => true,
                 Stage::Ready => {
-                    if Instant::now() >= run.cutoff {
+                    let now = Instant::now();
+                    if now >= run.cutoff {
                         return; // the rest stays NotRun: reported as cut off by the deadline
                     }
-                    self.run_record(run, i).await
+                    self.run_record(run, i, now).await
                 }
             };
             if !ok && run.fifo {
@@ -613,8 +628,14 @@ impl BatchProcessor {
         }
     }
 
-    /// Claims, runs and records one step; true when it succeeded or was a duplicate.
-    async fn run_record<S: RecordStep, R: SqsRecord>(&self, run: &Run<'_, S, R>, i: usize) -> bool {
+    /// Claims, runs and records one step, which starts `started`; true when it
+    /// succeeded or was a duplicate.
+    async fn run_record<S: RecordStep, R: SqsRecord>(
+        &self,
+        run: &Run<'_, S, R>,
+        i: usize,
+        started: Instant,
+    ) -> bool {
         let record = &run.records[i];
         let message_id = record.message_id().unwrap_or_default();
         let Some(input) = lock(&run.inputs)[i].take() else {
@@ -628,10 +649,9 @@ impl BatchProcessor {
             correlationId = correlation_id.as_str()
         );
         async {
-            let started = std::time::Instant::now();
             let status = match self
                 .idempotency
-                .claim(key, unix_seconds(), run.in_progress_until)
+                .claim(key, run.unix_seconds_at(started), run.in_progress_until)
                 .await
             {
                 Err(e) => StepStatus::Failed(e.into()),
