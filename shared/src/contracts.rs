@@ -318,13 +318,30 @@ pub struct ShipmentCreated {
     pub created_at: OffsetDateTime,
 }
 
+/// The fields every downstream event starts with, in their order.
+fn write_common(
+    o: &mut ObjectWriter<'_>,
+    version: &str,
+    order_id: &str,
+    customer_id: &str,
+    correlation_id: &str,
+) -> serde_json::Result<()> {
+    o.string("version", version)?;
+    o.string("orderId", order_id)?;
+    o.string("customerId", customer_id)?;
+    o.string("correlationId", correlation_id)
+}
+
 impl EventBody for InventoryReserved {
     fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         let mut o = ObjectWriter::new(out);
-        o.string("version", &self.version)?;
-        o.string("orderId", &self.order_id)?;
-        o.string("customerId", &self.customer_id)?;
-        o.string("correlationId", &self.correlation_id)?;
+        write_common(
+            &mut o,
+            &self.version,
+            &self.order_id,
+            &self.customer_id,
+            &self.correlation_id,
+        )?;
         o.objects("items", &self.items, |o, item| {
             o.string("sku", &item.sku)?;
             o.unsigned("quantity", item.quantity);
@@ -342,10 +359,13 @@ impl EventBody for InventoryReserved {
 impl EventBody for OrderRejected {
     fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         let mut o = ObjectWriter::new(out);
-        o.string("version", &self.version)?;
-        o.string("orderId", &self.order_id)?;
-        o.string("customerId", &self.customer_id)?;
-        o.string("correlationId", &self.correlation_id)?;
+        write_common(
+            &mut o,
+            &self.version,
+            &self.order_id,
+            &self.customer_id,
+            &self.correlation_id,
+        )?;
         o.string(
             "reason",
             match self.reason {
@@ -367,10 +387,13 @@ impl EventBody for OrderRejected {
 impl EventBody for ShipmentCreated {
     fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         let mut o = ObjectWriter::new(out);
-        o.string("version", &self.version)?;
-        o.string("orderId", &self.order_id)?;
-        o.string("customerId", &self.customer_id)?;
-        o.string("correlationId", &self.correlation_id)?;
+        write_common(
+            &mut o,
+            &self.version,
+            &self.order_id,
+            &self.customer_id,
+            &self.correlation_id,
+        )?;
         o.string("shipmentId", &self.shipment_id)?;
         o.string("carrier", &self.carrier)?;
         o.string("shippingRegion", &self.shipping_region)?;
@@ -381,7 +404,9 @@ impl EventBody for ShipmentCreated {
     }
 }
 
-/// `OrderCreated` is written by producers (`orderflow send`, `order-api`) with serde.
+/// With serde: so a step can send an `OrderCreated` through
+/// [`Outgoing::event`](crate::batch::Outgoing::event) (callers cannot add this
+/// impl themselves; both types are this crate's).
 impl EventBody for OrderCreated {}
 
 fn check_common(order_id: &str, customer_id: &str, correlation_id: &str, errors: &mut ValidationErrors) {

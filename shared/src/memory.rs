@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
@@ -29,10 +29,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct InMemoryQueues {
     sent: Mutex<HashMap<String, Vec<OutgoingMessage>>>,
     visibility: Mutex<Vec<(String, VisibilityChange)>>,
-    failing_entries: Mutex<(usize, Option<PortErrorKind>)>,
-    /// Whether `failing_entries` may still fail some, so sends without injected
-    /// failures take no per-message lock.
-    failures_armed: AtomicBool,
+    /// How many of the next entries fail (an atomic, so sends without
+    /// injected failures take no lock), and with what.
+    failing_entries: AtomicUsize,
+    failing_kind: Mutex<Option<PortErrorKind>>,
     send_calls: AtomicUsize,
 }
 
@@ -44,8 +44,8 @@ impl InMemoryQueues {
 
     /// Makes the next `entries` sent entries fail with `kind`.
     pub fn fail_sends(&self, entries: usize, kind: PortErrorKind) {
-        *lock(&self.failing_entries) = (entries, Some(kind));
-        self.failures_armed.store(entries > 0, Ordering::SeqCst);
+        *lock(&self.failing_kind) = Some(kind);
+        self.failing_entries.store(entries, Ordering::SeqCst);
     }
 
     /// Every message sent to `queue_url`, in order.
@@ -74,24 +74,19 @@ impl InMemoryQueues {
     }
 
     fn next_entry_fails(&self) -> Option<PortErrorKind> {
-        let mut failing = lock(&self.failing_entries);
-        if failing.0 == 0 {
-            return None;
-        }
-        failing.0 -= 1;
-        if failing.0 == 0 {
-            self.failures_armed.store(false, Ordering::SeqCst);
-        }
-        failing.1
+        self.failing_entries
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .ok()
+            .and(*lock(&self.failing_kind))
     }
 
     /// Appends accepted messages to the queue's list.
-    fn keep(&self, queue_url: &str, messages: impl IntoIterator<Item = OutgoingMessage>) {
+    fn keep(&self, queue_url: &str, mut messages: Vec<OutgoingMessage>) {
         let mut sent = lock(&self.sent);
         match sent.get_mut(queue_url) {
-            Some(queue) => queue.extend(messages),
+            Some(queue) => queue.append(&mut messages),
             None => {
-                sent.insert(queue_url.to_owned(), messages.into_iter().collect());
+                sent.insert(queue_url.to_owned(), messages);
             }
         }
     }
@@ -105,8 +100,8 @@ impl MessageQueue for InMemoryQueues {
         messages: &[OutgoingMessage],
     ) -> Result<EntryResults, PortError> {
         self.send_calls.fetch_add(1, Ordering::Relaxed);
-        if !self.failures_armed.load(Ordering::SeqCst) {
-            self.keep(queue_url, messages.iter().cloned());
+        if self.failing_entries.load(Ordering::SeqCst) == 0 {
+            self.keep(queue_url, messages.to_vec());
             return Ok(vec![Ok(()); messages.len()]);
         }
         let mut results = Vec::with_capacity(messages.len());
