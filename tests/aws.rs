@@ -19,7 +19,7 @@ use orderflow_shared::memory::InMemoryIdempotencyStore;
 use orderflow_shared::metrics::NoMetrics;
 use orderflow_shared::ports::{
     Claim, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, OutgoingMessage, Reservation,
-    VisibilityChange,
+    Undelivered, VisibilityChange,
 };
 use orderflow_shared::publish::{RetryPolicy, publish_batch};
 use orderflow_tests::{
@@ -54,7 +54,7 @@ async fn publishing_25_messages_makes_3_batch_calls_and_all_arrive_with_attribut
     let results = publish_batch(
         &SqsQueues::new(client.clone()),
         &queue.url,
-        &messages,
+        messages,
         &RetryPolicy::default(),
     )
     .await;
@@ -91,25 +91,20 @@ struct ThrottleFirstCall {
 
 #[async_trait]
 impl MessageQueue for ThrottleFirstCall {
-    async fn send_batch(
-        &self,
-        queue_url: &str,
-        messages: &[OutgoingMessage],
-    ) -> Result<EntryResults, PortError> {
+    async fn send_batch(&self, queue_url: &str, mut messages: Vec<OutgoingMessage>) -> Vec<Undelivered> {
         let hold = self.held_back.lock().unwrap().take();
         let Some(hold) = hold else {
             return self.inner.send_batch(queue_url, messages).await;
         };
-        let (sent, held) = messages.split_at(messages.len() - hold);
-        let mut results = self.inner.send_batch(queue_url, sent).await?;
-        results.extend(held.iter().map(|_| {
-            Err(PortError::new(
-                PortErrorKind::Throttled,
-                "SendMessageBatch",
-                "held back",
-            ))
+        let held = messages.split_off(messages.len() - hold);
+        let first_held = messages.len();
+        let mut undelivered = self.inner.send_batch(queue_url, messages).await;
+        undelivered.extend(held.into_iter().enumerate().map(|(i, message)| Undelivered {
+            index: first_held + i,
+            message,
+            error: PortError::new(PortErrorKind::Throttled, "SendMessageBatch", "held back"),
         }));
-        Ok(results)
+        undelivered
     }
 
     async fn change_visibility_batch(
@@ -131,7 +126,7 @@ async fn a_partial_batch_failure_is_retried_and_every_message_arrives_once() {
         held_back: std::sync::Mutex::new(Some(3)),
     };
     let messages: Vec<OutgoingMessage> = (0..10).map(message).collect();
-    let results = publish_batch(&flaky, &queue.url, &messages, &RetryPolicy::default()).await;
+    let results = publish_batch(&flaky, &queue.url, messages, &RetryPolicy::default()).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(
         calls.count("SendMessageBatch"),
@@ -155,7 +150,7 @@ async fn an_entry_sqs_rejects_fails_alone_and_is_not_retried() {
     let results = publish_batch(
         &SqsQueues::new(client.clone()),
         &queue.url,
-        &messages,
+        messages,
         &RetryPolicy::default(),
     )
     .await;
@@ -501,7 +496,10 @@ async fn error_paths_give_classified_errors() {
     let (client, _) = sqs().await;
     let queues = SqsQueues::new(client.clone());
     let missing = format!("{}/123456789012/{}", moto().url, unique("no-such-queue"));
-    let error = queues.send_batch(&missing, &[message(0)]).await.unwrap_err();
+    let undelivered = queues.send_batch(&missing, vec![message(0)]).await;
+    assert_eq!(undelivered.len(), 1);
+    assert_eq!(undelivered[0].message, message(0), "the message is given back");
+    let error = &undelivered[0].error;
     assert_eq!(error.kind, PortErrorKind::NotFound, "{error}");
     assert!(!error.retryable());
 
@@ -557,10 +555,11 @@ async fn throttling_is_classified_as_retryable() {
     .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(1))
     .build();
     let queues = SqsQueues::new(aws_sdk_sqs::Client::from_conf(config));
-    let error = queues
-        .send_batch(&format!("{url}/123456789012/q"), &[message(0)])
-        .await
-        .unwrap_err();
+    let undelivered = queues
+        .send_batch(&format!("{url}/123456789012/q"), vec![message(0)])
+        .await;
+    assert_eq!(undelivered.len(), 1);
+    let error = &undelivered[0].error;
     assert_eq!(error.kind, PortErrorKind::Throttled, "{error}");
     assert!(error.retryable());
 }

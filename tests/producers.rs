@@ -233,7 +233,7 @@ async fn fill_dlq(queues: &SqsQueues, dlq: &TestQueue, n: usize, fifo: bool) {
             m
         })
         .collect();
-    let results = publish_batch(queues, &dlq.url, &messages, &RetryPolicy::default()).await;
+    let results = publish_batch(queues, &dlq.url, messages, &RetryPolicy::default()).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
 

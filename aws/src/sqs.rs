@@ -14,7 +14,9 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use orderflow_shared::error::{PortError, PortErrorKind};
-use orderflow_shared::ports::{EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, VisibilityChange};
+use orderflow_shared::ports::{
+    EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, Undelivered, VisibilityChange,
+};
 use orderflow_shared::queue_url::is_fifo;
 
 use crate::error::{batch_entry_error, classify};
@@ -188,27 +190,43 @@ fn entry_results(operation: &'static str, n: usize, failed: &[BatchResultErrorEn
 
 #[async_trait]
 impl MessageQueue for SqsQueues {
-    async fn send_batch(
-        &self,
-        queue_url: &str,
-        messages: &[OutgoingMessage],
-    ) -> Result<EntryResults, PortError> {
+    async fn send_batch(&self, queue_url: &str, messages: Vec<OutgoingMessage>) -> Vec<Undelivered> {
         const OP: &str = "SendMessageBatch";
         let fifo = is_fifo(queue_url);
         let entries = messages
             .iter()
             .enumerate()
             .map(|(i, m)| send_entry(i, m, fifo))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>();
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(e) => return Undelivered::all(messages, &e),
+        };
         let output = self
             .client
             .send_message_batch()
             .queue_url(queue_url)
             .set_entries(Some(entries))
             .send()
-            .await
-            .map_err(|e| classify(OP, e))?;
-        Ok(entry_results(OP, messages.len(), output.failed()))
+            .await;
+        match output {
+            Ok(output) => {
+                let results = entry_results(OP, messages.len(), output.failed());
+                messages
+                    .into_iter()
+                    .zip(results)
+                    .enumerate()
+                    .filter_map(|(index, (message, result))| {
+                        result.err().map(|error| Undelivered {
+                            index,
+                            message,
+                            error,
+                        })
+                    })
+                    .collect()
+            }
+            Err(e) => Undelivered::all(messages, &classify(OP, e)),
+        }
     }
 
     async fn change_visibility_batch(

@@ -796,8 +796,7 @@ async fn send_all(queue: &dyn MessageQueue, url: &str, batch: &mut Vec<OutgoingM
     if batch.is_empty() {
         return 0;
     }
-    let results = publish_batch(queue, url, batch, &RetryPolicy::default()).await;
-    batch.clear();
+    let results = publish_batch(queue, url, std::mem::take(batch), &RetryPolicy::default()).await;
     results.iter().filter(|r| r.is_err()).count()
 }
 

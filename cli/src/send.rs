@@ -167,7 +167,7 @@ pub async fn send_orders(queues: &SqsQueues, queue_url: &str, spec: &SendSpec) -
                 let invalid = chunk.iter().filter(|o| o.broken_rule.is_some()).count();
                 let messages: Vec<OutgoingMessage> = chunk.iter().map(|o| order_message(o, fifo)).collect();
                 let results = if spec.batch {
-                    publish_batch(queues, queue_url, &messages, policy).await
+                    publish_batch(queues, queue_url, messages, policy).await
                 } else {
                     let mut results = Vec::with_capacity(messages.len());
                     for message in &messages {

@@ -19,7 +19,9 @@ use md5::{Digest, Md5};
 use orderflow_shared::clock::unix_millis;
 use orderflow_shared::error::{PortError, PortErrorKind};
 use orderflow_shared::pipeline::{EMBEDDED_ACCOUNT, EMBEDDED_ENDPOINT, EMBEDDED_REGION};
-use orderflow_shared::ports::{EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, VisibilityChange};
+use orderflow_shared::ports::{
+    EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, Undelivered, VisibilityChange,
+};
 use orderflow_shared::queue_url::is_fifo;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -743,22 +745,27 @@ fn deliver(
 
 #[async_trait]
 impl MessageQueue for Broker {
-    async fn send_batch(
-        &self,
-        queue_url: &str,
-        messages: &[OutgoingMessage],
-    ) -> Result<EntryResults, PortError> {
+    async fn send_batch(&self, queue_url: &str, messages: Vec<OutgoingMessage>) -> Vec<Undelivered> {
+        const OP: &str = "SendMessageBatch";
         if messages.len() > 10 {
-            return Err(rejected(
-                "SendMessageBatch",
-                "TooManyEntriesInBatchRequest: at most 10 entries",
-            ));
+            let error = rejected(OP, "TooManyEntriesInBatchRequest: at most 10 entries");
+            return Undelivered::all(messages, &error);
         }
-        self.queue("SendMessageBatch", queue_url)?;
-        Ok(messages
-            .iter()
-            .map(|m| self.send(queue_url, m).map(|_| ()))
-            .collect())
+        if let Err(error) = self.queue(OP, queue_url) {
+            return Undelivered::all(messages, &error);
+        }
+        messages
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, message)| match self.send(queue_url, &message) {
+                Ok(_) => None,
+                Err(error) => Some(Undelivered {
+                    index,
+                    message,
+                    error,
+                }),
+            })
+            .collect()
     }
 
     async fn change_visibility_batch(

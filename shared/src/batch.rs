@@ -862,7 +862,7 @@ impl BatchProcessor {
             .iter()
             .map(|(i, e)| dead_letter_message(&records[*i], e, &failed_at))
             .collect();
-        let results = publish_batch(&*self.queue, dlq, &messages, &self.config.send_retry).await;
+        let results = publish_batch(&*self.queue, dlq, messages, &self.config.send_retry).await;
         for ((i, error), result) in dead_letters.into_iter().zip(results) {
             outcomes[i] = Some(match result {
                 Ok(()) => {
@@ -952,11 +952,16 @@ impl BatchProcessor {
             }
         }
         let retry = &self.config.send_retry;
-        let sends = queues
-            .iter()
-            .map(|(url, messages, _)| publish_batch(&*self.queue, url, messages, retry));
+        let (destinations, sends): (Vec<_>, Vec<_>) = queues
+            .into_iter()
+            .map(|(url, messages, owners)| {
+                let destination = Arc::clone(&url);
+                let send = async move { publish_batch(&*self.queue, &destination, messages, retry).await };
+                ((url, owners), send)
+            })
+            .unzip();
         let results = futures::future::join_all(sends).await;
-        for ((url, _, owners), results) in queues.iter().zip(results) {
+        for ((url, owners), results) in destinations.iter().zip(results) {
             for (&i, result) in owners.iter().zip(results) {
                 match result {
                     Ok(()) => *forwarded.entry(url.to_string()).or_default() += 1,

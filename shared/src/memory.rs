@@ -14,7 +14,7 @@ use crate::error::{PortError, PortErrorKind};
 use crate::metrics::InvocationMetrics;
 use crate::ports::{
     Claim, CustomerNotification, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, MetricsSink,
-    Notifier, OutgoingMessage, Reservation, VisibilityChange,
+    Notifier, OutgoingMessage, Reservation, Undelivered, VisibilityChange,
 };
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it
@@ -94,29 +94,26 @@ impl InMemoryQueues {
 
 #[async_trait]
 impl MessageQueue for InMemoryQueues {
-    async fn send_batch(
-        &self,
-        queue_url: &str,
-        messages: &[OutgoingMessage],
-    ) -> Result<EntryResults, PortError> {
+    async fn send_batch(&self, queue_url: &str, messages: Vec<OutgoingMessage>) -> Vec<Undelivered> {
         self.send_calls.fetch_add(1, Ordering::Relaxed);
         if self.failing_entries.load(Ordering::SeqCst) == 0 {
-            self.keep(queue_url, messages.to_vec());
-            return Ok(vec![Ok(()); messages.len()]);
+            self.keep(queue_url, messages);
+            return Vec::new();
         }
-        let mut results = Vec::with_capacity(messages.len());
+        let mut undelivered = Vec::new();
         let mut accepted = Vec::with_capacity(messages.len());
-        for m in messages {
+        for (index, message) in messages.into_iter().enumerate() {
             match self.next_entry_fails() {
-                Some(kind) => results.push(Err(PortError::new(kind, "SendMessageBatch", "injected failure"))),
-                None => {
-                    accepted.push(m.clone());
-                    results.push(Ok(()));
-                }
+                Some(kind) => undelivered.push(Undelivered {
+                    index,
+                    message,
+                    error: PortError::new(kind, "SendMessageBatch", "injected failure"),
+                }),
+                None => accepted.push(message),
             }
         }
         self.keep(queue_url, accepted);
-        Ok(results)
+        undelivered
     }
 
     async fn change_visibility_batch(

@@ -78,16 +78,42 @@ pub struct VisibilityChange {
 /// The result of one entry of a batch call, in entry order.
 pub type EntryResults = Vec<Result<(), PortError>>;
 
+/// A message a queue did not take, given back with why, so it can be sent again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Undelivered {
+    /// Its position in the batch that was sent.
+    pub index: usize,
+    /// The message.
+    pub message: OutgoingMessage,
+    /// Why it was not delivered.
+    pub error: PortError,
+}
+
+impl Undelivered {
+    /// Every message of a batch call that failed as a whole, with the same error.
+    pub fn all(messages: Vec<OutgoingMessage>, error: &PortError) -> Vec<Undelivered> {
+        messages
+            .into_iter()
+            .enumerate()
+            .map(|(index, message)| Undelivered {
+                index,
+                message,
+                error: error.clone(),
+            })
+            .collect()
+    }
+}
+
 /// A message queue (SQS or the embedded broker): send and change visibility, in batches.
 #[async_trait]
 pub trait MessageQueue: Send + Sync {
     /// Sends at most 10 messages (within SQS's batch size limit) to one queue.
-    /// An `Err` means the whole call failed; otherwise one result per entry.
-    async fn send_batch(
-        &self,
-        queue_url: &str,
-        messages: &[OutgoingMessage],
-    ) -> Result<EntryResults, PortError>;
+    ///
+    /// The queue takes the messages over (one that keeps them, like the
+    /// embedded queue, need not copy them) and gives back those it did not
+    /// deliver, each with its index in `messages`; an empty list means every
+    /// message was delivered. A call that fails as a whole gives back all of them.
+    async fn send_batch(&self, queue_url: &str, messages: Vec<OutgoingMessage>) -> Vec<Undelivered>;
 
     /// Changes the visibility timeout of at most 10 received messages.
     async fn change_visibility_batch(

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::error::{PortError, PortErrorKind};
-use crate::ports::{EntryResults, MessageQueue, OutgoingMessage, VisibilityChange};
+use crate::ports::{EntryResults, MessageQueue, OutgoingMessage, Undelivered, VisibilityChange};
 
 /// Most entries in one SQS batch call.
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -74,50 +74,84 @@ pub fn chunk_ranges(messages: &[OutgoingMessage]) -> Vec<std::ops::Range<usize>>
 pub async fn publish_batch(
     queue: &dyn MessageQueue,
     queue_url: &str,
-    messages: &[OutgoingMessage],
+    messages: Vec<OutgoingMessage>,
     policy: &RetryPolicy,
 ) -> EntryResults {
-    let mut results: EntryResults = Vec::with_capacity(messages.len());
-    for range in chunk_ranges(messages) {
-        let chunk = &messages[range];
-        results.extend(send_chunk(queue, queue_url, chunk, policy).await);
+    let mut results: EntryResults = vec![Ok(()); messages.len()];
+    let ranges = chunk_ranges(&messages);
+    let mut messages = messages.into_iter();
+    for range in ranges {
+        let chunk: Vec<OutgoingMessage> = messages.by_ref().take(range.len()).collect();
+        send_chunk(queue, queue_url, chunk, policy, &mut results[range]).await;
     }
     results
 }
 
+/// Sends one chunk, resending what came back with a retryable error, and
+/// writes each message's outcome to `results` (one slot per message).
 async fn send_chunk(
     queue: &dyn MessageQueue,
     queue_url: &str,
-    chunk: &[OutgoingMessage],
+    chunk: Vec<OutgoingMessage>,
     policy: &RetryPolicy,
-) -> EntryResults {
-    let first = queue.send_batch(queue_url, chunk).await;
-    let mut results = expand(first, chunk.len(), "SendMessageBatch");
-    for retry in 1..policy.attempts {
-        let pending: Vec<usize> = (0..chunk.len())
-            .filter(|&i| matches!(&results[i], Err(e) if e.retryable()))
-            .collect();
-        if pending.is_empty() {
-            break;
+    results: &mut [Result<(), PortError>],
+) {
+    // Which slot of `results` each message of the call in flight belongs to.
+    let mut slots: Vec<usize> = (0..chunk.len()).collect();
+    let mut pending = chunk;
+    for attempt in 1..=policy.attempts.max(1) {
+        let sent = pending.len();
+        let undelivered = queue.send_batch(queue_url, pending).await;
+        if !valid_indices(&undelivered, sent) {
+            // An adapter that names entries it was not sent cannot be trusted
+            // on any of them: fail them all, so their records are retried.
+            let error = PortError::new(
+                PortErrorKind::Other,
+                "SendMessageBatch",
+                format!("the queue reported entries outside the {sent} sent"),
+            );
+            for &slot in &slots {
+                results[slot] = Err(error.clone());
+            }
+            return;
         }
-        tokio::time::sleep(policy.delay(retry)).await;
-        let again: Vec<OutgoingMessage> = pending.iter().map(|&i| chunk[i].clone()).collect();
+        let mut again = Vec::new();
+        let mut again_slots = Vec::new();
+        for Undelivered {
+            index,
+            message,
+            error,
+        } in undelivered
+        {
+            let slot = slots[index];
+            if error.retryable() && attempt < policy.attempts {
+                again.push(message);
+                again_slots.push(slot);
+            } else {
+                results[slot] = Err(error);
+            }
+        }
+        if again.is_empty() {
+            return;
+        }
+        tokio::time::sleep(policy.delay(attempt)).await;
         tracing::debug!(
             queue_url,
             entries = again.len(),
-            retry,
+            retry = attempt,
             "resending failed entries"
         );
-        let outcome = expand(
-            queue.send_batch(queue_url, &again).await,
-            again.len(),
-            "SendMessageBatch",
-        );
-        for (&i, r) in pending.iter().zip(outcome) {
-            results[i] = r;
-        }
+        pending = again;
+        slots = again_slots;
     }
-    results
+}
+
+/// Whether every index names a distinct message of the `sent` ones.
+fn valid_indices(undelivered: &[Undelivered], sent: usize) -> bool {
+    let mut seen = vec![false; sent];
+    undelivered
+        .iter()
+        .all(|u| u.index < sent && !std::mem::replace(&mut seen[u.index], true))
 }
 
 /// Turns a batch call's outcome into one result per entry.
@@ -180,11 +214,65 @@ mod tests {
     async fn failed_entries_are_resent_alone_until_they_succeed() {
         let queues = InMemoryQueues::new();
         queues.fail_sends(2, PortErrorKind::Throttled); // the first two entries sent fail once each
-        let results = publish_batch(&queues, "q", &messages(12, 4), &RetryPolicy::default()).await;
+        let results = publish_batch(&queues, "q", messages(12, 4), &RetryPolicy::default()).await;
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         assert_eq!(queues.messages("q").len(), 12);
         // 2 chunks, then one call resending the 2 failed entries.
         assert_eq!(queues.send_calls(), 3);
+    }
+
+    /// Takes the first message, and gives the rest back under an index it was never sent.
+    struct MisnumberingQueue;
+
+    #[async_trait::async_trait]
+    impl MessageQueue for MisnumberingQueue {
+        async fn send_batch(&self, _: &str, messages: Vec<OutgoingMessage>) -> Vec<Undelivered> {
+            let error = PortError::new(PortErrorKind::Throttled, "SendMessageBatch", "slow down");
+            let n = messages.len();
+            messages
+                .into_iter()
+                .skip(1)
+                .map(|message| Undelivered {
+                    index: n,
+                    message,
+                    error: error.clone(),
+                })
+                .collect()
+        }
+
+        async fn change_visibility_batch(
+            &self,
+            _: &str,
+            changes: &[VisibilityChange],
+        ) -> Result<EntryResults, PortError> {
+            Ok(vec![Ok(()); changes.len()])
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_queue_that_misnumbers_what_it_gives_back_fails_the_whole_call() {
+        let results = publish_batch(&MisnumberingQueue, "q", messages(3, 4), &RetryPolicy::default()).await;
+        assert_eq!(results.len(), 3);
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(e) if e.kind == PortErrorKind::Other)),
+            "{results:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_back_messages_are_the_ones_resent() {
+        let queues = InMemoryQueues::new();
+        queues.fail_sends(1, PortErrorKind::Throttled); // the first entry fails once
+        let sent = messages(3, 4);
+        let results = publish_batch(&queues, "q", sent.clone(), &RetryPolicy::default()).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        // The retried first message arrives last, once, unchanged.
+        assert_eq!(
+            queues.messages("q"),
+            vec![sent[1].clone(), sent[2].clone(), sent[0].clone()]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -192,13 +280,13 @@ mod tests {
         let queues = InMemoryQueues::new();
         queues.fail_sends(100, PortErrorKind::Throttled);
         let policy = RetryPolicy::default();
-        let results = publish_batch(&queues, "q", &messages(1, 4), &policy).await;
+        let results = publish_batch(&queues, "q", messages(1, 4), &policy).await;
         assert!(matches!(&results[0], Err(e) if e.kind == PortErrorKind::Throttled));
         assert_eq!(queues.send_calls(), policy.attempts as usize);
 
         let queues = InMemoryQueues::new();
         queues.fail_sends(100, PortErrorKind::NotFound);
-        let results = publish_batch(&queues, "q", &messages(3, 4), &policy).await;
+        let results = publish_batch(&queues, "q", messages(3, 4), &policy).await;
         assert!(
             results
                 .iter()

@@ -353,13 +353,7 @@ pub async fn send_order(
     config: &Config,
 ) -> Result<(), ApiError> {
     let message = order_message(order, &config.orders_queue_url)?;
-    let results = publish_batch(
-        queue,
-        &config.orders_queue_url,
-        std::slice::from_ref(&message),
-        &config.send_retry,
-    )
-    .await;
+    let results = publish_batch(queue, &config.orders_queue_url, vec![message], &config.send_retry).await;
     match results.into_iter().next() {
         Some(Ok(())) => Ok(()),
         Some(Err(e)) => Err(ApiError::Send(e)),
