@@ -205,11 +205,9 @@ impl Outgoing {
         deduplication_id: String,
     ) -> Result<Outgoing, RecordError> {
         // Our events are a few hundred bytes: one allocation instead of a doubling series.
-        let mut body = Vec::with_capacity(512);
+        let mut body = String::with_capacity(512);
         event
             .write_json(&mut body)
-            .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
-        let body = String::from_utf8(body)
             .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
         let mut message = OutgoingMessage::new(body);
         // Exactly the two attributes (pushing them one by one makes room for four).

@@ -55,20 +55,22 @@ pub(crate) mod rfc3339 {
             bytes: [0; MAX_LEN],
             len: 0,
         };
+        // One calendar computation for the date (`month()` and `day()` each redo it).
+        let (_, month, day) = dt.to_calendar_date();
+        let (hour, minute, second, nanos) = dt.to_hms_nano();
         let year = year as u16;
         out.two((year / 100) as u8);
         out.two((year % 100) as u8);
         out.push(b'-');
-        out.two(u8::from(dt.month()));
+        out.two(u8::from(month));
         out.push(b'-');
-        out.two(dt.day());
+        out.two(day);
         out.push(b'T');
-        out.two(dt.hour());
+        out.two(hour);
         out.push(b':');
-        out.two(dt.minute());
+        out.two(minute);
         out.push(b':');
-        out.two(dt.second());
-        let nanos = dt.nanosecond();
+        out.two(second);
         if nanos != 0 {
             out.push(b'.');
             let mut digits = [0u8; 9];
@@ -325,15 +327,15 @@ fn write_common(
     order_id: &str,
     customer_id: &str,
     correlation_id: &str,
-) -> serde_json::Result<()> {
-    o.string("version", version)?;
-    o.string("orderId", order_id)?;
-    o.string("customerId", customer_id)?;
-    o.string("correlationId", correlation_id)
+) {
+    o.string("version", version);
+    o.string("orderId", order_id);
+    o.string("customerId", customer_id);
+    o.string("correlationId", correlation_id);
 }
 
 impl EventBody for InventoryReserved {
-    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
         let mut o = ObjectWriter::new(out);
         write_common(
             &mut o,
@@ -341,14 +343,13 @@ impl EventBody for InventoryReserved {
             &self.order_id,
             &self.customer_id,
             &self.correlation_id,
-        )?;
+        );
         o.objects("items", &self.items, |o, item| {
-            o.string("sku", &item.sku)?;
+            o.string("sku", &item.sku);
             o.unsigned("quantity", item.quantity);
-            Ok(())
-        })?;
+        });
         o.money("totalAmount", self.total_amount);
-        o.string("shippingRegion", &self.shipping_region)?;
+        o.string("shippingRegion", &self.shipping_region);
         o.timestamp("orderCreatedAt", self.order_created_at)?;
         o.timestamp("reservedAt", self.reserved_at)?;
         o.finish();
@@ -357,7 +358,7 @@ impl EventBody for InventoryReserved {
 }
 
 impl EventBody for OrderRejected {
-    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
         let mut o = ObjectWriter::new(out);
         write_common(
             &mut o,
@@ -365,19 +366,18 @@ impl EventBody for OrderRejected {
             &self.order_id,
             &self.customer_id,
             &self.correlation_id,
-        )?;
+        );
         o.string(
             "reason",
             match self.reason {
                 RejectionReason::OutOfStock => "OUT_OF_STOCK",
             },
-        )?;
+        );
         o.objects("shortages", &self.shortages, |o, shortage| {
-            o.string("sku", &shortage.sku)?;
+            o.string("sku", &shortage.sku);
             o.unsigned("requested", shortage.requested);
             o.unsigned("available", shortage.available);
-            Ok(())
-        })?;
+        });
         o.timestamp("rejectedAt", self.rejected_at)?;
         o.finish();
         Ok(())
@@ -385,7 +385,7 @@ impl EventBody for OrderRejected {
 }
 
 impl EventBody for ShipmentCreated {
-    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
         let mut o = ObjectWriter::new(out);
         write_common(
             &mut o,
@@ -393,11 +393,11 @@ impl EventBody for ShipmentCreated {
             &self.order_id,
             &self.customer_id,
             &self.correlation_id,
-        )?;
-        o.string("shipmentId", &self.shipment_id)?;
-        o.string("carrier", &self.carrier)?;
-        o.string("shippingRegion", &self.shipping_region)?;
-        o.string("estimatedDelivery", &self.estimated_delivery)?;
+        );
+        o.string("shipmentId", &self.shipment_id);
+        o.string("carrier", &self.carrier);
+        o.string("shippingRegion", &self.shipping_region);
+        o.string("estimatedDelivery", &self.estimated_delivery);
         o.timestamp("createdAt", self.created_at)?;
         o.finish();
         Ok(())
@@ -525,12 +525,9 @@ mod tests {
                 ..reserved.clone()
             };
             fn check<T: EventBody>(event: &T) {
-                let mut ours = Vec::new();
+                let mut ours = String::new();
                 event.write_json(&mut ours).unwrap();
-                assert_eq!(
-                    String::from_utf8(ours).unwrap(),
-                    serde_json::to_string(event).unwrap()
-                );
+                assert_eq!(ours, serde_json::to_string(event).unwrap());
             }
             check(&reserved);
             check(&no_items);

@@ -19,45 +19,51 @@ use crate::money::Money;
 /// that produces the same text.
 pub trait EventBody: Serialize {
     /// Appends the event's JSON text to `out`.
-    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+    fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
+        let text = serde_json::to_string(self)?;
+        if out.is_empty() {
+            *out = text;
+        } else {
+            out.push_str(&text);
+        }
+        Ok(())
     }
 }
 
 /// Writes one JSON object's fields, in the order they are given.
 pub(crate) struct ObjectWriter<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
     empty: bool,
 }
 
 impl<'a> ObjectWriter<'a> {
     /// Opens an object.
-    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
+    pub(crate) fn new(out: &'a mut String) -> Self {
+        out.push('{');
         ObjectWriter { out, empty: true }
     }
 
     /// Writes `"name":`; names are the contracts' camelCase literals, which need no escaping.
-    fn key(&mut self, name: &'static str) -> &mut Vec<u8> {
+    fn key(&mut self, name: &'static str) -> &mut String {
         if !self.empty {
-            self.out.push(b',');
+            self.out.push(',');
         }
         self.empty = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
+        self.out.push('"');
+        self.out.push_str(name);
+        self.out.push_str("\":");
         self.out
     }
 
     /// A string field.
-    pub(crate) fn string(&mut self, name: &'static str, value: &str) -> serde_json::Result<()> {
-        write_string(self.key(name), value)
+    pub(crate) fn string(&mut self, name: &'static str, value: &str) {
+        write_json_string(self.key(name), value);
     }
 
     /// A whole-number field.
     pub(crate) fn unsigned(&mut self, name: &'static str, value: u32) {
         let out = self.key(name);
-        out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        out.push_str(itoa::Buffer::new().format(value));
     }
 
     /// An amount, as serde writes it (a JSON number: `19.99`, `10.0`).
@@ -70,7 +76,7 @@ impl<'a> ObjectWriter<'a> {
         let text = rfc3339::write(value).ok_or_else(|| {
             <serde_json::Error as serde::ser::Error>::custom("a timestamp outside years 0 to 9999")
         })?;
-        write_plain(self.key(name), text.as_str());
+        write_json_string(self.key(name), text.as_str());
         Ok(())
     }
 
@@ -79,91 +85,124 @@ impl<'a> ObjectWriter<'a> {
         &mut self,
         name: &'static str,
         items: &[T],
-        mut write: impl FnMut(&mut ObjectWriter<'_>, &T) -> serde_json::Result<()>,
-    ) -> serde_json::Result<()> {
+        mut write: impl FnMut(&mut ObjectWriter<'_>, &T),
+    ) {
         let out = self.key(name);
-        out.push(b'[');
+        out.push('[');
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push(',');
             }
             let mut object = ObjectWriter::new(out);
-            write(&mut object, item)?;
+            write(&mut object, item);
             object.finish();
         }
-        out.push(b']');
-        Ok(())
+        out.push(']');
     }
 
     /// Closes the object.
     pub(crate) fn finish(self) {
-        self.out.push(b'}');
+        self.out.push('}');
     }
 }
 
 /// Whether a JSON string literal of `value` needs escapes: a control character,
-/// `"` or `\\`. Eight bytes at a time, since every event and log line asks it
-/// of every identifier.
+/// `"` or `\\`.
 pub(crate) fn needs_escape(value: &str) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// Whether some byte of `word` is below `n` (at most 0x80).
-    fn has_less(word: u64, n: u8) -> bool {
-        word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0
+    first_special(value.as_bytes()).is_some()
+}
+
+/// The position of the first byte a JSON string cannot hold as is (a control
+/// character, `"` or `\\`). Eight bytes at a time: every event, log line and
+/// message body asks it of every string.
+pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    /// The high bit of each byte of `word` below `n` (at most 0x80) is set;
+    /// bytes above the lowest such byte may be set too, so only that one is exact.
+    fn less(word: u64, n: u8) -> u64 {
+        word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS
     }
-    fn has_byte(word: u64, b: u8) -> bool {
-        has_less(word ^ (ONES * u64::from(b)), 1)
+    fn equal(word: u64, b: u8) -> u64 {
+        less(word ^ (ONES * u64::from(b)), 1)
     }
-    let bytes = value.as_bytes();
     let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let word = u64::from_ne_bytes(word);
-        if has_less(word, 0x20) || has_byte(word, b'"') || has_byte(word, b'\\') {
-            return true;
+        let word = u64::from_le_bytes(word);
+        let found = less(word, 0x20) | equal(word, b'"') | equal(word, b'\\');
+        if found != 0 {
+            return Some(offset + found.trailing_zeros() as usize / 8);
         }
+        offset += 8;
     }
     chunks
         .remainder()
         .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|i| offset + i)
 }
 
-/// A JSON string: copied as is when nothing in it needs escaping, else escaped by serde.
-fn write_string(out: &mut Vec<u8>, value: &str) -> serde_json::Result<()> {
-    if !needs_escape(value) {
-        write_plain(out, value);
-        Ok(())
-    } else {
-        serde_json::to_writer(out, value)
-    }
-}
-
-/// A JSON string known to need no escaping.
-fn write_plain(out: &mut Vec<u8>, value: &str) {
+/// Appends `value` as a JSON string literal, escaped exactly as serde_json
+/// escapes it (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, else `\u00xx`), so
+/// event bodies and log lines read the same as serde's.
+pub(crate) fn write_json_string(out: &mut String, value: &str) {
     out.reserve(value.len() + 2);
-    out.push(b'"');
-    out.extend_from_slice(value.as_bytes());
-    out.push(b'"');
+    out.push('"');
+    if !needs_escape(value) {
+        // IDs, codes and timestamps, the usual case: nothing to escape.
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
+    let mut start = 0;
+    for (i, b) in value.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&value[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&value[start..]);
+    out.push('"');
 }
 
 /// `cents / 100` as serde writes that `f64`: its shortest round-trip decimal,
 /// which for amounts of at most ten digits is the amount itself with trailing
 /// zeros dropped, keeping one decimal (`1999` -> `19.99`, `110` -> `1.1`, `1000` -> `10.0`).
-fn write_money(out: &mut Vec<u8>, value: Money) {
+fn write_money(out: &mut String, value: Money) {
     let cents = value.cents();
     if !(0..=Money::MAX.cents()).contains(&cents) {
         // Never for a parsed amount; serde's own text for anything else.
-        let _ = serde_json::to_writer(&mut *out, &value);
+        if let Ok(text) = serde_json::to_string(&value) {
+            out.push_str(&text);
+        }
         return;
     }
-    out.extend_from_slice(itoa::Buffer::new().format(cents / 100).as_bytes());
-    out.push(b'.');
+    out.push_str(itoa::Buffer::new().format(cents / 100));
+    out.push('.');
     let (tens, ones) = ((cents % 100 / 10) as u8, (cents % 10) as u8);
-    out.push(b'0' + tens);
+    out.push(char::from(b'0' + tens));
     if ones != 0 {
-        out.push(b'0' + ones);
+        out.push(char::from(b'0' + ones));
     }
 }
 
@@ -185,14 +224,9 @@ mod tests {
         cents.extend((0..2_000).map(|i| i * 49_999 % Money::MAX.cents()));
         for c in cents {
             let money = Money::from_cents(c);
-            let mut ours = Vec::new();
+            let mut ours = String::new();
             write_money(&mut ours, money);
-            let serde = serde_json::to_vec(&money).unwrap();
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                String::from_utf8(serde).unwrap(),
-                "{c} cents"
-            );
+            assert_eq!(ours, serde_json::to_string(&money).unwrap(), "{c} cents");
         }
     }
 
@@ -219,19 +253,47 @@ mod tests {
     }
 
     #[test]
+    fn the_first_special_byte_is_found_after_any_other_bytes() {
+        for special in (0u8..0x20).chain([b'"', b'\\']) {
+            for len in 1..=20 {
+                for at in 0..len {
+                    // Bytes just above the special ones, and a second special byte later.
+                    let mut text: Vec<u8> = (0..len).map(|i| [0x20, b'#', b']', 0xff][i % 4]).collect();
+                    text[at] = special;
+                    if at + 1 < len {
+                        text[len - 1] = b'"';
+                    }
+                    assert_eq!(first_special(&text), Some(at), "{text:?}");
+                }
+            }
+        }
+        assert_eq!(first_special(b""), None);
+        assert_eq!(
+            first_special("caf\u{e9} ~ \u{7f} 漢字 0123456789".as_bytes()),
+            None
+        );
+    }
+
+    #[test]
     fn strings_that_need_escaping_are_escaped() {
-        for value in [
+        let controls: Vec<String> = (0u8..0x20).map(|b| format!("a{}b", char::from(b))).collect();
+        let values = [
             "plain",
             "",
             "quote \" here",
             "back\\slash",
             "tab\tnew\nline",
             "\u{1}",
-            "é ü 漢字",
-        ] {
-            let mut ours = Vec::new();
-            write_string(&mut ours, value).unwrap();
-            assert_eq!(ours, serde_json::to_vec(value).unwrap(), "{value:?}");
+            "é ü 漢字 \u{7f} / \u{2028}",
+        ];
+        for value in values.iter().copied().chain(controls.iter().map(String::as_str)) {
+            let mut ours = String::from("prefix");
+            write_json_string(&mut ours, value);
+            assert_eq!(
+                ours,
+                format!("prefix{}", serde_json::to_string(value).unwrap()),
+                "{value:?}"
+            );
         }
     }
 }

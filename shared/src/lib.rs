@@ -22,6 +22,7 @@ pub mod config;
 pub mod contracts;
 pub mod error;
 pub mod event_json;
+mod json_scan;
 pub mod lambda;
 pub mod memory;
 pub mod metrics;
