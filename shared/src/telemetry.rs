@@ -5,22 +5,29 @@
 //! `correlationId`. The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's
 //! advanced logging controls), else `RUST_LOG`, else the given default.
 //!
-//! A span is opened per record, so its fields are formatted by
-//! [`JsonSpanFields`], which writes them straight to JSON text instead of
-//! going through a map of JSON values, and lines by [`JsonLines`], which copies
-//! that text instead of parsing it again.
+//! The batch processor opens a span for every record, so [`JsonLines`] keeps
+//! spans as cheaply as it can: each span's fields are written to JSON text
+//! once, into a slot that is reused when the span closes, and entering a span
+//! only touches a per-thread list. Filtering is by target and level
+//! ([`Targets`]: `info`, `warn,orderflow_shared=debug`).
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
+use tracing_core::span::Current;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::{FmtSpan, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::event_json::write_json_string;
 
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(default_level: &str) {
@@ -28,15 +35,25 @@ pub fn init(default_level: &str) {
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| default_level.to_owned())
         .to_ascii_lowercase();
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Lambda's levels include FATAL, which tracing calls ERROR.
+    let level = if level == "fatal" {
+        "error".to_owned()
+    } else {
+        level
+    };
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json =
         in_lambda || std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // Already initialised (tests, or a host program): keep that subscriber.
     if json {
+        let filter = level
+            .parse::<Targets>()
+            .or_else(|_| default_level.parse())
+            .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
         // Lambda captures stdout and stderr alike; stdout stays free for EMF metrics lines.
         let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stderr));
     } else {
+        let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new(default_level));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_target(false)
@@ -48,80 +65,249 @@ pub fn init(default_level: &str) {
     }
 }
 
-/// The JSON-lines subscriber [`init`] installs in Lambda: one flat object a
-/// line (the event's fields at the top level) with the current span's fields
-/// under `span`. Public so benchmarks and tests log exactly as Lambda does.
-pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> JsonSubscriber<W>
+/// The JSON-lines subscriber [`init`] installs in Lambda, filtered by target
+/// and level. Public so benchmarks and tests log exactly as Lambda does.
+pub fn json_subscriber<W>(filter: Targets, writer: W) -> JsonLines<W>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_span_events(FmtSpan::NONE)
-        .with_ansi(false)
-        .with_writer(writer)
-        .fmt_fields(JsonSpanFields)
-        .event_format(JsonLines)
-        .finish()
+    let max_level = filter
+        .iter()
+        .map(|(_, level)| level)
+        .chain(filter.default_level())
+        .max()
+        .unwrap_or(LevelFilter::OFF);
+    JsonLines {
+        filter,
+        max_level,
+        writer,
+        spans: Mutex::default(),
+        instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+    }
 }
 
-/// What [`json_subscriber`] returns.
-pub type JsonSubscriber<W> = tracing_subscriber::fmt::Subscriber<JsonSpanFields, JsonLines, EnvFilter, W>;
+/// A subscriber that writes each event as one flat JSON object a line:
+/// `timestamp` (RFC 3339, UTC), `level`, the event's fields (`message` among
+/// them), and the current span's fields under `span` with its `name`. The
+/// shape of tracing-subscriber's JSON format with `flatten_event(true)` and
+/// `with_current_span(true)`.
+///
+/// It stands alone: layers that look spans up in a registry cannot be stacked on it.
+pub struct JsonLines<W> {
+    filter: Targets,
+    max_level: LevelFilter,
+    writer: W,
+    spans: Mutex<Spans>,
+    /// Tells this subscriber's entries in the per-thread list of entered spans from others'.
+    instance: usize,
+}
 
-/// Formats each event as one flat JSON object: `timestamp` (RFC 3339, UTC),
-/// `level`, the event's fields (`message` among them), and the current span's
-/// fields under `span` with its `name`. The shape of tracing-subscriber's JSON
-/// format with `flatten_event(true)` and `with_current_span(true)`, written
-/// straight to text: that format parses the span's stored fields again for
-/// every line.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct JsonLines;
+impl<W> fmt::Debug for JsonLines<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLines")
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
+}
 
-impl<S> FormatEvent<S, JsonSpanFields> for JsonLines
+static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(0);
+
+/// Open spans, by slot; a span's ID is its slot's index plus one.
+#[derive(Default)]
+struct Spans {
+    slots: Vec<SpanSlot>,
+    free: Vec<usize>,
+}
+
+struct SpanSlot {
+    metadata: &'static Metadata<'static>,
+    /// The fields as JSON object members without braces: `"messageId":"m-1","count":3`.
+    fields: String,
+    /// Handles to the span; at zero the slot is free (its text buffer is kept).
+    handles: usize,
+}
+
+thread_local! {
+    /// Spans entered on this thread, innermost last, with their subscriber's instance.
+    static ENTERED: RefCell<Vec<(usize, Id)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl<W> JsonLines<W> {
+    fn spans(&self) -> std::sync::MutexGuard<'_, Spans> {
+        self.spans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The slot of a span ID this subscriber gave out.
+    fn slot(id: &Id) -> usize {
+        usize::try_from(id.into_u64() - 1).unwrap_or(usize::MAX)
+    }
+
+    /// The innermost span this thread entered under this subscriber.
+    fn current(&self) -> Option<Id> {
+        ENTERED.with(|entered| {
+            entered
+                .borrow()
+                .iter()
+                .rev()
+                .find(|(instance, _)| *instance == self.instance)
+                .map(|(_, id)| id.clone())
+        })
+    }
+}
+
+impl<W> Subscriber for JsonLines<W>
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, JsonSpanFields>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let mut line = String::with_capacity(256);
-        line.push_str("{\"timestamp\":");
-        match crate::contracts::rfc3339::write(time::OffsetDateTime::now_utc()) {
-            Some(now) => write_json_string(&mut line, now.as_str()),
-            None => line.push_str("null"),
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if self.enabled(metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
         }
-        line.push_str(",\"level\":\"");
-        line.push_str(event.metadata().level().as_str());
-        line.push('"');
-        let before_fields = line.len();
-        line.push(',');
-        let mut fields = JsonObject::new(&mut line);
-        event.record(&mut fields);
-        fields.result?;
-        if line.len() == before_fields + 1 {
-            line.truncate(before_fields); // no fields: no comma
-        }
-        if let Some(span) = ctx.lookup_current() {
-            line.push_str(",\"span\":");
-            let extensions = span.extensions();
-            // `{"messageId":"m-1"}` becomes `{"messageId":"m-1","name":"record"}`.
-            match extensions.get::<FormattedFields<JsonSpanFields>>() {
-                Some(stored) if stored.fields.len() > 2 => {
-                    line.push_str(&stored.fields[..stored.fields.len() - 1]);
-                    line.push(',');
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.filter.would_enable(metadata.target(), metadata.level())
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.max_level)
+    }
+
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        // Formatted before the lock: a field's `Debug` may log.
+        with_scratch(|fields| {
+            let mut visitor = JsonObject::new(fields);
+            span.record(&mut visitor);
+            let mut spans = self.spans();
+            let index = match spans.free.pop() {
+                Some(index) => {
+                    let slot = &mut spans.slots[index];
+                    slot.metadata = span.metadata();
+                    slot.handles = 1;
+                    slot.fields.clear();
+                    slot.fields.push_str(fields);
+                    index
                 }
-                _ => line.push('{'),
+                None => {
+                    spans.slots.push(SpanSlot {
+                        metadata: span.metadata(),
+                        fields: fields.clone(),
+                        handles: 1,
+                    });
+                    spans.slots.len() - 1
+                }
+            };
+            Id::from_u64(index as u64 + 1)
+        })
+    }
+
+    fn record(&self, span: &Id, values: &Record<'_>) {
+        with_scratch(|fields| {
+            let mut visitor = JsonObject::new(fields);
+            values.record(&mut visitor);
+            if fields.is_empty() {
+                return;
             }
-            line.push_str("\"name\":");
-            write_json_string(&mut line, span.name());
-            line.push('}');
+            let mut spans = self.spans();
+            if let Some(slot) = spans.slots.get_mut(Self::slot(span)) {
+                // A later value of a field repeats its key; JSON readers keep the last.
+                if !slot.fields.is_empty() {
+                    slot.fields.push(',');
+                }
+                slot.fields.push_str(fields);
+            }
+        });
+    }
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        with_scratch(|line| {
+            line.push_str("{\"timestamp\":");
+            match crate::contracts::rfc3339::write(time::OffsetDateTime::now_utc()) {
+                Some(now) => write_json_string(line, now.as_str()),
+                None => line.push_str("null"),
+            }
+            line.push_str(",\"level\":\"");
+            line.push_str(event.metadata().level().as_str());
+            line.push('"');
+            let before_fields = line.len();
+            line.push(',');
+            event.record(&mut JsonObject::new(line));
+            if line.len() == before_fields + 1 {
+                line.truncate(before_fields); // no fields: no comma
+            }
+            if let Some(id) = self.current() {
+                let spans = self.spans();
+                if let Some(slot) = spans.slots.get(Self::slot(&id)) {
+                    // `{"messageId":"m-1","name":"record"}`
+                    line.push_str(",\"span\":{");
+                    if !slot.fields.is_empty() {
+                        line.push_str(&slot.fields);
+                        line.push(',');
+                    }
+                    line.push_str("\"name\":");
+                    write_json_string(line, slot.metadata.name());
+                    line.push('}');
+                }
+            }
+            line.push_str("}\n");
+            // A log line that cannot be written is dropped: logging never fails the work.
+            let _ = self
+                .writer
+                .make_writer_for(event.metadata())
+                .write_all(line.as_bytes());
+        });
+    }
+
+    fn enter(&self, span: &Id) {
+        ENTERED.with(|entered| entered.borrow_mut().push((self.instance, span.clone())));
+    }
+
+    fn exit(&self, span: &Id) {
+        ENTERED.with(|entered| {
+            let mut entered = entered.borrow_mut();
+            if let Some(at) = entered
+                .iter()
+                .rposition(|(instance, id)| *instance == self.instance && id == span)
+            {
+                entered.remove(at);
+            }
+        });
+    }
+
+    fn clone_span(&self, span: &Id) -> Id {
+        if let Some(slot) = self.spans().slots.get_mut(Self::slot(span)) {
+            slot.handles += 1;
         }
-        line.push_str("}\n");
-        writer.write_str(&line)
+        span.clone()
+    }
+
+    fn try_close(&self, span: Id) -> bool {
+        let index = Self::slot(&span);
+        let mut spans = self.spans();
+        let Some(slot) = spans.slots.get_mut(index) else {
+            return false;
+        };
+        slot.handles = slot.handles.saturating_sub(1);
+        if slot.handles > 0 {
+            return false;
+        }
+        spans.free.push(index);
+        true
+    }
+
+    fn current_span(&self) -> Current {
+        let current = self.current();
+        let spans = self.spans();
+        match current.and_then(|id| Some((spans.slots.get(Self::slot(&id))?.metadata, id))) {
+            Some((metadata, id)) => Current::new(id, metadata),
+            None => Current::none(),
+        }
     }
 }
 
@@ -153,51 +339,8 @@ impl std::io::Write for MemoryWriter {
     }
 }
 
-/// Formats span fields as a JSON object, written directly (for the JSON log format).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct JsonSpanFields;
-
-impl<'writer> FormatFields<'writer> for JsonSpanFields {
-    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
-        with_scratch(|out| {
-            out.push('{');
-            let mut visitor = JsonObject::new(out);
-            fields.record(&mut visitor);
-            visitor.result?;
-            out.push('}');
-            // One write: the span's field string is allocated once, at its size.
-            writer.write_str(out)
-        })
-    }
-
-    fn add_fields(
-        &self,
-        current: &'writer mut FormattedFields<Self>,
-        fields: &tracing::span::Record<'_>,
-    ) -> fmt::Result {
-        with_scratch(|out| {
-            let mut visitor = JsonObject::new(out);
-            fields.record(&mut visitor);
-            visitor.result?;
-            if out.is_empty() {
-                return Ok(());
-            }
-            // `{...}` becomes `{..., new}`. A later value of a field repeats its key;
-            // JSON readers keep the last.
-            match current.fields.pop() {
-                Some('}') if current.fields.len() > 1 => current.fields.push(','),
-                Some('}') => {}
-                _ => current.fields.push('{'),
-            }
-            current.fields.push_str(out);
-            current.fields.push('}');
-            Ok(())
-        })
-    }
-}
-
 thread_local! {
-    /// Where span fields are formatted before they are copied to the span.
+    /// Where fields and lines are written before they are copied.
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
@@ -275,38 +418,6 @@ impl Visit for JsonObject<'_> {
     }
 }
 
-/// Appends `value` as a JSON string literal.
-fn write_json_string(out: &mut String, value: &str) {
-    out.push('"');
-    if !crate::event_json::needs_escape(value) {
-        // IDs and codes, the usual case: nothing to escape.
-        out.push_str(value);
-        out.push('"');
-        return;
-    }
-    let mut start = 0;
-    for (i, b) in value.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&value[start..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        start = i + 1;
-    }
-    out.push_str(&value[start..]);
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,7 +426,7 @@ mod tests {
     fn lambda_lines_are_flat_with_the_span_and_the_level_filter() {
         let lines = MemoryWriter::default();
         let writer = lines.clone();
-        let subscriber = json_subscriber(EnvFilter::new("info"), move || writer.clone());
+        let subscriber = json_subscriber("info".parse().unwrap(), move || writer.clone());
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("record", messageId = "m-1", correlationId = "c-1");
             span.in_scope(|| {
@@ -358,17 +469,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn span_fields_reach_json_lines_intact() {
+    /// The lines written while `f` runs under a JSON subscriber with `filter`, parsed.
+    fn lines_of(filter: &str, f: impl FnOnce()) -> Vec<serde_json::Value> {
         let lines = MemoryWriter::default();
         let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .fmt_fields(JsonSpanFields)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let subscriber = json_subscriber(filter.parse().unwrap(), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, f);
+        let text = lines.contents();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn span_fields_reach_lines_intact_and_later_values_are_added() {
+        let lines = lines_of("info", || {
             let span = tracing::info_span!(
                 "record",
                 messageId = "m-1",
@@ -379,15 +492,59 @@ mod tests {
             span.record("late", "filled");
             span.in_scope(|| tracing::warn!(code = "X", "inside"));
         });
-        let text = lines.contents();
-        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-        assert_eq!(line["span"]["messageId"], "m-1");
+        let span = &lines[0]["span"];
+        assert_eq!(span["messageId"], "m-1");
+        assert_eq!(span["correlationId"], "quote \" back\\slash \n tab\t \u{1}");
+        assert_eq!(span["count"], 3);
+        assert_eq!(span["late"], "filled");
+        assert_eq!(lines[0]["code"], "X");
+    }
+
+    #[test]
+    fn the_innermost_entered_span_is_the_current_one() {
+        let lines = lines_of("info", || {
+            let outer = tracing::info_span!("invocation", requestId = "r-1");
+            let _outer = outer.enter();
+            tracing::info_span!("record", messageId = "m-1").in_scope(|| tracing::info!("in the record"));
+            tracing::info!("between records");
+            assert_eq!(
+                tracing::Span::current().metadata().map(|m| m.name()),
+                Some("invocation")
+            );
+        });
+        assert_eq!(lines[0]["span"]["messageId"], "m-1");
+        assert_eq!(lines[0]["span"]["name"], "record");
         assert_eq!(
-            line["span"]["correlationId"],
-            "quote \" back\\slash \n tab\t \u{1}"
+            lines[1]["span"],
+            serde_json::json!({"requestId": "r-1", "name": "invocation"})
         );
-        assert_eq!(line["span"]["count"], 3);
-        assert_eq!(line["span"]["late"], "filled");
-        assert_eq!(line["fields"]["code"], "X");
+    }
+
+    #[test]
+    fn a_closed_span_leaves_nothing_behind_for_the_next_one() {
+        let lines = lines_of("info", || {
+            for id in ["m-1", "m-2"] {
+                let span = tracing::info_span!("record", messageId = id);
+                let clone = span.clone();
+                drop(span);
+                clone.in_scope(|| tracing::info!("kept open by its clone"));
+            }
+            tracing::info_span!("record").in_scope(|| tracing::info!("no fields"));
+        });
+        assert_eq!(lines[0]["span"]["messageId"], "m-1");
+        assert_eq!(lines[1]["span"]["messageId"], "m-2");
+        assert_eq!(lines[2]["span"], serde_json::json!({"name": "record"}));
+    }
+
+    #[test]
+    fn targets_set_their_own_levels() {
+        let lines = lines_of("warn,chatty=debug", || {
+            tracing::debug!(target: "chatty", "kept");
+            tracing::debug!(target: "quiet", "dropped");
+            tracing::info!("dropped too");
+            tracing::warn!("kept too");
+        });
+        let messages: Vec<&str> = lines.iter().map(|l| l["message"].as_str().unwrap()).collect();
+        assert_eq!(messages, ["kept", "kept too"]);
     }
 }

@@ -69,7 +69,7 @@ async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
     let writer = captured.clone();
     // Lambda's subscriber, at its default level.
     let subscriber =
-        orderflow_shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("info"), move || {
+        orderflow_shared::telemetry::json_subscriber("info".parse().expect("a level"), move || {
             writer.clone()
         });
     tracing::subscriber::set_global_default(subscriber).unwrap();

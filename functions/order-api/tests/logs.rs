@@ -29,7 +29,7 @@ async fn info_logs_name_the_request_and_outcome_never_the_order() {
     let writer = captured.clone();
     // Lambda's subscriber at info level, as deployed.
     let subscriber =
-        orderflow_shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("info"), move || {
+        orderflow_shared::telemetry::json_subscriber("info".parse().expect("a level"), move || {
             writer.clone()
         });
     tracing::subscriber::set_global_default(subscriber).unwrap();
