@@ -162,19 +162,22 @@ impl InMemoryIdempotencyStore {
 #[async_trait]
 impl IdempotencyStore for InMemoryIdempotencyStore {
     async fn claim(&self, key: &str, now: u64, in_progress_until: u64) -> Result<Claim, PortError> {
+        let claimed = KeyState::InProgress {
+            until: in_progress_until,
+        };
         let mut keys = lock(&self.keys);
-        match keys.get(key) {
-            Some(KeyState::Completed { until }) if *until > now => return Ok(Claim::Completed),
-            Some(KeyState::InProgress { until }) if *until > now => return Ok(Claim::InProgress),
-            _ => {}
+        match keys.get_mut(key) {
+            Some(KeyState::Completed { until }) if *until > now => Ok(Claim::Completed),
+            Some(KeyState::InProgress { until }) if *until > now => Ok(Claim::InProgress),
+            Some(expired) => {
+                *expired = claimed;
+                Ok(Claim::Acquired)
+            }
+            None => {
+                keys.insert(key.to_owned(), claimed);
+                Ok(Claim::Acquired)
+            }
         }
-        keys.insert(
-            key.to_owned(),
-            KeyState::InProgress {
-                until: in_progress_until,
-            },
-        );
-        Ok(Claim::Acquired)
     }
 
     async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError> {
@@ -253,7 +256,8 @@ impl InMemoryInventory {
 impl InventoryStore for InMemoryInventory {
     async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError> {
         let mut stock = lock(&self.stock);
-        if stock.reservations.contains(order_id) {
+        // Recorded first (one lookup); a rejected order's record is removed again.
+        if !stock.reservations.insert(order_id.to_owned()) {
             return Ok(Reservation::AlreadyReserved);
         }
         let shortages: Vec<Shortage> = items
@@ -268,6 +272,7 @@ impl InventoryStore for InMemoryInventory {
             })
             .collect();
         if !shortages.is_empty() {
+            stock.reservations.remove(order_id);
             return Ok(Reservation::Short(shortages));
         }
         for item in items {
@@ -279,7 +284,6 @@ impl InventoryStore for InMemoryInventory {
                 }
             }
         }
-        stock.reservations.insert(order_id.to_owned());
         Ok(Reservation::Reserved)
     }
 }
