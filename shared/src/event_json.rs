@@ -76,7 +76,11 @@ impl<'a> ObjectWriter<'a> {
         let text = rfc3339::write(value).ok_or_else(|| {
             <serde_json::Error as serde::ser::Error>::custom("a timestamp outside years 0 to 9999")
         })?;
-        write_json_string(self.key(name), text.as_str());
+        // Digits and punctuation only: nothing to escape.
+        let out = self.key(name);
+        out.push('"');
+        out.push_str(text.as_str());
+        out.push('"');
         Ok(())
     }
 
@@ -126,23 +130,26 @@ pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     fn equal(word: u64, b: u8) -> u64 {
         less(word ^ (ONES * u64::from(b)), 1)
     }
+    let first_in = |word: [u8; 8]| {
+        let word = u64::from_le_bytes(word);
+        let found = less(word, 0x20) | equal(word, b'"') | equal(word, b'\\');
+        (found != 0).then(|| found.trailing_zeros() as usize / 8)
+    };
     let mut chunks = bytes.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let found = less(word, 0x20) | equal(word, b'"') | equal(word, b'\\');
-        if found != 0 {
-            return Some(offset + found.trailing_zeros() as usize / 8);
+        if let Some(i) = first_in(word) {
+            return Some(offset + i);
         }
         offset += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .map(|i| offset + i)
+    // The last few bytes as one word, padded with spaces (which never match).
+    let rest = chunks.remainder();
+    let mut word = [b' '; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    first_in(word).map(|i| offset + i)
 }
 
 /// Appends `value` as a JSON string literal, escaped exactly as serde_json
