@@ -204,24 +204,50 @@ impl Outgoing {
         group_id: &str,
         deduplication_id: String,
     ) -> Result<Outgoing, RecordError> {
-        // Our events are a few hundred bytes: one allocation instead of a doubling series.
-        let mut body = String::with_capacity(512);
-        event
-            .write_json(&mut body)
-            .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
+        Ok(Outgoing::encoded(
+            queue_url,
+            event_type,
+            encode(event)?,
+            correlation_id.to_owned(),
+            group_id.to_owned(),
+            deduplication_id,
+        ))
+    }
+
+    /// [`Outgoing::event`] for a body already encoded with [`encode`], taking
+    /// the attributes' strings over: a step can encode its event, then move
+    /// the event's own fields here instead of copying them.
+    pub fn encoded(
+        queue_url: &Arc<str>,
+        event_type: EventType,
+        body: String,
+        correlation_id: String,
+        group_id: String,
+        deduplication_id: String,
+    ) -> Outgoing {
         let mut message = OutgoingMessage::new(body);
         // Exactly the two attributes (pushing them one by one makes room for four).
         message.attributes = vec![
             (attribute::EVENT_TYPE.into(), event_type.as_str().to_owned()),
-            (attribute::CORRELATION_ID.into(), correlation_id.to_owned()),
+            (attribute::CORRELATION_ID.into(), correlation_id),
         ];
-        message.group_id = Some(group_id.to_owned());
+        message.group_id = Some(group_id);
         message.deduplication_id = Some(deduplication_id);
-        Ok(Outgoing {
+        Outgoing {
             queue_url: Arc::clone(queue_url),
             message,
-        })
+        }
     }
+}
+
+/// An event's JSON body, for [`Outgoing::encoded`].
+pub fn encode<T: EventBody>(event: &T) -> Result<String, RecordError> {
+    // Our events are a few hundred bytes: one allocation instead of a doubling series.
+    let mut body = String::with_capacity(512);
+    event
+        .write_json(&mut body)
+        .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
+    Ok(body)
 }
 
 /// What a step sees of the record it runs for.
@@ -372,7 +398,9 @@ enum Stage {
 struct Decoding<T> {
     stages: Vec<Stage>,
     inputs: Vec<Option<T>>,
-    keys: Vec<String>,
+    keys: RecordStrings,
+    /// Each record's correlation ID (empty when undecodable).
+    correlation_ids: RecordStrings,
 }
 
 /// Where a record stands after the steps ran.
@@ -407,7 +435,8 @@ struct Run<'a, S: RecordStep, R> {
     step: &'a S,
     records: &'a [R],
     stages: &'a [Stage],
-    keys: &'a [String],
+    keys: &'a RecordStrings,
+    correlation_ids: &'a RecordStrings,
     inputs: Mutex<Vec<Option<S::Input>>>,
     statuses: Mutex<Vec<StepStatus>>,
     latencies: Mutex<Vec<f64>>,
@@ -520,7 +549,12 @@ impl BatchProcessor {
     ) -> BatchReport {
         let fifo = records.iter().any(|r| r.event_source_arn().is_some_and(is_fifo));
         let mut latencies = Vec::with_capacity(records.len());
-        let Decoding { stages, inputs, keys } = decode_all(step, records, &mut latencies);
+        let Decoding {
+            stages,
+            inputs,
+            keys,
+            correlation_ids,
+        } = decode_all(step, records, &mut latencies);
 
         let cutoff = context
             .deadline
@@ -533,6 +567,7 @@ impl BatchProcessor {
             records,
             stages: &stages,
             keys: &keys,
+            correlation_ids: &correlation_ids,
             inputs: Mutex::new(inputs),
             statuses: Mutex::new((0..records.len()).map(|_| StepStatus::NotRun).collect()),
             latencies: Mutex::new(latencies),
@@ -549,8 +584,9 @@ impl BatchProcessor {
         let worker_count = self.config.max_concurrency.max(1).min(chains.len());
         let workers: FuturesUnordered<_> = (0..worker_count)
             .map(|_| async {
+                let mut now = Instant::now();
                 while let Some(chain) = chains.get(next_chain.fetch_add(1, Ordering::Relaxed)) {
-                    self.run_chain(&run, &order[chain.clone()]).await;
+                    now = self.run_chain(&run, &order[chain.clone()], now).await;
                 }
             })
             .collect();
@@ -603,17 +639,26 @@ impl BatchProcessor {
         (order, chains)
     }
 
-    async fn run_chain<S: RecordStep, R: SqsRecord>(&self, run: &Run<'_, S, R>, chain: &[usize]) {
+    /// Runs one chain's records in order, from `now` (the clock as the last
+    /// record of this worker ended, so a record's start costs no clock read);
+    /// returns the time its last record ended.
+    async fn run_chain<S: RecordStep, R: SqsRecord>(
+        &self,
+        run: &Run<'_, S, R>,
+        chain: &[usize],
+        mut now: Instant,
+    ) -> Instant {
         for (pos, &i) in chain.iter().enumerate() {
             let ok = match &run.stages[i] {
                 Stage::DecodeFailed(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
                 Stage::Follower { .. } => true,
                 Stage::Ready => {
-                    let now = Instant::now();
                     if now >= run.cutoff {
-                        return; // the rest stays NotRun: reported as cut off by the deadline
+                        return now; // the rest stays NotRun: reported as cut off by the deadline
                     }
-                    self.run_record(run, i, now).await
+                    let (ok, ended) = self.run_record(run, i, now).await;
+                    now = ended;
+                    ok
                 }
             };
             if !ok && run.fifo {
@@ -621,31 +666,28 @@ impl BatchProcessor {
                 for &j in &chain[pos + 1..] {
                     statuses[j] = StepStatus::Skipped;
                 }
-                return;
+                return now;
             }
         }
+        now
     }
 
-    /// Claims, runs and records one step, which starts `started`; true when it
-    /// succeeded or was a duplicate.
+    /// Claims, runs and records one step, which starts `started`; returns
+    /// whether it succeeded or was a duplicate, and when it ended.
     async fn run_record<S: RecordStep, R: SqsRecord>(
         &self,
         run: &Run<'_, S, R>,
         i: usize,
         started: Instant,
-    ) -> bool {
+    ) -> (bool, Instant) {
         let record = &run.records[i];
         let message_id = record.message_id().unwrap_or_default();
         let Some(input) = lock(&run.inputs)[i].take() else {
-            return false; // never: each ready record runs once
+            return (false, started); // never: each ready record runs once
         };
-        let key = run.keys[i].as_str();
-        let correlation_id = run.step.correlation_id(&input).to_owned();
-        let span = info_span!(
-            "record",
-            messageId = message_id,
-            correlationId = correlation_id.as_str()
-        );
+        let key = run.keys.get(i);
+        let correlation_id = run.correlation_ids.get(i);
+        let span = info_span!("record", messageId = message_id, correlationId = correlation_id);
         async {
             let status = match self
                 .idempotency
@@ -662,7 +704,7 @@ impl BatchProcessor {
                     lock(&run.statuses)[i] = StepStatus::Claimed;
                     let context = RecordContext {
                         message_id,
-                        correlation_id: &correlation_id,
+                        correlation_id,
                         message: record,
                     };
                     match run.step.run(input, &context).await {
@@ -678,9 +720,10 @@ impl BatchProcessor {
             if let StepStatus::Failed(e) = &status {
                 warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record failed");
             }
-            lock(&run.latencies).push(started.elapsed().as_secs_f64() * 1000.0);
+            let ended = Instant::now();
+            lock(&run.latencies).push((ended - started).as_secs_f64() * 1000.0);
             lock(&run.statuses)[i] = status;
-            ok
+            (ok, ended)
         }
         .instrument(span)
         .await
@@ -692,7 +735,7 @@ impl BatchProcessor {
         &self,
         records: &[impl SqsRecord],
         stages: Vec<Stage>,
-        keys: &[String],
+        keys: &RecordStrings,
         statuses: Vec<StepStatus>,
         mut metrics: InvocationMetrics,
         fifo: bool,
@@ -748,7 +791,7 @@ impl BatchProcessor {
                 (Stage::Ready, StepStatus::Skipped) => failed(FailureReason::Skipped, "GroupFailed"),
                 (Stage::Ready, StepStatus::NotRun) => failed(FailureReason::Deadline, "DeadlineReached"),
                 (Stage::Ready, StepStatus::Claimed) => {
-                    releases.push(&keys[i]);
+                    releases.push(keys.get(i));
                     failed(FailureReason::Deadline, "DeadlineReached")
                 }
             };
@@ -861,12 +904,13 @@ impl BatchProcessor {
             .map(|(i, e)| dead_letter_message(&records[*i], e, &failed_at))
             .collect();
         let results = publish_batch(&*self.queue, dlq, messages, &self.config.send_retry).await;
+        let delivered = results.iter().filter(|r| r.is_ok()).count();
+        if delivered > 0 {
+            *forwarded.entry(dlq.to_owned()).or_default() += delivered;
+        }
         for ((i, error), result) in dead_letters.into_iter().zip(results) {
             outcomes[i] = Some(match result {
-                Ok(()) => {
-                    *forwarded.entry(dlq.to_owned()).or_default() += 1;
-                    RecordOutcome::DeadLettered { code: error.code() }
-                }
+                Ok(()) => RecordOutcome::DeadLettered { code: error.code() },
                 Err(send_error) => {
                     warn!(
                         messageId = records[i].message_id().unwrap_or_default(),
@@ -887,7 +931,7 @@ impl BatchProcessor {
     fn cut_failed_groups<'k>(
         &self,
         records: &[impl SqsRecord],
-        keys: &'k [String],
+        keys: &'k RecordStrings,
         outcomes: &mut [Option<RecordOutcome>],
         pending: &mut [Option<Vec<Outgoing>>],
         releases: &mut Vec<&'k str>,
@@ -905,7 +949,7 @@ impl BatchProcessor {
                 )
             {
                 if pending[i].take().is_some() {
-                    releases.push(&keys[i]);
+                    releases.push(keys.get(i));
                 }
                 outcomes[i] = Some(RecordOutcome::Failed {
                     reason: FailureReason::Skipped,
@@ -924,7 +968,7 @@ impl BatchProcessor {
     async fn send_pending<'k>(
         &self,
         pending: Vec<Option<Vec<Outgoing>>>,
-        keys: &'k [String],
+        keys: &'k RecordStrings,
         outcomes: &mut [Option<RecordOutcome>],
         releases: &mut Vec<&'k str>,
         completions: &mut Vec<&'k str>,
@@ -960,9 +1004,10 @@ impl BatchProcessor {
             .unzip();
         let results = futures::future::join_all(sends).await;
         for ((url, owners), results) in destinations.iter().zip(results) {
+            let mut delivered = 0;
             for (&i, result) in owners.iter().zip(results) {
                 match result {
-                    Ok(()) => *forwarded.entry(url.to_string()).or_default() += 1,
+                    Ok(()) => delivered += 1,
                     Err(e) => {
                         if outcomes[i] == Some(RecordOutcome::Processed) {
                             warn!(queue = queue_name(url), error = %e, "could not send a record's message; the record will be retried");
@@ -974,12 +1019,15 @@ impl BatchProcessor {
                     }
                 }
             }
+            if delivered > 0 {
+                *forwarded.entry(url.to_string()).or_default() += delivered;
+            }
         }
         for i in sent {
             if outcomes[i] == Some(RecordOutcome::Processed) {
-                completions.push(&keys[i]);
+                completions.push(keys.get(i));
             } else {
-                releases.push(&keys[i]);
+                releases.push(keys.get(i));
             }
         }
     }
@@ -1054,13 +1102,15 @@ fn decode_all<S: RecordStep>(
 ) -> Decoding<S::Input> {
     let n = records.len();
     let mut inputs = Vec::with_capacity(n);
-    let mut keys = Vec::with_capacity(n);
+    let mut keys = RecordStrings::with_capacity(n);
+    let mut correlation_ids = RecordStrings::with_capacity(n);
     let mut errors = Vec::with_capacity(n);
     for record in records {
         let started = std::time::Instant::now();
         match step.decode(record) {
             Ok(input) => {
-                keys.push(idempotency_key(step.name(), &step.key(&input)));
+                keys.push(&[step.name(), "#", &step.key(&input)]);
+                correlation_ids.push(&[step.correlation_id(&input)]);
                 inputs.push(Some(input));
                 errors.push(None);
             }
@@ -1075,7 +1125,8 @@ fn decode_all<S: RecordStep>(
                     || warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record rejected"),
                 );
                 latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-                keys.push(String::new());
+                keys.push(&[]);
+                correlation_ids.push(&[]);
                 inputs.push(None);
                 errors.push(Some(e));
             }
@@ -1088,7 +1139,7 @@ fn decode_all<S: RecordStep>(
         .enumerate()
         .map(|(i, error)| match error {
             Some(e) => Stage::DecodeFailed(e),
-            None => match leaders.get(keys[i].as_str()) {
+            None => match leaders.get(keys.get(i)) {
                 Some(&leader) => {
                     debug!(
                         messageId = records[i].message_id(),
@@ -1097,7 +1148,7 @@ fn decode_all<S: RecordStep>(
                     Stage::Follower { leader }
                 }
                 None => {
-                    leaders.insert(&keys[i], i);
+                    leaders.insert(keys.get(i), i);
                     Stage::Ready
                 }
             },
@@ -1109,7 +1160,48 @@ fn decode_all<S: RecordStep>(
             *input = None; // never runs
         }
     }
-    Decoding { stages, inputs, keys }
+    Decoding {
+        stages,
+        inputs,
+        keys,
+        correlation_ids,
+    }
+}
+
+/// One string per record, end to end in one buffer: a batch's keys or
+/// correlation IDs cost one growing allocation instead of one each.
+struct RecordStrings {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl RecordStrings {
+    fn with_capacity(records: usize) -> Self {
+        RecordStrings {
+            // Keys and UUIDs run to a few dozen bytes.
+            text: String::with_capacity(records * 40),
+            ends: Vec::with_capacity(records),
+        }
+    }
+
+    /// Appends the next record's string, written as the concatenation of `parts`.
+    fn push(&mut self, parts: &[&str]) {
+        for part in parts {
+            self.text.push_str(part);
+        }
+        self.ends.push(self.text.len());
+    }
+
+    /// Record `i`'s string (empty past the last record).
+    fn get(&self, i: usize) -> &str {
+        let start = i
+            .checked_sub(1)
+            .and_then(|p| self.ends.get(p))
+            .copied()
+            .unwrap_or(0);
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or_default()
+    }
 }
 
 /// The idempotency key of a step's business key, `<step>#<key>` (also the

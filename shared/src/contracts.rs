@@ -5,6 +5,8 @@
 //! events are written by this pipeline; they are decoded with serde and then
 //! checked with the same identifier rules.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -199,7 +201,7 @@ pub struct OrderItem {
 #[serde(rename_all = "camelCase")]
 pub struct OrderCreated {
     /// The contract version, `1.0` unless the producer sent another 1.x.
-    pub version: String,
+    pub version: Cow<'static, str>,
     /// The business key of the whole pipeline.
     pub order_id: String,
     /// The customer; also the FIFO message group downstream.
@@ -233,7 +235,7 @@ impl OrderCreated {
 #[serde(rename_all = "camelCase")]
 pub struct InventoryReserved {
     /// The contract version.
-    pub version: String,
+    pub version: Cow<'static, str>,
     /// The order.
     pub order_id: String,
     /// The customer.
@@ -279,7 +281,7 @@ pub struct Shortage {
 #[serde(rename_all = "camelCase")]
 pub struct OrderRejected {
     /// The contract version.
-    pub version: String,
+    pub version: Cow<'static, str>,
     /// The order.
     pub order_id: String,
     /// The customer.
@@ -300,7 +302,7 @@ pub struct OrderRejected {
 #[serde(rename_all = "camelCase")]
 pub struct ShipmentCreated {
     /// The contract version.
-    pub version: String,
+    pub version: Cow<'static, str>,
     /// The order.
     pub order_id: String,
     /// The customer.

@@ -454,13 +454,16 @@ const ITEM_FIELDS: [FieldNames; 2] = [&["sku"], &["quantity"]];
 pub const DEFAULT_REGION: &str = "US";
 
 /// Checks the contract version: `Ok` for any 1.x, `UnsupportedVersion` for another major.
-fn check_version(raw: Option<&RawValue>, errors: &mut ValidationErrors) -> Result<String, RecordError> {
+fn check_version(
+    raw: Option<&RawValue>,
+    errors: &mut ValidationErrors,
+) -> Result<Cow<'static, str>, RecordError> {
     let Some(raw) = raw else {
-        return Ok(crate::contracts::EVENT_VERSION.to_owned());
+        return Ok(crate::contracts::EVENT_VERSION.into());
     };
     let Some(version) = json_string(raw) else {
         errors.push("version", Rule::Type("a string"));
-        return Ok(crate::contracts::EVENT_VERSION.to_owned());
+        return Ok(crate::contracts::EVENT_VERSION.into());
     };
     let well_formed = !version.is_empty()
         && version
@@ -468,7 +471,7 @@ fn check_version(raw: Option<&RawValue>, errors: &mut ValidationErrors) -> Resul
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
     if !well_formed {
         errors.push("version", Rule::VersionFormat);
-        return Ok(version.into_owned());
+        return Ok(Cow::Owned(version.into_owned()));
     }
     let major = version.split('.').next().unwrap_or_default();
     if major.trim_start_matches('0') != "1" {
@@ -476,7 +479,11 @@ fn check_version(raw: Option<&RawValue>, errors: &mut ValidationErrors) -> Resul
             version: version.into_owned(),
         });
     }
-    Ok(version.into_owned())
+    Ok(if version == crate::contracts::EVENT_VERSION {
+        crate::contracts::EVENT_VERSION.into()
+    } else {
+        Cow::Owned(version.into_owned())
+    })
 }
 
 fn body_error(error: serde_json::Error, event: EventType) -> RecordError {
@@ -551,7 +558,7 @@ fn decode_valid_order(body: &str, attributes: &(impl MessageAttributes + ?Sized)
     ] = text;
 
     let version = match version {
-        None | Some(crate::contracts::EVENT_VERSION) => crate::contracts::EVENT_VERSION.to_owned(),
+        None | Some(crate::contracts::EVENT_VERSION) => crate::contracts::EVENT_VERSION.into(),
         Some(v) => {
             let well_formed = v
                 .split('.')
@@ -559,7 +566,7 @@ fn decode_valid_order(body: &str, attributes: &(impl MessageAttributes + ?Sized)
             if !well_formed || v.split('.').next()?.trim_start_matches('0') != "1" {
                 return None;
             }
-            v.to_owned()
+            Cow::Owned(v.to_owned())
         }
     };
     let (order_id, customer_id) = (order_id?, customer_id?);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use orderflow_aws::dynamodb::DynamoInventory;
 use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, idempotency_key};
+use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode, idempotency_key};
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
@@ -64,7 +64,7 @@ pub async fn reserve_stock(
     match inventory.reserve(&order.order_id, &order.items).await? {
         Reservation::Reserved | Reservation::AlreadyReserved => {
             Ok(StockDecision::Reserved(InventoryReserved {
-                version: EVENT_VERSION.to_owned(),
+                version: EVENT_VERSION.into(),
                 order_id: order.order_id,
                 customer_id: order.customer_id,
                 correlation_id: order.correlation_id,
@@ -76,7 +76,7 @@ pub async fn reserve_stock(
             }))
         }
         Reservation::Short(shortages) => Ok(StockDecision::Rejected(OrderRejected {
-            version: EVENT_VERSION.to_owned(),
+            version: EVENT_VERSION.into(),
             order_id: order.order_id,
             customer_id: order.customer_id,
             correlation_id: order.correlation_id,
@@ -160,25 +160,27 @@ impl RecordStep for InventoryStep {
         _context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
         let dedup = idempotency_key(STEP, &order.order_id);
+        // Each event is encoded, then gives its correlation and customer IDs
+        // to the message's attributes and group.
         let outgoing = match reserve_stock(order, &*self.inventory, OffsetDateTime::now_utc()).await? {
-            StockDecision::Reserved(event) => Outgoing::event(
+            StockDecision::Reserved(event) => Outgoing::encoded(
                 &self.routes.reserved,
                 EventType::InventoryReserved,
-                &event,
-                &event.correlation_id,
-                &event.customer_id,
+                encode(&event)?,
+                event.correlation_id,
+                event.customer_id,
                 dedup,
-            )?,
+            ),
             StockDecision::Rejected(event) => {
                 tracing::info!(orderId = %event.order_id, short = event.shortages.len(), "order rejected for stock");
-                Outgoing::event(
+                Outgoing::encoded(
                     &self.routes.rejected,
                     EventType::OrderRejected,
-                    &event,
-                    &event.correlation_id,
-                    &event.customer_id,
+                    encode(&event)?,
+                    event.correlation_id,
+                    event.customer_id,
                     dedup,
-                )?
+                )
             }
         };
         Ok(vec![outgoing])

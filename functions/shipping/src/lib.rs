@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, idempotency_key};
+use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode, idempotency_key};
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
 use orderflow_shared::pipeline::NOTIFICATIONS;
@@ -62,7 +62,7 @@ pub fn plan_shipment(reserved: InventoryReserved, now: OffsetDateTime) -> Shipme
         .date()
         .saturating_add(Duration::days(days));
     ShipmentCreated {
-        version: EVENT_VERSION.to_owned(),
+        version: EVENT_VERSION.into(),
         shipment_id: shipment_id(&reserved.order_id),
         order_id: reserved.order_id,
         customer_id: reserved.customer_id,
@@ -127,14 +127,14 @@ impl RecordStep for ShippingStep {
     ) -> Result<Vec<Outgoing>, RecordError> {
         let dedup = idempotency_key(STEP, &reserved.order_id);
         let shipment = plan_shipment(reserved, OffsetDateTime::now_utc());
-        Ok(vec![Outgoing::event(
+        Ok(vec![Outgoing::encoded(
             &self.notifications,
             EventType::ShipmentCreated,
-            &shipment,
-            &shipment.correlation_id,
-            &shipment.customer_id,
+            encode(&shipment)?,
+            shipment.correlation_id,
+            shipment.customer_id,
             dedup,
-        )?])
+        )])
     }
 }
 
