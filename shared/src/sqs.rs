@@ -5,14 +5,16 @@
 //! attributes. It is implemented by `aws_lambda_events`' [`SqsMessage`] (what
 //! the local broker, the poller and the tests build) and by [`SqsBatchRecord`],
 //! the lean record the deployed functions decode their invocations into: it
-//! keeps only those fields, so a parsed batch costs about the size of its JSON
-//! instead of two and a half times it (no per-record hash maps, no unused
-//! `md5OfBody`, `eventSource`, `awsRegion` or system attributes).
+//! keeps only those fields, each record's strings end to end in one buffer,
+//! so a parsed batch costs less than the size of its JSON and one allocation
+//! a record (Lambda's own type takes two and a half times the JSON, in a
+//! dozen allocations a record: hash maps, `md5OfBody`, `eventSource`,
+//! `awsRegion`, system attributes).
 
 use std::fmt;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::validation::MessageAttributes;
@@ -95,10 +97,9 @@ impl SqsBatchEvent for SqsEvent {
 }
 
 /// An SQS event as Lambda delivers it, keeping only what the processor reads.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SqsBatch {
     /// The records, in delivery order.
-    #[serde(rename = "Records", deserialize_with = "exact_vec")]
     pub records: Vec<SqsBatchRecord>,
 }
 
@@ -110,189 +111,520 @@ impl SqsBatchEvent for SqsBatch {
     }
 }
 
-/// One record of an [`SqsBatch`]; the other fields of Lambda's record are skipped.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SqsBatchRecord {
-    /// `messageId`.
-    #[serde(default)]
-    pub message_id: Option<String>,
-    /// `receiptHandle`.
-    #[serde(default)]
-    pub receipt_handle: Option<String>,
-    /// `body`.
-    #[serde(default)]
-    pub body: Option<String>,
-    /// The system attributes the processor reads.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub attributes: SystemAttributes,
-    /// String-valued message attributes, as (name, value); binary ones are skipped.
-    #[serde(default, with = "string_attributes")]
-    pub message_attributes: Vec<(String, String)>,
-    /// `eventSourceARN`.
-    #[serde(default, rename = "eventSourceARN")]
-    pub event_source_arn: Option<String>,
+/// Where one string sits in a record's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
 }
 
-/// The system attributes of a record that the processor reads.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-pub struct SystemAttributes {
-    /// `ApproximateReceiveCount`, as SQS sends it (a decimal string).
-    #[serde(
-        default,
-        rename = "ApproximateReceiveCount",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub approximate_receive_count: Option<String>,
-    /// `MessageGroupId` (FIFO queues).
-    #[serde(default, rename = "MessageGroupId", skip_serializing_if = "Option::is_none")]
-    pub message_group_id: Option<String>,
+/// One record of an [`SqsBatch`]: its ID, receipt handle, body, source queue,
+/// FIFO group, receive count and string attributes; the other fields of
+/// Lambda's record are skipped, and so are binary attributes.
+///
+/// Its strings sit end to end in one buffer, so a record costs one
+/// allocation (and one more for attributes) instead of one per string.
+#[derive(Clone, Default)]
+pub struct SqsBatchRecord {
+    text: String,
+    message_id: Option<Span>,
+    receipt_handle: Option<Span>,
+    body: Option<Span>,
+    event_source_arn: Option<Span>,
+    message_group_id: Option<Span>,
+    receive_count: Option<u32>,
+    /// (name, value) of each string attribute.
+    attributes: Vec<(Span, Span)>,
 }
+
+impl SqsBatchRecord {
+    fn text(&self, span: Option<Span>) -> Option<&str> {
+        let span = span?;
+        self.text.get(span.start as usize..span.end as usize)
+    }
+}
+
+impl fmt::Debug for SqsBatchRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqsBatchRecord")
+            .field("message_id", &self.message_id())
+            .field("receipt_handle", &self.receipt_handle())
+            .field("body", &SqsRecord::body(self))
+            .field("event_source_arn", &self.event_source_arn())
+            .field("message_group_id", &self.message_group_id())
+            .field("receive_count", &self.receive_count)
+            .field("attributes", &self.string_attributes())
+            .finish()
+    }
+}
+
+/// Records are equal when they read the same, however their text is laid out.
+impl PartialEq for SqsBatchRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.message_id() == other.message_id()
+            && self.receipt_handle() == other.receipt_handle()
+            && SqsRecord::body(self) == SqsRecord::body(other)
+            && self.event_source_arn() == other.event_source_arn()
+            && self.message_group_id() == other.message_group_id()
+            && self.receive_count == other.receive_count
+            && self.string_attributes() == other.string_attributes()
+    }
+}
+
+impl Eq for SqsBatchRecord {}
 
 impl MessageAttributes for SqsBatchRecord {
     fn string_attribute(&self, name: &str) -> Option<&str> {
-        self.message_attributes
+        let (_, value) = self
+            .attributes
             .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+            .find(|(key, _)| self.text(Some(*key)) == Some(name))?;
+        self.text(Some(*value))
     }
 }
 
 impl SqsRecord for SqsBatchRecord {
     fn message_id(&self) -> Option<&str> {
-        self.message_id.as_deref()
+        self.text(self.message_id)
     }
 
     fn body(&self) -> Option<&str> {
-        self.body.as_deref()
+        self.text(self.body)
     }
 
     fn receipt_handle(&self) -> Option<&str> {
-        self.receipt_handle.as_deref()
+        self.text(self.receipt_handle)
     }
 
     fn event_source_arn(&self) -> Option<&str> {
-        self.event_source_arn.as_deref()
+        self.text(self.event_source_arn)
     }
 
     fn message_group_id(&self) -> Option<&str> {
-        self.attributes.message_group_id.as_deref()
+        self.text(self.message_group_id)
     }
 
     fn receive_count(&self) -> Option<u32> {
-        self.attributes.approximate_receive_count.as_deref()?.parse().ok()
+        self.receive_count
     }
 
     fn string_attributes(&self) -> Vec<(&str, &str)> {
-        self.message_attributes
+        self.attributes
             .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .filter_map(|(name, value)| Some((self.text(Some(*name))?, self.text(Some(*value))?)))
             .collect()
     }
 }
 
-/// A list without the spare capacity it grew while being read (up to half of
-/// it for a large batch, which stays allocated for the whole invocation).
-fn exact_vec<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    let mut items = Vec::<T>::deserialize(deserializer)?;
-    items.shrink_to_fit();
-    Ok(items)
-}
-
-/// `null` reads as the default, as Lambda's own event types do.
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-/// `messageAttributes` (a JSON object of `{"stringValue": .., "dataType": ..}`)
-/// as a list of its string values.
-mod string_attributes {
-    use super::*;
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<(String, String)>, D::Error> {
-        deserializer.deserialize_option(OptionalMap)
-    }
-
-    pub(super) fn serialize<S: serde::Serializer>(
-        attributes: &[(String, String)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+/// Lambda's shape of the event (what the round trip and tools write).
+impl Serialize for SqsBatch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(attributes.len()))?;
-        for (name, value) in attributes {
-            map.serialize_entry(
-                name,
-                &StringAttribute {
-                    string_value: value,
-                    data_type: "String",
-                },
-            )?;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("Records", &self.records)?;
+        map.end()
+    }
+}
+
+impl Serialize for SqsBatchRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        /// `attributes`: the system attributes the record keeps.
+        struct System<'a>(&'a SqsBatchRecord);
+        impl Serialize for System<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(None)?;
+                if let Some(count) = self.0.receive_count {
+                    map.serialize_entry("ApproximateReceiveCount", &count.to_string())?;
+                }
+                if let Some(group) = self.0.message_group_id() {
+                    map.serialize_entry("MessageGroupId", group)?;
+                }
+                map.end()
+            }
+        }
+        /// `messageAttributes`: each string attribute as Lambda writes it.
+        struct Attributes<'a>(&'a SqsBatchRecord);
+        impl Serialize for Attributes<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                #[derive(Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct StringAttribute<'a> {
+                    string_value: &'a str,
+                    data_type: &'static str,
+                }
+                let attributes = self.0.string_attributes();
+                let mut map = serializer.serialize_map(Some(attributes.len()))?;
+                for (name, string_value) in attributes {
+                    map.serialize_entry(
+                        name,
+                        &StringAttribute {
+                            string_value,
+                            data_type: "String",
+                        },
+                    )?;
+                }
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in [
+            ("messageId", self.message_id()),
+            ("receiptHandle", self.receipt_handle()),
+            ("body", SqsRecord::body(self)),
+        ] {
+            if let Some(value) = value {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry("attributes", &System(self))?;
+        map.serialize_entry("messageAttributes", &Attributes(self))?;
+        if let Some(arn) = self.event_source_arn() {
+            map.serialize_entry("eventSourceARN", arn)?;
         }
         map.end()
     }
+}
 
-    /// What a record keeps of an attribute (`dataType` and the list fields are skipped).
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct AttributeValue {
-        #[serde(default)]
-        string_value: Option<String>,
+impl<'de> Deserialize<'de> for SqsBatch {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EventVisitor;
+        impl<'de> Visitor<'de> for EventVisitor {
+            type Value = SqsBatch;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an SQS event")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SqsBatch, A::Error> {
+                let mut records: Option<Vec<SqsBatchRecord>> = None;
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.0 == "Records" {
+                        if records.is_some() {
+                            return Err(de::Error::duplicate_field("Records"));
+                        }
+                        records = Some(map.next_value_seed(RecordList)?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                let records = records.ok_or_else(|| de::Error::missing_field("Records"))?;
+                Ok(SqsBatch { records })
+            }
+        }
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
+/// An object key, borrowed from the input unless it has escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// `Records`: the list, without the spare capacity it grew while being read
+/// (up to half of it for a large batch, kept for the whole invocation).
+struct RecordList;
+
+impl<'de> DeserializeSeed<'de> for RecordList {
+    type Value = Vec<SqsBatchRecord>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordList {
+    type Value = Vec<SqsBatchRecord>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of SQS records")
     }
 
-    /// A string attribute as Lambda writes it.
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct StringAttribute<'a> {
-        string_value: &'a str,
-        data_type: &'static str,
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(10_000));
+        while let Some(record) = seq.next_element_seed(RecordReader)? {
+            records.push(record);
+        }
+        records.shrink_to_fit();
+        Ok(records)
+    }
+}
+
+/// Reads one record into an [`SqsBatchRecord`].
+struct RecordReader;
+
+impl<'de> DeserializeSeed<'de> for RecordReader {
+    type Value = SqsBatchRecord;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordReader {
+    type Value = SqsBatchRecord;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an SQS record")
     }
 
-    struct OptionalMap;
-
-    impl<'de> Visitor<'de> for OptionalMap {
-        type Value = Vec<(String, String)>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a map of message attributes")
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SqsBatchRecord, A::Error> {
+        // Room for an ID, a receipt handle, a body of a few hundred bytes and
+        // two attributes: most records never grow it.
+        let mut record = SqsBatchRecord {
+            text: String::with_capacity(512),
+            ..SqsBatchRecord::default()
+        };
+        let mut seen = Seen::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let slot = match key.0.as_ref() {
+                "messageId" => &mut record.message_id,
+                "receiptHandle" => &mut record.receipt_handle,
+                "body" => &mut record.body,
+                "eventSourceARN" => &mut record.event_source_arn,
+                "attributes" => {
+                    seen.once("attributes")?;
+                    map.next_value_seed(SystemAttributes(&mut record))?;
+                    continue;
+                }
+                "messageAttributes" => {
+                    seen.once("messageAttributes")?;
+                    map.next_value_seed(StringAttributes(&mut record))?;
+                    continue;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(de::Error::custom(format_args!("duplicate field `{}`", key.0)));
+            }
+            *slot = map.next_value_seed(OptionalText(&mut record.text))?;
         }
+        Ok(record)
+    }
+}
 
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
+/// Which nested objects of a record were read, to refuse one given twice.
+#[derive(Default)]
+struct Seen(Vec<&'static str>);
+
+impl Seen {
+    fn once<E: de::Error>(&mut self, field: &'static str) -> Result<(), E> {
+        if self.0.contains(&field) {
+            return Err(E::duplicate_field(field));
         }
+        self.0.push(field);
+        Ok(())
+    }
+}
 
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
+/// A string (or `null`) appended to a record's text.
+struct OptionalText<'a>(&'a mut String);
 
-        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-            deserializer.deserialize_map(self)
-        }
+impl<'de> DeserializeSeed<'de> for OptionalText<'_> {
+    type Value = Option<Span>;
 
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            // Most messages carry one or two attributes (ours: EventType and
-            // CorrelationId); a first push would make room for four.
-            let mut attributes = Vec::with_capacity(2);
-            while let Some(name) = map.next_key::<String>()? {
-                if let Some(AttributeValue {
-                    string_value: Some(value),
-                    ..
-                }) = map.next_value::<Option<AttributeValue>>()?
-                {
-                    attributes.push((name, value));
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OptionalText<'_> {
+    type Value = Option<Span>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+        append(self.0, value).map(Some)
+    }
+}
+
+/// Appends `value` to a record's text and says where it went.
+fn append<E: de::Error>(text: &mut String, value: &str) -> Result<Span, E> {
+    let offset = |n: usize| u32::try_from(n).map_err(|_| E::custom("an SQS record over 4 GiB"));
+    let start = offset(text.len())?;
+    text.push_str(value);
+    Ok(Span {
+        start,
+        end: offset(text.len())?,
+    })
+}
+
+/// `attributes`: `ApproximateReceiveCount` and `MessageGroupId`; `null` reads as none.
+struct SystemAttributes<'a>(&'a mut SqsBatchRecord);
+
+impl<'de> DeserializeSeed<'de> for SystemAttributes<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SystemAttributes<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of system attributes")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let record = self.0;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.0.as_ref() {
+                // A decimal string; anything else reads as unknown, as a parse would.
+                "ApproximateReceiveCount" => {
+                    record.receive_count = map
+                        .next_value::<Option<Key<'de>>>()?
+                        .and_then(|count| count.0.parse().ok());
+                }
+                "MessageGroupId" => {
+                    record.message_group_id = map.next_value_seed(OptionalText(&mut record.text))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
-            Ok(attributes)
         }
+        Ok(())
+    }
+}
+
+/// `messageAttributes` (`{"Name": {"stringValue": .., "dataType": ..}}`):
+/// the string values; binary ones and `dataType` are skipped.
+struct StringAttributes<'a>(&'a mut SqsBatchRecord);
+
+impl<'de> DeserializeSeed<'de> for StringAttributes<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringAttributes<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of message attributes")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let record = self.0;
+        // Most messages carry one or two attributes (ours: EventType and
+        // CorrelationId); a first push would make room for four.
+        record.attributes.reserve_exact(2);
+        while let Some(name) = map.next_key_seed(OptionalText(&mut record.text))? {
+            let name = name.ok_or_else(|| de::Error::custom("a null attribute name"))?;
+            let value = map.next_value_seed(StringValue(&mut record.text))?;
+            match value {
+                Some(value) => record.attributes.push((name, value)),
+                // No string value: drop the name again.
+                None => record.text.truncate(name.start as usize),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One attribute's `stringValue`, appended to the text; `None` for binary
+/// attributes and `null`.
+struct StringValue<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for StringValue<'_> {
+    type Value = Option<Span>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringValue<'_> {
+    type Value = Option<Span>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a message attribute")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut value = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.0 == "stringValue" && value.is_none() {
+                value = map.next_value_seed(OptionalText(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(value)
     }
 }
 
@@ -348,6 +680,38 @@ mod tests {
     fn an_event_without_records_is_not_an_sqs_event() {
         let error = serde_json::from_str::<SqsBatch>(r#"{"records":[]}"#).unwrap_err();
         assert!(error.to_string().contains("missing field `Records`"), "{error}");
+    }
+
+    #[test]
+    fn a_record_keeps_only_string_attributes_and_decodes_escapes() {
+        let lean: SqsBatch = serde_json::from_str(
+            r#"{"Records":[{"messageId":"m\u002d1","body":"line\nbreak \"q\" \u00e9",
+            "messageAttributes":{
+                "Bin":{"binaryValue":"AAEC","dataType":"Binary"},
+                "Null":{"stringValue":null,"dataType":"String"},
+                "Region":{"dataType":"String","stringValue":"EU"},
+                "Gone":null}}]}"#,
+        )
+        .unwrap();
+        let record = &lean.records[0];
+        assert_eq!(record.message_id(), Some("m-1"));
+        assert_eq!(SqsRecord::body(record), Some("line\nbreak \"q\" é"));
+        assert_eq!(record.string_attributes(), vec![("Region", "EU")]);
+        assert_eq!(record.string_attribute("Bin"), None);
+        // The names of skipped attributes leave nothing behind in the record's text.
+        assert_eq!(record.text, "m-1line\nbreak \"q\" éRegionEU");
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused() {
+        for event in [
+            r#"{"Records":[{"messageId":"a","messageId":"b"}]}"#,
+            r#"{"Records":[{"attributes":{},"attributes":{}}]}"#,
+            r#"{"Records":[],"Records":[]}"#,
+        ] {
+            let error = serde_json::from_str::<SqsBatch>(event).unwrap_err();
+            assert!(error.to_string().contains("duplicate field"), "{event}: {error}");
+        }
     }
 
     #[test]
