@@ -138,7 +138,7 @@ fn string_attributes(
     for (name, value) in &message.attributes {
         let value = MessageAttributeValue::builder()
             .data_type("String")
-            .string_value(value)
+            .string_value(value.as_ref())
             .build()
             .map_err(|e| invalid(operation, e))?;
         attributes.insert(name.to_string(), value);

@@ -343,7 +343,7 @@ impl Broker {
                     attributes: message
                         .attributes
                         .iter()
-                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect(),
                     group: group.clone(),
                     deduplication_id,
@@ -590,7 +590,7 @@ fn dead_letter(queue: &Queue, inner: &mut Inner, sequence: u64, moved: &mut Vec<
     message.attributes = stored
         .attributes
         .into_iter()
-        .map(|(k, v)| (k.into(), v))
+        .map(|(k, v)| (k.into(), v.into()))
         .collect();
     message.group_id = stored.group;
     message.deduplication_id = stored.deduplication_id.map(|d| format!("{d}-{}", stored.id));

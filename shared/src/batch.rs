@@ -228,8 +228,8 @@ impl Outgoing {
         let mut message = OutgoingMessage::new(body);
         // Exactly the two attributes (pushing them one by one makes room for four).
         message.attributes = vec![
-            (attribute::EVENT_TYPE.into(), event_type.as_str().to_owned()),
-            (attribute::CORRELATION_ID.into(), correlation_id),
+            (attribute::EVENT_TYPE.into(), event_type.as_str().into()),
+            (attribute::CORRELATION_ID.into(), correlation_id.into()),
         ];
         message.group_id = Some(group_id);
         message.deduplication_id = Some(deduplication_id);
@@ -430,6 +430,15 @@ impl std::fmt::Debug for BatchProcessor {
     }
 }
 
+/// What the workers take and record as records run, under one lock.
+struct Progress<T> {
+    /// The decoded inputs, each taken by the record's run.
+    inputs: Vec<Option<T>>,
+    statuses: Vec<StepStatus>,
+    /// Milliseconds, one a record that ran (and one a record that failed to decode).
+    latencies: Vec<f64>,
+}
+
 /// Shared state of one run of the steps.
 struct Run<'a, S: RecordStep, R> {
     step: &'a S,
@@ -437,9 +446,7 @@ struct Run<'a, S: RecordStep, R> {
     stages: &'a [Stage],
     keys: &'a RecordStrings,
     correlation_ids: &'a RecordStrings,
-    inputs: Mutex<Vec<Option<S::Input>>>,
-    statuses: Mutex<Vec<StepStatus>>,
-    latencies: Mutex<Vec<f64>>,
+    progress: Mutex<Progress<S::Input>>,
     cutoff: Instant,
     fifo: bool,
     in_progress_until: u64,
@@ -568,9 +575,11 @@ impl BatchProcessor {
             stages: &stages,
             keys: &keys,
             correlation_ids: &correlation_ids,
-            inputs: Mutex::new(inputs),
-            statuses: Mutex::new((0..records.len()).map(|_| StepStatus::NotRun).collect()),
-            latencies: Mutex::new(latencies),
+            progress: Mutex::new(Progress {
+                inputs,
+                statuses: (0..records.len()).map(|_| StepStatus::NotRun).collect(),
+                latencies,
+            }),
             cutoff,
             fifo,
             in_progress_until: unix_now + remaining,
@@ -595,9 +604,13 @@ impl BatchProcessor {
             warn!("deadline margin reached: unfinished records are reported failed");
         }
 
-        let statuses = std::mem::take(&mut *lock(&run.statuses));
-        metrics.latencies_ms = std::mem::take(&mut *lock(&run.latencies));
-        drop(run);
+        let Progress {
+            statuses, latencies, ..
+        } = run
+            .progress
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        metrics.latencies_ms = latencies;
         self.settle(records, stages, &keys, statuses, metrics, fifo).await
     }
 
@@ -662,7 +675,7 @@ impl BatchProcessor {
                 }
             };
             if !ok && run.fifo {
-                let mut statuses = lock(&run.statuses);
+                let statuses = &mut lock(&run.progress).statuses;
                 for &j in &chain[pos + 1..] {
                     statuses[j] = StepStatus::Skipped;
                 }
@@ -682,7 +695,7 @@ impl BatchProcessor {
     ) -> (bool, Instant) {
         let record = &run.records[i];
         let message_id = record.message_id().unwrap_or_default();
-        let Some(input) = lock(&run.inputs)[i].take() else {
+        let Some(input) = lock(&run.progress).inputs[i].take() else {
             return (false, started); // never: each ready record runs once
         };
         let key = run.keys.get(i);
@@ -701,7 +714,7 @@ impl BatchProcessor {
                 }
                 Ok(Claim::InProgress) => StepStatus::Failed(RecordError::InProgress { key: key.to_owned() }),
                 Ok(Claim::Acquired) => {
-                    lock(&run.statuses)[i] = StepStatus::Claimed;
+                    lock(&run.progress).statuses[i] = StepStatus::Claimed;
                     let context = RecordContext {
                         message_id,
                         correlation_id,
@@ -721,8 +734,9 @@ impl BatchProcessor {
                 warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record failed");
             }
             let ended = Instant::now();
-            lock(&run.latencies).push((ended - started).as_secs_f64() * 1000.0);
-            lock(&run.statuses)[i] = status;
+            let mut progress = lock(&run.progress);
+            progress.latencies.push((ended - started).as_secs_f64() * 1000.0);
+            progress.statuses[i] = status;
             (ok, ended)
         }
         .instrument(span)
@@ -1245,11 +1259,11 @@ pub fn dead_letter_message(
     let mut message = OutgoingMessage::new(body)
         .with_attribute(attribute::ERROR_CODE, error.code())
         .with_attribute(attribute::ERROR_MESSAGE, message_text)
-        .with_attribute(attribute::FAILED_AT, failed_at)
+        .with_attribute(attribute::FAILED_AT, failed_at.to_owned())
         .with_attribute(attribute::SOURCE_QUEUE, source)
         .with_attribute(
             attribute::ORIGINAL_MESSAGE_ID,
-            record.message_id().unwrap_or_default(),
+            record.message_id().unwrap_or_default().to_owned(),
         );
     let mut originals = record.string_attributes();
     originals.retain(|(name, _)| message.attribute(name).is_none());
@@ -1260,7 +1274,7 @@ pub fn dead_letter_message(
     {
         message
             .attributes
-            .push((name.to_owned().into(), value.to_owned()));
+            .push((name.to_owned().into(), value.to_owned().into()));
     }
     if record.event_source_arn().is_some_and(is_fifo) {
         message.group_id = record

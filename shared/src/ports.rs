@@ -19,8 +19,9 @@ use crate::metrics::InvocationMetrics;
 pub struct OutgoingMessage {
     /// The JSON body.
     pub body: String,
-    /// String message attributes, in the order they were added.
-    pub attributes: Vec<(Cow<'static, str>, String)>,
+    /// String message attributes (name, value), in the order they were added;
+    /// constant names and values (`EventType`, `ORDER_CREATED`) cost no copy.
+    pub attributes: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     /// The FIFO message group; used only when the queue is FIFO.
     pub group_id: Option<String>,
     /// The FIFO deduplication ID; used only when the queue is FIFO.
@@ -42,7 +43,11 @@ impl OutgoingMessage {
     }
 
     /// Adds a string message attribute.
-    pub fn with_attribute(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub fn with_attribute(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
         self.attributes.push((name.into(), value.into()));
         self
     }
@@ -52,7 +57,7 @@ impl OutgoingMessage {
         self.attributes
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The size SQS counts against its limits: body plus attribute names, types and values.

@@ -336,9 +336,9 @@ pub fn order_message(order: &OrderCreated, queue_url: &str) -> Result<OutgoingMe
     let body = serde_json::to_string(order).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut message = OutgoingMessage::new(body)
         .with_attribute(attribute::EVENT_TYPE, EventType::OrderCreated.as_str())
-        .with_attribute(attribute::CORRELATION_ID, order.correlation_id.as_str())
+        .with_attribute(attribute::CORRELATION_ID, order.correlation_id.clone())
         .with_attribute(attribute::PRIORITY, order.priority())
-        .with_attribute(attribute::REGION, order.shipping_region.as_str());
+        .with_attribute(attribute::REGION, order.shipping_region.clone());
     if is_fifo(queue_url) {
         message.group_id = Some(order.customer_id.clone());
         message.deduplication_id = Some(order.order_id.clone());
