@@ -126,16 +126,22 @@ fn install_logs() {
     tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
 }
 
-fn bench(c: &mut Criterion) {
+/// What every measurement starts from: logs installed, the event's bytes and
+/// the event decoded once, and a single-threaded runtime (one core).
+fn setup() -> (Vec<u8>, SqsBatch, tokio::runtime::Runtime) {
     install_logs();
-
     let bytes = event_bytes();
     let event: SqsBatch = serde_json::from_slice(&bytes).expect("an SQS event");
-    let records = event.records.len() as u64;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    (bytes, event, runtime)
+}
+
+fn bench(c: &mut Criterion) {
+    let (bytes, event, runtime) = setup();
+    let records = event.records.len() as u64;
 
     // Peak heap and allocations of one whole invocation, over what was live before it.
     {
@@ -212,14 +218,8 @@ fn thread_cpu_time() -> Duration {
 /// `valgrind --tool=callgrind --toggle-collect='*BatchProcessor*handle*'`
 /// runs, to count the handler's instructions (which do not vary at all).
 fn runs(n: usize) {
-    install_logs();
-    let bytes = event_bytes();
-    let event: SqsBatch = serde_json::from_slice(&bytes).expect("an SQS event");
+    let (bytes, event, runtime) = setup();
     let records = event.records.len() as f64;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let per_record = |mut times: Vec<Duration>| {
         times.sort();
         let us = |d: Duration| d.as_secs_f64() * 1e6 / records;

@@ -17,7 +17,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::validation::MessageAttributes;
+use crate::validation::{Key, MessageAttributes};
 
 /// Read access to one SQS record of a Lambda event.
 pub trait SqsRecord: MessageAttributes + fmt::Debug + Send + Sync {
@@ -316,28 +316,6 @@ impl<'de> Deserialize<'de> for SqsBatch {
     }
 }
 
-/// An object key, borrowed from the input unless it has escapes.
-struct Key<'de>(std::borrow::Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(std::borrow::Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
 /// `Records`: the list, without the spare capacity it grew while being read
 /// (up to half of it for a large batch, kept for the whole invocation).
 struct RecordList;
@@ -392,7 +370,7 @@ impl<'de> Visitor<'de> for RecordReader {
             text: String::with_capacity(512),
             ..SqsBatchRecord::default()
         };
-        let mut seen = Seen::default();
+        let (mut system_read, mut attributes_read) = (false, false);
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let slot = match key.0.as_ref() {
                 "messageId" => &mut record.message_id,
@@ -400,13 +378,17 @@ impl<'de> Visitor<'de> for RecordReader {
                 "body" => &mut record.body,
                 "eventSourceARN" => &mut record.event_source_arn,
                 "attributes" => {
-                    seen.once("attributes")?;
-                    map.next_value_seed(SystemAttributes(&mut record))?;
+                    if std::mem::replace(&mut system_read, true) {
+                        return Err(de::Error::duplicate_field("attributes"));
+                    }
+                    map.next_value_seed(OrNull(SystemAttributes(&mut record)))?;
                     continue;
                 }
                 "messageAttributes" => {
-                    seen.once("messageAttributes")?;
-                    map.next_value_seed(StringAttributes(&mut record))?;
+                    if std::mem::replace(&mut attributes_read, true) {
+                        return Err(de::Error::duplicate_field("messageAttributes"));
+                    }
+                    map.next_value_seed(OrNull(StringAttributes(&mut record)))?;
                     continue;
                 }
                 _ => {
@@ -417,42 +399,28 @@ impl<'de> Visitor<'de> for RecordReader {
             if slot.is_some() {
                 return Err(de::Error::custom(format_args!("duplicate field `{}`", key.0)));
             }
-            *slot = map.next_value_seed(OptionalText(&mut record.text))?;
+            *slot = map.next_value_seed(OrNull(Text(&mut record.text)))?;
         }
         Ok(record)
     }
 }
 
-/// Which nested objects of a record were read, to refuse one given twice.
-#[derive(Default)]
-struct Seen(Vec<&'static str>);
+/// `null` reads as `None` (as in Lambda's own types); anything else is read by the inner seed.
+struct OrNull<T>(T);
 
-impl Seen {
-    fn once<E: de::Error>(&mut self, field: &'static str) -> Result<(), E> {
-        if self.0.contains(&field) {
-            return Err(E::duplicate_field(field));
-        }
-        self.0.push(field);
-        Ok(())
-    }
-}
-
-/// A string (or `null`) appended to a record's text.
-struct OptionalText<'a>(&'a mut String);
-
-impl<'de> DeserializeSeed<'de> for OptionalText<'_> {
-    type Value = Option<Span>;
+impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for OrNull<T> {
+    type Value = Option<T::Value>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_option(self)
     }
 }
 
-impl<'de> Visitor<'de> for OptionalText<'_> {
-    type Value = Option<Span>;
+impl<'de, T: DeserializeSeed<'de>> Visitor<'de> for OrNull<T> {
+    type Value = Option<T::Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string or null")
+        f.write_str("a value or null")
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -464,33 +432,47 @@ impl<'de> Visitor<'de> for OptionalText<'_> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(deserializer).map(Some)
+    }
+}
+
+/// A string appended to a record's text, read as where it went.
+struct Text<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for Text<'_> {
+    type Value = Span;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Span, D::Error> {
         deserializer.deserialize_str(self)
     }
+}
 
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-        append(self.0, value).map(Some)
+impl<'de> Visitor<'de> for Text<'_> {
+    type Value = Span;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Span, E> {
+        let offset = |n: usize| u32::try_from(n).map_err(|_| E::custom("an SQS record over 4 GiB"));
+        let start = offset(self.0.len())?;
+        self.0.push_str(value);
+        Ok(Span {
+            start,
+            end: offset(self.0.len())?,
+        })
     }
 }
 
-/// Appends `value` to a record's text and says where it went.
-fn append<E: de::Error>(text: &mut String, value: &str) -> Result<Span, E> {
-    let offset = |n: usize| u32::try_from(n).map_err(|_| E::custom("an SQS record over 4 GiB"));
-    let start = offset(text.len())?;
-    text.push_str(value);
-    Ok(Span {
-        start,
-        end: offset(text.len())?,
-    })
-}
-
-/// `attributes`: `ApproximateReceiveCount` and `MessageGroupId`; `null` reads as none.
+/// `attributes`: `ApproximateReceiveCount` and `MessageGroupId`.
 struct SystemAttributes<'a>(&'a mut SqsBatchRecord);
 
 impl<'de> DeserializeSeed<'de> for SystemAttributes<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
+        deserializer.deserialize_map(self)
     }
 }
 
@@ -499,18 +481,6 @@ impl<'de> Visitor<'de> for SystemAttributes<'_> {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map of system attributes")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -524,7 +494,7 @@ impl<'de> Visitor<'de> for SystemAttributes<'_> {
                         .and_then(|count| count.0.parse().ok());
                 }
                 "MessageGroupId" => {
-                    record.message_group_id = map.next_value_seed(OptionalText(&mut record.text))?;
+                    record.message_group_id = map.next_value_seed(OrNull(Text(&mut record.text)))?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -543,7 +513,7 @@ impl<'de> DeserializeSeed<'de> for StringAttributes<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
+        deserializer.deserialize_map(self)
     }
 }
 
@@ -554,30 +524,16 @@ impl<'de> Visitor<'de> for StringAttributes<'_> {
         f.write_str("a map of message attributes")
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let record = self.0;
         // Most messages carry one or two attributes (ours: EventType and
         // CorrelationId); a first push would make room for four.
         record.attributes.reserve_exact(2);
-        while let Some(name) = map.next_key_seed(OptionalText(&mut record.text))? {
-            let name = name.ok_or_else(|| de::Error::custom("a null attribute name"))?;
-            let value = map.next_value_seed(StringValue(&mut record.text))?;
-            match value {
-                Some(value) => record.attributes.push((name, value)),
+        while let Some(name) = map.next_key_seed(Text(&mut record.text))? {
+            match map.next_value_seed(OrNull(StringValue(&mut record.text)))? {
+                Some(Some(value)) => record.attributes.push((name, value)),
                 // No string value: drop the name again.
-                None => record.text.truncate(name.start as usize),
+                _ => record.text.truncate(name.start as usize),
             }
         }
         Ok(())
@@ -585,14 +541,14 @@ impl<'de> Visitor<'de> for StringAttributes<'_> {
 }
 
 /// One attribute's `stringValue`, appended to the text; `None` for binary
-/// attributes and `null`.
+/// attributes and a `null` value.
 struct StringValue<'a>(&'a mut String);
 
 impl<'de> DeserializeSeed<'de> for StringValue<'_> {
     type Value = Option<Span>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_option(self)
+        deserializer.deserialize_map(self)
     }
 }
 
@@ -603,23 +559,11 @@ impl<'de> Visitor<'de> for StringValue<'_> {
         f.write_str("a message attribute")
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut value = None;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             if key.0 == "stringValue" && value.is_none() {
-                value = map.next_value_seed(OptionalText(&mut *self.0))?;
+                value = map.next_value_seed(OrNull(Text(&mut *self.0)))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }

@@ -357,7 +357,7 @@ impl<'de, const N: usize> Visitor<'de> for CaptureFields<N> {
 }
 
 /// An object key, borrowed from the input unless it has escapes.
-struct Key<'de>(Cow<'de, str>);
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
