@@ -34,6 +34,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rustc_hash::FxHashMap;
+use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -259,6 +260,10 @@ pub struct RecordContext<'a> {
     pub correlation_id: &'a str,
     /// The whole record, attributes included.
     pub message: &'a dyn SqsRecord,
+    /// When the record started, on the batch's clock (which follows tokio's,
+    /// so paused tests and local runs agree with their timers). Steps stamp
+    /// their events with it: one clock read a batch instead of one a record.
+    pub started_at: OffsetDateTime,
 }
 
 /// One business step, run once per record.
@@ -450,16 +455,19 @@ struct Run<'a, S: RecordStep, R> {
     cutoff: Instant,
     fifo: bool,
     in_progress_until: u64,
-    /// The Unix time, seconds, at `started`: claims derive their time from the
+    /// The wall-clock time at `started`: a record's time is derived from the
     /// deadline check's clock read instead of reading the wall clock again.
-    unix_at_start: u64,
+    wall_at_start: OffsetDateTime,
     started: Instant,
 }
 
 impl<S: RecordStep, R> Run<'_, S, R> {
-    /// The Unix time, seconds, at `instant`.
-    fn unix_seconds_at(&self, instant: Instant) -> u64 {
-        self.unix_at_start + instant.saturating_duration_since(self.started).as_secs()
+    /// The wall-clock time at `instant`.
+    fn wall_at(&self, instant: Instant) -> OffsetDateTime {
+        time::Duration::try_from(instant.saturating_duration_since(self.started))
+            .ok()
+            .and_then(|elapsed| self.wall_at_start.checked_add(elapsed))
+            .unwrap_or(self.wall_at_start)
     }
 }
 
@@ -568,7 +576,8 @@ impl BatchProcessor {
             .checked_sub(self.config.deadline_margin)
             .unwrap_or(context.deadline);
         let remaining = context.remaining().as_secs() + 1;
-        let unix_now = unix_seconds();
+        let wall_now = crate::clock::now_utc();
+        let unix_now = u64::try_from(wall_now.unix_timestamp()).unwrap_or(0);
         let run = Run {
             step,
             records,
@@ -583,7 +592,7 @@ impl BatchProcessor {
             cutoff,
             fifo,
             in_progress_until: unix_now + remaining,
-            unix_at_start: unix_now,
+            wall_at_start: wall_now,
             started: Instant::now(),
         };
         let (order, chains) = self.chains(records, &stages, fifo);
@@ -700,11 +709,16 @@ impl BatchProcessor {
         };
         let key = run.keys.get(i);
         let correlation_id = run.correlation_ids.get(i);
+        let started_at = run.wall_at(started);
         let span = info_span!("record", messageId = message_id, correlationId = correlation_id);
         async {
             let status = match self
                 .idempotency
-                .claim(key, run.unix_seconds_at(started), run.in_progress_until)
+                .claim(
+                    key,
+                    u64::try_from(started_at.unix_timestamp()).unwrap_or(0),
+                    run.in_progress_until,
+                )
                 .await
             {
                 Err(e) => StepStatus::Failed(e.into()),
@@ -719,6 +733,7 @@ impl BatchProcessor {
                         message_id,
                         correlation_id,
                         message: record,
+                        started_at,
                     };
                     match run.step.run(input, &context).await {
                         Ok(messages) => StepStatus::Succeeded(messages),

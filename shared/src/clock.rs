@@ -7,8 +7,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the Unix epoch, on tokio's clock.
-pub fn unix_millis() -> u64 {
+/// Nanoseconds since the Unix epoch, on tokio's clock.
+fn unix_nanos() -> i128 {
     let system = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
@@ -20,8 +20,17 @@ pub fn unix_millis() -> u64 {
     } else {
         -((std_now - tokio_now).as_nanos() as i128)
     };
-    let nanos = system.as_nanos() as i128 + skew_nanos;
-    u64::try_from(nanos.max(0) / 1_000_000).unwrap_or(u64::MAX)
+    (system.as_nanos() as i128 + skew_nanos).max(0)
+}
+
+/// Milliseconds since the Unix epoch, on tokio's clock.
+pub fn unix_millis() -> u64 {
+    u64::try_from(unix_nanos() / 1_000_000).unwrap_or(u64::MAX)
+}
+
+/// The current time, UTC, on tokio's clock.
+pub fn now_utc() -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(unix_nanos()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Seconds since the Unix epoch, on tokio's clock.

@@ -25,6 +25,8 @@ const OUT: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/out";
 #[derive(Default)]
 struct ScriptedStep {
     runs: Mutex<Vec<String>>,
+    /// Each run's `RecordContext::started_at`, in run order.
+    started: Mutex<Vec<time::OffsetDateTime>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -71,6 +73,7 @@ impl RecordStep for ScriptedStep {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         self.runs.lock().unwrap().push(context.message_id.to_owned());
+        self.started.lock().unwrap().push(context.started_at);
         if let Some(ms) = script.sleep_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
@@ -312,6 +315,36 @@ async fn the_concurrency_limit_holds() {
     assert!(report.response.batch_item_failures.is_empty());
     assert_eq!(step.max_in_flight.load(Ordering::SeqCst), 4);
     assert_eq!(step.runs().len(), 40);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_record_starts_at_its_own_time_on_the_batch_clock() {
+    let h = harness(BatchConfig::default());
+    let step = ScriptedStep::default();
+    let before = orderflow_shared::clock::now_utc();
+    // One message group: the second record starts after the first slept 10 s of paused time.
+    let records = vec![
+        fifo("a", "g", r#"{"key":"a","sleep_ms":10000}"#),
+        fifo("b", "g", r#"{"key":"b"}"#),
+    ];
+    h.processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    let started = step.started.lock().unwrap().clone();
+    assert_eq!(started.len(), 2);
+    // The clock is read against real time too: allow it a millisecond of jitter.
+    let jitter = time::Duration::milliseconds(1);
+    let after = orderflow_shared::clock::now_utc();
+    assert!(
+        started[0] + jitter >= before && started[0] - before < time::Duration::seconds(1),
+        "{started:?}"
+    );
+    assert!(
+        started[1] - started[0] >= time::Duration::seconds(10),
+        "{started:?}"
+    );
+    assert!(started[1] <= after + jitter, "{started:?} after {after}");
 }
 
 fn fifo(id: &str, group: &str, body: &str) -> SqsMessage {

@@ -157,12 +157,12 @@ impl RecordStep for InventoryStep {
     async fn run(
         &self,
         order: OrderCreated,
-        _context: &RecordContext<'_>,
+        context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
         let dedup = idempotency_key(STEP, &order.order_id);
         // Each event is encoded, then gives its correlation and customer IDs
         // to the message's attributes and group.
-        let outgoing = match reserve_stock(order, &*self.inventory, OffsetDateTime::now_utc()).await? {
+        let outgoing = match reserve_stock(order, &*self.inventory, context.started_at).await? {
             StockDecision::Reserved(event) => Outgoing::encoded(
                 &self.routes.reserved,
                 EventType::InventoryReserved,

@@ -123,10 +123,10 @@ impl RecordStep for ShippingStep {
     async fn run(
         &self,
         reserved: InventoryReserved,
-        _context: &RecordContext<'_>,
+        context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
         let dedup = idempotency_key(STEP, &reserved.order_id);
-        let shipment = plan_shipment(reserved, OffsetDateTime::now_utc());
+        let shipment = plan_shipment(reserved, context.started_at);
         Ok(vec![Outgoing::encoded(
             &self.notifications,
             EventType::ShipmentCreated,
