@@ -99,6 +99,51 @@ pub(crate) mod rfc3339 {
         Some(out)
     }
 
+    /// Parses an RFC 3339 timestamp. The shape producers send,
+    /// `2026-11-28T09:30:00Z` (with or without a fraction), is read directly;
+    /// anything else goes to `time`'s parser, which decides.
+    pub fn parse(text: &str) -> Option<OffsetDateTime> {
+        parse_utc(text.as_bytes())
+            .or_else(|| OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok())
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with every field in range; `None`
+    /// for anything else (a leap second, an offset, lowercase letters).
+    fn parse_utc(b: &[u8]) -> Option<OffsetDateTime> {
+        let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+            b.get(range)?.iter().try_fold(0u32, |n, &d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+        if b.len() < 20 || punctuation.iter().any(|&(i, c)| b[i] != c) || b[b.len() - 1] != b'Z' {
+            return None;
+        }
+        let nanos = match &b[19..b.len() - 1] {
+            [] => 0,
+            [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
+                digits(20..20 + fraction.len())? * 10u32.pow(9 - fraction.len() as u32)
+            }
+            _ => return None,
+        };
+        let year = i32::try_from(digits(0..4)?).ok()?;
+        let month = time::Month::try_from(u8::try_from(digits(5..7)?).ok()?).ok()?;
+        let day = u8::try_from(digits(8..10)?).ok()?;
+        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        if second > 59 {
+            return None; // a leap second: `time` knows what to make of it
+        }
+        let date = time::Date::from_calendar_date(year, month, day).ok()?;
+        let time = time::Time::from_hms_nano(
+            u8::try_from(hour).ok()?,
+            u8::try_from(minute).ok()?,
+            u8::try_from(second).ok()?,
+            nanos,
+        )
+        .ok()?;
+        Some(date.with_time(time).assume_utc())
+    }
+
     pub fn serialize<S: Serializer>(dt: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
         match write(*dt) {
             Some(text) => serializer.serialize_str(text.as_str()),
@@ -107,7 +152,9 @@ pub(crate) mod rfc3339 {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
-        time::serde::rfc3339::deserialize(deserializer)
+        // Borrowed from the input unless it has escapes.
+        let text = <crate::validation::Key<'de> as serde::Deserialize>::deserialize(deserializer)?;
+        parse(&text.0).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 timestamp"))
     }
 }
 
@@ -447,6 +494,57 @@ impl Validate for ShipmentCreated {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_parse_as_times_own_parser_reads_them() {
+        use time::format_description::well_known::Rfc3339;
+        let mut texts: Vec<String> = [
+            "2026-11-28T09:30:00Z",
+            "2026-11-28T09:30:00.5Z",
+            "2026-11-28T09:30:00.123456789Z",
+            "2026-11-28T09:30:00.1234567891Z",
+            "2026-11-28T09:30:00.Z",
+            "2024-02-29T23:59:59Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-12-00T00:00:00Z",
+            "2026-12-01T24:00:00Z",
+            "2026-12-01T23:60:00Z",
+            "2016-12-31T23:59:60Z",
+            "0000-01-01T00:00:00Z",
+            "2026-11-28t09:30:00z",
+            "2026-11-28T09:30:00+02:00",
+            "2026-11-28 09:30:00Z",
+            "2026-11-28T09:30Z",
+            "2026-1-28T09:30:00Z",
+            "+2026-11-28T09:30:00Z",
+            "yesterday",
+            "",
+        ]
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+        texts.extend((0..500).map(|i| {
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                1990 + i % 50,
+                1 + i % 12,
+                1 + i * 7 % 31,
+                i % 24,
+                i * 13 % 60,
+                i * 17 % 60
+            )
+        }));
+        for text in &texts {
+            assert_eq!(
+                rfc3339::parse(text),
+                OffsetDateTime::parse(text, &Rfc3339).ok(),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn event_types_round_trip_through_their_attribute_values() {

@@ -11,8 +11,6 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::contracts::{EventType, OrderCreated, OrderItem};
 use crate::error::RecordError;
@@ -575,7 +573,7 @@ fn decode_valid_order(body: &str, attributes: &(impl MessageAttributes + ?Sized)
     }
     let items = items?;
     let total_amount = Money::parse_json_number(total_amount?).ok()?;
-    let created_at = OffsetDateTime::parse(created_at?, &Rfc3339).ok()?;
+    let created_at = crate::contracts::rfc3339::parse(created_at?)?;
     let shipping_region = region
         .or_else(|| attributes.string_attribute(crate::contracts::attribute::REGION))
         .unwrap_or(DEFAULT_REGION);
@@ -678,7 +676,7 @@ fn decode_order_precisely(
     let items = decode_items(items, &mut errors);
     let total_amount = decode_amount(total, &mut errors);
     let created_at = string_field("createdAt", created_at, &mut errors).and_then(|v| {
-        let parsed = OffsetDateTime::parse(&v, &Rfc3339).ok();
+        let parsed = crate::contracts::rfc3339::parse(&v);
         if parsed.is_none() {
             errors.push("createdAt", Rule::Timestamp);
         }
