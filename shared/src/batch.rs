@@ -1138,7 +1138,7 @@ fn decode_all<S: RecordStep>(
         let started = std::time::Instant::now();
         match step.decode(record) {
             Ok(input) => {
-                keys.push(&[step.name(), "#", &step.key(&input)]);
+                keys.push(&idempotency_key_parts(step.name(), &step.key(&input)));
                 correlation_ids.push(&[step.correlation_id(&input)]);
                 inputs.push(Some(input));
                 errors.push(None);
@@ -1236,11 +1236,12 @@ impl RecordStrings {
 /// The idempotency key of a step's business key, `<step>#<key>` (also the
 /// deduplication ID of the messages the step sends to FIFO queues).
 pub fn idempotency_key(step: &str, key: &str) -> String {
-    let mut out = String::with_capacity(step.len() + 1 + key.len());
-    out.push_str(step);
-    out.push('#');
-    out.push_str(key);
-    out
+    idempotency_key_parts(step, key).concat()
+}
+
+/// [`idempotency_key`] as the parts it is written from, end to end.
+fn idempotency_key_parts<'a>(step: &'a str, key: &'a str) -> [&'a str; 3] {
+    [step, "#", key]
 }
 
 /// The FIFO message group of a record (empty on standard queues).
