@@ -293,7 +293,10 @@ where
         let Some(slot) = spans.slots.get_mut(index) else {
             return false;
         };
-        slot.handles = slot.handles.saturating_sub(1);
+        if slot.handles == 0 {
+            return false; // closed already: never free a slot twice
+        }
+        slot.handles -= 1;
         if slot.handles > 0 {
             return false;
         }
