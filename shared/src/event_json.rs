@@ -130,26 +130,27 @@ pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     fn equal(word: u64, b: u8) -> u64 {
         less(word ^ (ONES * u64::from(b)), 1)
     }
-    let first_in = |word: [u8; 8]| {
+    let first_in = |at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
         let word = u64::from_le_bytes(word);
         let found = less(word, 0x20) | equal(word, b'"') | equal(word, b'\\');
-        (found != 0).then(|| found.trailing_zeros() as usize / 8)
+        (found != 0).then(|| at + found.trailing_zeros() as usize / 8)
     };
-    let mut chunks = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if let Some(i) = first_in(word) {
-            return Some(offset + i);
-        }
-        offset += 8;
+    let n = bytes.len();
+    if n < 8 {
+        return bytes.iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\');
     }
-    // The last few bytes as one word, padded with spaces (which never match).
-    let rest = chunks.remainder();
-    let mut word = [b' '; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    first_in(word).map(|i| offset + i)
+    let mut at = 0;
+    while at + 8 <= n {
+        if let Some(i) = first_in(at) {
+            return Some(i);
+        }
+        at += 8;
+    }
+    // The last few bytes, as the word that ends the string: the bytes it
+    // shares with the words before are clean, so its first find is the first.
+    if at < n { first_in(n - 8) } else { None }
 }
 
 /// Appends `value` as a JSON string literal, escaped exactly as serde_json
