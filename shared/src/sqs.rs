@@ -288,31 +288,64 @@ impl Serialize for SqsBatchRecord {
 
 impl<'de> Deserialize<'de> for SqsBatch {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EventVisitor;
-        impl<'de> Visitor<'de> for EventVisitor {
-            type Value = SqsBatch;
+        Object(EventReader).deserialize(deserializer)
+    }
+}
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an SQS event")
-            }
+/// Reads one JSON object with `self`: the one place the object readers
+/// below become serde seeds and visitors.
+trait ObjectReader<'de> {
+    type Value;
+    /// What the input should have been, for serde's error message.
+    const EXPECTING: &'static str;
+    /// Reads the object's entries.
+    fn read<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error>;
+}
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SqsBatch, A::Error> {
-                let mut records: Option<Vec<SqsBatchRecord>> = None;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.0 == "Records" {
-                        if records.is_some() {
-                            return Err(de::Error::duplicate_field("Records"));
-                        }
-                        records = Some(map.next_value_seed(RecordList)?);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
+/// An [`ObjectReader`] as a seed.
+struct Object<R>(R);
+
+impl<'de, R: ObjectReader<'de>> DeserializeSeed<'de> for Object<R> {
+    type Value = R::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<R::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, R: ObjectReader<'de>> Visitor<'de> for Object<R> {
+    type Value = R::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(R::EXPECTING)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<R::Value, A::Error> {
+        self.0.read(map)
+    }
+}
+
+/// The event: its `Records`.
+struct EventReader;
+
+impl<'de> ObjectReader<'de> for EventReader {
+    type Value = SqsBatch;
+    const EXPECTING: &'static str = "an SQS event";
+
+    fn read<A: MapAccess<'de>>(self, mut map: A) -> Result<SqsBatch, A::Error> {
+        let mut records: Option<Vec<SqsBatchRecord>> = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.0 == "Records" {
+                if records.is_some() {
+                    return Err(de::Error::duplicate_field("Records"));
                 }
-                let records = records.ok_or_else(|| de::Error::missing_field("Records"))?;
-                Ok(SqsBatch { records })
+                records = Some(map.next_value_seed(RecordList)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        deserializer.deserialize_map(EventVisitor)
+        let records = records.ok_or_else(|| de::Error::missing_field("Records"))?;
+        Ok(SqsBatch { records })
     }
 }
 
@@ -337,7 +370,7 @@ impl<'de> Visitor<'de> for RecordList {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(10_000));
-        while let Some(record) = seq.next_element_seed(RecordReader)? {
+        while let Some(record) = seq.next_element_seed(Object(RecordReader))? {
             records.push(record);
         }
         records.shrink_to_fit();
@@ -348,22 +381,11 @@ impl<'de> Visitor<'de> for RecordList {
 /// Reads one record into an [`SqsBatchRecord`].
 struct RecordReader;
 
-impl<'de> DeserializeSeed<'de> for RecordReader {
+impl<'de> ObjectReader<'de> for RecordReader {
     type Value = SqsBatchRecord;
+    const EXPECTING: &'static str = "an SQS record";
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordReader {
-    type Value = SqsBatchRecord;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an SQS record")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SqsBatchRecord, A::Error> {
+    fn read<A: MapAccess<'de>>(self, mut map: A) -> Result<SqsBatchRecord, A::Error> {
         // Room for an ID, a receipt handle, a body of a few hundred bytes and
         // two attributes: most records never grow it.
         let mut record = SqsBatchRecord {
@@ -381,14 +403,14 @@ impl<'de> Visitor<'de> for RecordReader {
                     if std::mem::replace(&mut system_read, true) {
                         return Err(de::Error::duplicate_field("attributes"));
                     }
-                    map.next_value_seed(OrNull(SystemAttributes(&mut record)))?;
+                    map.next_value_seed(OrNull(Object(SystemAttributes(&mut record))))?;
                     continue;
                 }
                 "messageAttributes" => {
                     if std::mem::replace(&mut attributes_read, true) {
                         return Err(de::Error::duplicate_field("messageAttributes"));
                     }
-                    map.next_value_seed(OrNull(StringAttributes(&mut record)))?;
+                    map.next_value_seed(OrNull(Object(StringAttributes(&mut record))))?;
                     continue;
                 }
                 _ => {
@@ -468,22 +490,11 @@ impl<'de> Visitor<'de> for Text<'_> {
 /// `attributes`: `ApproximateReceiveCount` and `MessageGroupId`.
 struct SystemAttributes<'a>(&'a mut SqsBatchRecord);
 
-impl<'de> DeserializeSeed<'de> for SystemAttributes<'_> {
+impl<'de> ObjectReader<'de> for SystemAttributes<'_> {
     type Value = ();
+    const EXPECTING: &'static str = "a map of system attributes";
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for SystemAttributes<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map of system attributes")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn read<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let record = self.0;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match key.0.as_ref() {
@@ -509,28 +520,17 @@ impl<'de> Visitor<'de> for SystemAttributes<'_> {
 /// the string values; binary ones and `dataType` are skipped.
 struct StringAttributes<'a>(&'a mut SqsBatchRecord);
 
-impl<'de> DeserializeSeed<'de> for StringAttributes<'_> {
+impl<'de> ObjectReader<'de> for StringAttributes<'_> {
     type Value = ();
+    const EXPECTING: &'static str = "a map of message attributes";
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StringAttributes<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map of message attributes")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn read<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let record = self.0;
         // Most messages carry one or two attributes (ours: EventType and
         // CorrelationId); a first push would make room for four.
         record.attributes.reserve_exact(2);
         while let Some(name) = map.next_key_seed(Text(&mut record.text))? {
-            match map.next_value_seed(OrNull(StringValue(&mut record.text)))? {
+            match map.next_value_seed(OrNull(Object(StringValue(&mut record.text))))? {
                 Some(Some(value)) => record.attributes.push((name, value)),
                 // No string value: drop the name again.
                 _ => record.text.truncate(name.start as usize),
@@ -544,22 +544,11 @@ impl<'de> Visitor<'de> for StringAttributes<'_> {
 /// attributes and a `null` value.
 struct StringValue<'a>(&'a mut String);
 
-impl<'de> DeserializeSeed<'de> for StringValue<'_> {
+impl<'de> ObjectReader<'de> for StringValue<'_> {
     type Value = Option<Span>;
+    const EXPECTING: &'static str = "a message attribute";
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StringValue<'_> {
-    type Value = Option<Span>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a message attribute")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn read<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Span>, A::Error> {
         let mut value = None;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             if key.0 == "stringValue" && value.is_none() {
