@@ -463,16 +463,11 @@ fn check_version(
         errors.push("version", Rule::Type("a string"));
         return Ok(crate::contracts::EVENT_VERSION.into());
     };
-    let well_formed = !version.is_empty()
-        && version
-            .split('.')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
-    if !well_formed {
+    if !version_well_formed(&version) {
         errors.push("version", Rule::VersionFormat);
         return Ok(Cow::Owned(version.into_owned()));
     }
-    let major = version.split('.').next().unwrap_or_default();
-    if major.trim_start_matches('0') != "1" {
+    if !version_supported(&version) {
         return Err(RecordError::UnsupportedVersion {
             version: version.into_owned(),
         });
@@ -482,6 +477,23 @@ fn check_version(
     } else {
         Cow::Owned(version.into_owned())
     })
+}
+
+/// Whether a version reads as dot-separated digits (`1.0`, `1.2.3`).
+fn version_well_formed(version: &str) -> bool {
+    version
+        .split('.')
+        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether a well-formed version's major is 1, the one this pipeline reads.
+fn version_supported(version: &str) -> bool {
+    version
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('0')
+        == "1"
 }
 
 fn body_error(error: serde_json::Error, event: EventType) -> RecordError {
@@ -557,15 +569,8 @@ fn decode_valid_order(body: &str, attributes: &(impl MessageAttributes + ?Sized)
 
     let version = match version {
         None | Some(crate::contracts::EVENT_VERSION) => crate::contracts::EVENT_VERSION.into(),
-        Some(v) => {
-            let well_formed = v
-                .split('.')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-            if !well_formed || v.split('.').next()?.trim_start_matches('0') != "1" {
-                return None;
-            }
-            Cow::Owned(v.to_owned())
-        }
+        Some(v) if version_well_formed(v) && version_supported(v) => Cow::Owned(v.to_owned()),
+        Some(_) => return None,
     };
     let (order_id, customer_id) = (order_id?, customer_id?);
     if ID.rule(order_id).is_some() || ID.rule(customer_id).is_some() {
