@@ -162,28 +162,39 @@ impl RecordStep for InventoryStep {
         let dedup = idempotency_key(STEP, &order.order_id);
         // Each event is encoded, then gives its correlation and customer IDs
         // to the message's attributes and group.
-        let outgoing = match reserve_stock(order, &*self.inventory, context.started_at).await? {
-            StockDecision::Reserved(event) => Outgoing::encoded(
+        let (queue, event_type, body, correlation_id, customer_id) = match reserve_stock(
+            order,
+            &*self.inventory,
+            context.started_at,
+        )
+        .await?
+        {
+            StockDecision::Reserved(event) => (
                 &self.routes.reserved,
                 EventType::InventoryReserved,
                 encode(&event)?,
                 event.correlation_id,
                 event.customer_id,
-                dedup,
             ),
             StockDecision::Rejected(event) => {
                 tracing::info!(orderId = %event.order_id, short = event.shortages.len(), "order rejected for stock");
-                Outgoing::encoded(
+                (
                     &self.routes.rejected,
                     EventType::OrderRejected,
                     encode(&event)?,
                     event.correlation_id,
                     event.customer_id,
-                    dedup,
                 )
             }
         };
-        Ok(vec![outgoing])
+        Ok(vec![Outgoing::encoded(
+            queue,
+            event_type,
+            body,
+            correlation_id,
+            customer_id,
+            dedup,
+        )])
     }
 }
 
