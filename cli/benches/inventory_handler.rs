@@ -190,32 +190,32 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(records));
     group.sample_size(20);
     group.bench_function("handler", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (processor, step) = (processor(), step());
-                let context = InvocationContext::with_timeout("bench", Duration::from_secs(900));
-                let started = thread_cpu_time();
-                let response = runtime.block_on(processor.handle(&event, &context, &step));
-                total += thread_cpu_time().saturating_sub(started);
-                drop(std::hint::black_box(response));
-            }
-            total
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| time_handler(&event, &runtime)).sum())
     });
     group.bench_function("decode+handler+encode", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (processor, step) = (processor(), step());
-                let started = thread_cpu_time();
-                std::hint::black_box(runtime.block_on(invoke(&bytes, &processor, &step)));
-                total += thread_cpu_time().saturating_sub(started);
-            }
-            total
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| time_invocation(&bytes, &runtime)).sum())
     });
     group.finish();
+}
+
+/// The CPU time of one handler run on the decoded event, with fresh stores
+/// (the response is dropped outside the measurement).
+fn time_handler(event: &SqsBatch, runtime: &tokio::runtime::Runtime) -> Duration {
+    let (processor, step) = (processor(), step());
+    let context = InvocationContext::with_timeout("bench", Duration::from_secs(900));
+    let started = thread_cpu_time();
+    let response = runtime.block_on(processor.handle(event, &context, &step));
+    let spent = thread_cpu_time().saturating_sub(started);
+    drop(std::hint::black_box(response));
+    spent
+}
+
+/// The CPU time of one whole invocation (decode, handle, encode) with fresh stores.
+fn time_invocation(bytes: &[u8], runtime: &tokio::runtime::Runtime) -> Duration {
+    let (processor, step) = (processor(), step());
+    let started = thread_cpu_time();
+    std::hint::black_box(runtime.block_on(invoke(bytes, &processor, &step)));
+    thread_cpu_time().saturating_sub(started)
 }
 
 /// CPU time this thread has used.
@@ -250,25 +250,8 @@ fn runs(n: usize) {
         let us = |d: Duration| d.as_secs_f64() * 1e6 / records;
         (us(times[0]), us(times[times.len() / 2]))
     };
-    let handler: Vec<Duration> = (0..n)
-        .map(|_| {
-            let (processor, step) = (processor(), step());
-            let context = InvocationContext::with_timeout("bench", Duration::from_secs(900));
-            let started = thread_cpu_time();
-            let response = runtime.block_on(processor.handle(&event, &context, &step));
-            let spent = thread_cpu_time().saturating_sub(started);
-            drop(std::hint::black_box(response));
-            spent
-        })
-        .collect();
-    let whole: Vec<Duration> = (0..n)
-        .map(|_| {
-            let (processor, step) = (processor(), step());
-            let started = thread_cpu_time();
-            std::hint::black_box(runtime.block_on(invoke(&bytes, &processor, &step)));
-            thread_cpu_time().saturating_sub(started)
-        })
-        .collect();
+    let handler: Vec<Duration> = (0..n).map(|_| time_handler(&event, &runtime)).collect();
+    let whole: Vec<Duration> = (0..n).map(|_| time_invocation(&bytes, &runtime)).collect();
     let (fastest, median) = per_record(handler);
     println!("handler: fastest {fastest:.2} us a record, median {median:.2} us ({n} runs)");
     let (fastest, median) = per_record(whole);
