@@ -12,151 +12,6 @@ use time::OffsetDateTime;
 
 use crate::event_json::{EventBody, ObjectWriter};
 use crate::money::Money;
-use crate::validation::{Validate, ValidationErrors, check_correlation_id, check_id, check_region};
-
-/// RFC 3339 timestamps: written without a format-description interpreter
-/// (every event carries one or two), read with `time`'s parser.
-pub(crate) mod rfc3339 {
-    use serde::{Deserializer, Serializer};
-    use time::OffsetDateTime;
-
-    /// The longest text [`write`] writes: `9999-12-31T23:59:59.999999999+23:59`.
-    const MAX_LEN: usize = 35;
-
-    /// Text written into a fixed buffer, so formatting a timestamp allocates nothing.
-    pub struct Text {
-        bytes: [u8; MAX_LEN],
-        len: usize,
-    }
-
-    impl Text {
-        fn push(&mut self, b: u8) {
-            self.bytes[self.len] = b;
-            self.len += 1;
-        }
-
-        fn two(&mut self, n: u8) {
-            self.push(b'0' + n / 10);
-            self.push(b'0' + n % 10);
-        }
-
-        pub fn as_str(&self) -> &str {
-            // Only ASCII digits and punctuation are ever pushed.
-            std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
-        }
-    }
-
-    /// Writes `2026-11-28T09:30:00Z`, `2026-11-28T09:30:00.25+02:00`; `None`
-    /// for years outside 0..=9999, which RFC 3339 cannot express.
-    pub fn write(dt: OffsetDateTime) -> Option<Text> {
-        let year = dt.year();
-        if !(0..=9999).contains(&year) {
-            return None;
-        }
-        let mut out = Text {
-            bytes: [0; MAX_LEN],
-            len: 0,
-        };
-        // One calendar computation for the date (`month()` and `day()` each redo it).
-        let (_, month, day) = dt.to_calendar_date();
-        let (hour, minute, second, nanos) = dt.to_hms_nano();
-        let year = year as u16;
-        out.two((year / 100) as u8);
-        out.two((year % 100) as u8);
-        out.push(b'-');
-        out.two(u8::from(month));
-        out.push(b'-');
-        out.two(day);
-        out.push(b'T');
-        out.two(hour);
-        out.push(b':');
-        out.two(minute);
-        out.push(b':');
-        out.two(second);
-        if nanos != 0 {
-            out.push(b'.');
-            let mut digits = [0u8; 9];
-            let mut rest = nanos;
-            for d in digits.iter_mut().rev() {
-                *d = (rest % 10) as u8;
-                rest /= 10;
-            }
-            let significant = digits.iter().rposition(|&d| d != 0).map_or(0, |last| last + 1);
-            for d in &digits[..significant] {
-                out.push(b'0' + d);
-            }
-        }
-        let offset = dt.offset();
-        if offset.is_utc() {
-            out.push(b'Z');
-        } else {
-            let (h, m, _) = offset.as_hms();
-            out.push(if offset.is_negative() { b'-' } else { b'+' });
-            out.two(h.unsigned_abs());
-            out.push(b':');
-            out.two(m.unsigned_abs());
-        }
-        Some(out)
-    }
-
-    /// Parses an RFC 3339 timestamp. The shape producers send,
-    /// `2026-11-28T09:30:00Z` (with or without a fraction), is read directly;
-    /// anything else goes to `time`'s parser, which decides.
-    pub fn parse(text: &str) -> Option<OffsetDateTime> {
-        parse_utc(text.as_bytes())
-            .or_else(|| OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok())
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with every field in range; `None`
-    /// for anything else (a leap second, an offset, lowercase letters).
-    fn parse_utc(b: &[u8]) -> Option<OffsetDateTime> {
-        let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-            b.get(range)?.iter().try_fold(0u32, |n, &d| {
-                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-            })
-        };
-        let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-        if b.len() < 20 || punctuation.iter().any(|&(i, c)| b[i] != c) || b[b.len() - 1] != b'Z' {
-            return None;
-        }
-        let nanos = match &b[19..b.len() - 1] {
-            [] => 0,
-            [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
-                digits(20..20 + fraction.len())? * 10u32.pow(9 - fraction.len() as u32)
-            }
-            _ => return None,
-        };
-        let year = i32::try_from(digits(0..4)?).ok()?;
-        let month = time::Month::try_from(u8::try_from(digits(5..7)?).ok()?).ok()?;
-        let day = u8::try_from(digits(8..10)?).ok()?;
-        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-        if second > 59 {
-            return None; // a leap second: `time` knows what to make of it
-        }
-        let date = time::Date::from_calendar_date(year, month, day).ok()?;
-        let time = time::Time::from_hms_nano(
-            u8::try_from(hour).ok()?,
-            u8::try_from(minute).ok()?,
-            u8::try_from(second).ok()?,
-            nanos,
-        )
-        .ok()?;
-        Some(date.with_time(time).assume_utc())
-    }
-
-    pub fn serialize<S: Serializer>(dt: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
-        match write(*dt) {
-            Some(text) => serializer.serialize_str(text.as_str()),
-            None => time::serde::rfc3339::serialize(dt, serializer),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
-        // Borrowed from the input unless it has escapes.
-        let text = <crate::validation::Key<'de> as serde::Deserialize>::deserialize(deserializer)?;
-        parse(&text.0).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 timestamp"))
-    }
-}
 
 /// The version every event this pipeline writes carries.
 pub const EVENT_VERSION: &str = "1.0";
@@ -258,7 +113,7 @@ pub struct OrderCreated {
     /// 0 to 1,000,000 with at most two decimals.
     pub total_amount: Money,
     /// When the customer placed the order.
-    #[serde(with = "rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub created_at: OffsetDateTime,
     /// From the body, else the `Region` attribute, else `US`.
     pub shipping_region: String,
@@ -296,10 +151,10 @@ pub struct InventoryReserved {
     /// Where to ship.
     pub shipping_region: String,
     /// When the order was placed.
-    #[serde(with = "rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub order_created_at: OffsetDateTime,
     /// When the stock was reserved.
-    #[serde(with = "rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub reserved_at: OffsetDateTime,
 }
 
@@ -340,7 +195,7 @@ pub struct OrderRejected {
     /// Which SKUs are short, and by how much.
     pub shortages: Vec<Shortage>,
     /// When the order was rejected.
-    #[serde(with = "rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub rejected_at: OffsetDateTime,
 }
 
@@ -365,7 +220,7 @@ pub struct ShipmentCreated {
     /// The estimated delivery date, `YYYY-MM-DD`.
     pub estimated_delivery: String,
     /// When the shipment was created.
-    #[serde(with = "rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -458,93 +313,9 @@ impl EventBody for ShipmentCreated {
 /// impl themselves; both types are this crate's).
 impl EventBody for OrderCreated {}
 
-fn check_common(order_id: &str, customer_id: &str, correlation_id: &str, errors: &mut ValidationErrors) {
-    check_id("orderId", order_id, errors);
-    check_id("customerId", customer_id, errors);
-    check_correlation_id("correlationId", correlation_id, errors);
-}
-
-impl Validate for InventoryReserved {
-    const EVENT: EventType = EventType::InventoryReserved;
-    fn validate(&self, errors: &mut ValidationErrors) {
-        check_common(&self.order_id, &self.customer_id, &self.correlation_id, errors);
-        check_region("shippingRegion", &self.shipping_region, errors);
-    }
-}
-
-impl Validate for OrderRejected {
-    const EVENT: EventType = EventType::OrderRejected;
-    fn validate(&self, errors: &mut ValidationErrors) {
-        check_common(&self.order_id, &self.customer_id, &self.correlation_id, errors);
-    }
-}
-
-impl Validate for ShipmentCreated {
-    const EVENT: EventType = EventType::ShipmentCreated;
-    fn validate(&self, errors: &mut ValidationErrors) {
-        check_common(&self.order_id, &self.customer_id, &self.correlation_id, errors);
-        check_region("shippingRegion", &self.shipping_region, errors);
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        if time::Date::parse(&self.estimated_delivery, &format).is_err() {
-            errors.push("estimatedDelivery", crate::validation::Rule::Date);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_parse_as_times_own_parser_reads_them() {
-        use time::format_description::well_known::Rfc3339;
-        let mut texts: Vec<String> = [
-            "2026-11-28T09:30:00Z",
-            "2026-11-28T09:30:00.5Z",
-            "2026-11-28T09:30:00.123456789Z",
-            "2026-11-28T09:30:00.1234567891Z",
-            "2026-11-28T09:30:00.Z",
-            "2024-02-29T23:59:59Z",
-            "2026-02-29T00:00:00Z",
-            "2026-04-31T00:00:00Z",
-            "2026-13-01T00:00:00Z",
-            "2026-00-01T00:00:00Z",
-            "2026-12-00T00:00:00Z",
-            "2026-12-01T24:00:00Z",
-            "2026-12-01T23:60:00Z",
-            "2016-12-31T23:59:60Z",
-            "0000-01-01T00:00:00Z",
-            "2026-11-28t09:30:00z",
-            "2026-11-28T09:30:00+02:00",
-            "2026-11-28 09:30:00Z",
-            "2026-11-28T09:30Z",
-            "2026-1-28T09:30:00Z",
-            "+2026-11-28T09:30:00Z",
-            "yesterday",
-            "",
-        ]
-        .iter()
-        .map(|t| (*t).to_owned())
-        .collect();
-        texts.extend((0..500).map(|i| {
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                1990 + i % 50,
-                1 + i % 12,
-                1 + i * 7 % 31,
-                i % 24,
-                i * 13 % 60,
-                i * 17 % 60
-            )
-        }));
-        for text in &texts {
-            assert_eq!(
-                rfc3339::parse(text),
-                OffsetDateTime::parse(text, &Rfc3339).ok(),
-                "{text}"
-            );
-        }
-    }
 
     #[test]
     fn event_types_round_trip_through_their_attribute_values() {
@@ -553,22 +324,6 @@ mod tests {
             assert_eq!(EventType::parse(t.name()), Some(t));
         }
         assert_eq!(EventType::parse("ORDER_SHIPPED"), None);
-    }
-
-    #[test]
-    fn timestamps_are_written_as_time_writes_rfc3339() {
-        use time::format_description::well_known::Rfc3339;
-        for text in [
-            "2026-11-28T09:30:00Z",
-            "2026-11-28T09:30:00.25Z",
-            "2026-11-28T09:30:00.123456789Z",
-            "2026-11-28T09:30:00.1Z",
-            "2026-11-28T09:30:00.000001+02:00",
-            "1999-01-02T03:04:05-05:30",
-        ] {
-            let dt = OffsetDateTime::parse(text, &Rfc3339).unwrap();
-            assert_eq!(rfc3339::write(dt).unwrap().as_str(), dt.format(&Rfc3339).unwrap());
-        }
     }
 
     #[test]
@@ -638,7 +393,7 @@ mod tests {
 
     #[test]
     fn priority_is_high_only_above_one_thousand() {
-        let mut order = crate::validation::tests::valid_order();
+        let mut order = crate::validation::order::tests::valid_order();
         order.total_amount = Money::from_cents(100_000);
         assert_eq!(order.priority(), "normal");
         order.total_amount = Money::from_cents(100_001);

@@ -20,11 +20,8 @@ pub enum RecordError {
     #[error("body is not valid JSON: {0}")]
     InvalidJson(String),
     /// The body's `version` has a major version other than 1.
-    #[error("unsupported event version {version:?}: the major version must be 1")]
-    UnsupportedVersion {
-        /// The version string found in the body.
-        version: String,
-    },
+    #[error("unsupported event version: the major version must be 1")]
+    UnsupportedVersion,
     /// The body is JSON but breaks the event contract.
     #[error("invalid {event}: {errors}")]
     Invalid {
@@ -33,9 +30,10 @@ pub enum RecordError {
         /// Every broken rule, each naming its field.
         errors: ValidationErrors,
     },
-    /// Neither the `EventType` attribute nor the body's shape says what this is.
-    #[error("unknown event type {0}")]
-    UnknownEventType(String),
+    /// Neither the `EventType` attribute nor the body's shape says what this
+    /// is; says which (never the attribute's value).
+    #[error("unknown event type: {0}")]
+    UnknownEventType(&'static str),
     /// Another invocation holds the idempotency record of this business key.
     #[error("{key} is being processed by another invocation")]
     InProgress {
@@ -64,7 +62,7 @@ impl RecordError {
             self,
             RecordError::MissingBody
                 | RecordError::InvalidJson(_)
-                | RecordError::UnsupportedVersion { .. }
+                | RecordError::UnsupportedVersion
                 | RecordError::Invalid { .. }
                 | RecordError::UnknownEventType(_)
         )
@@ -75,7 +73,7 @@ impl RecordError {
         match self {
             RecordError::MissingBody => "MissingBody",
             RecordError::InvalidJson(_) => "InvalidJson",
-            RecordError::UnsupportedVersion { .. } => "UnsupportedVersion",
+            RecordError::UnsupportedVersion => "UnsupportedVersion",
             RecordError::Invalid { .. } => "ValidationFailed",
             RecordError::UnknownEventType(_) => "UnknownEventType",
             RecordError::InProgress { .. } => "InProgress",
@@ -166,7 +164,7 @@ mod tests {
     fn contract_violations_are_permanent_and_port_errors_retryable() {
         assert!(RecordError::MissingBody.is_permanent());
         assert!(RecordError::InvalidJson("x".into()).is_permanent());
-        assert!(RecordError::UnknownEventType("X".into()).is_permanent());
+        assert!(RecordError::UnknownEventType("X").is_permanent());
         let missing_queue = PortError::new(PortErrorKind::NotFound, "SendMessageBatch", "no queue");
         assert!(!missing_queue.retryable());
         // A missing queue is not the message's fault: the record is retried, never dead-lettered.

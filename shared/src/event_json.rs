@@ -9,8 +9,8 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::contracts::rfc3339;
 use crate::money::Money;
+use crate::rfc3339;
 
 /// An event a step sends: a JSON body.
 ///

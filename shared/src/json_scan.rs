@@ -16,12 +16,24 @@ pub(crate) const MAX_DEPTH: usize = 64;
 pub(crate) struct Cursor<'a> {
     text: &'a str,
     pos: usize,
+    /// Set when it gave up on valid JSON it leaves to the precise decoder.
+    deferred: bool,
 }
 
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `text`.
     pub(crate) fn new(text: &'a str) -> Self {
-        Cursor { text, pos: 0 }
+        Cursor {
+            text,
+            pos: 0,
+            deferred: false,
+        }
+    }
+
+    /// Whether it gave up on an escaped string or deep nesting (valid JSON
+    /// it does not read) rather than on something that is not JSON.
+    pub(crate) fn deferred(&self) -> bool {
+        self.deferred
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -94,8 +106,13 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let rest = &self.bytes()[start..];
         let len = first_special(rest)?;
-        if rest[len] != b'"' {
-            return None; // an escape or a raw control character
+        match rest[len] {
+            b'"' => {}
+            b'\\' => {
+                self.deferred = true;
+                return None;
+            }
+            _ => return None, // a raw control character
         }
         self.pos = start + len + 1;
         // Both ends sit next to ASCII quotes, so they are character boundaries.
@@ -169,7 +186,10 @@ impl<'a> Cursor<'a> {
     fn skip_nested(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
-            b'{' | b'[' if depth >= MAX_DEPTH => None,
+            b'{' | b'[' if depth >= MAX_DEPTH => {
+                self.deferred = true;
+                None
+            }
             b'{' => self.object(|c, _| c.skip_nested(depth + 1)),
             b'[' => self.array(|c| c.skip_nested(depth + 1)),
             b't' => self.literal("true"),

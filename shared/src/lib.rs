@@ -31,6 +31,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod publish;
 pub mod queue_url;
+pub mod rfc3339;
 pub mod sqs;
 pub mod telemetry;
 pub mod validation;

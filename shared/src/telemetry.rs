@@ -228,7 +228,7 @@ where
     fn event(&self, event: &Event<'_>) {
         with_scratch(|line| {
             line.push_str("{\"timestamp\":");
-            match crate::contracts::rfc3339::write(time::OffsetDateTime::now_utc()) {
+            match crate::rfc3339::write(time::OffsetDateTime::now_utc()) {
                 Some(now) => write_json_string(line, now.as_str()),
                 None => line.push_str("null"),
             }

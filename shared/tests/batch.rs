@@ -80,7 +80,7 @@ impl RecordStep for ScriptedStep {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         match script.fail.as_deref() {
             Some("retry") => Err(PortError::new(PortErrorKind::Throttled, "Test", "slow down").into()),
-            Some("permanent") => Err(RecordError::UnknownEventType("scripted".into())),
+            Some("permanent") => Err(RecordError::UnknownEventType("scripted")),
             _ => Ok(vec![Outgoing {
                 queue_url: OUT.into(),
                 message: orderflow_shared::ports::OutgoingMessage::new(script.key),

@@ -66,6 +66,7 @@ impl CustomerEvent {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Shape {
+    #[serde(alias = "shipment_id")]
     shipment_id: Option<serde::de::IgnoredAny>,
     shortages: Option<serde::de::IgnoredAny>,
 }
@@ -75,18 +76,23 @@ struct Shape {
 pub fn decode_customer_event(message: &dyn SqsRecord) -> Result<CustomerEvent, RecordError> {
     let body = body(message)?;
     let event_type = match message.string_attribute(attribute::EVENT_TYPE) {
-        Some(value) => EventType::parse(value)
-            .ok_or_else(|| RecordError::UnknownEventType(format!("{value:?} in the EventType attribute")))?,
+        Some(value) => EventType::parse(value).ok_or(RecordError::UnknownEventType(
+            "the EventType attribute names no event of this pipeline",
+        ))?,
         None => {
-            let shape: Shape =
-                serde_json::from_str(body).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+            let shape: Shape = serde_json::from_str(body).map_err(|e| match e.classify() {
+                // serde's message for a wrong type quotes the value: say what is wrong instead.
+                serde_json::error::Category::Data => {
+                    RecordError::UnknownEventType("no EventType attribute, and the body is not a JSON object")
+                }
+                _ => RecordError::InvalidJson(e.to_string()),
+            })?;
             match (shape.shipment_id, shape.shortages) {
                 (Some(_), _) => EventType::ShipmentCreated,
                 (None, Some(_)) => EventType::OrderRejected,
                 (None, None) => {
                     return Err(RecordError::UnknownEventType(
-                        "(no EventType attribute, and the body is neither a shipment nor a rejection)"
-                            .to_owned(),
+                        "no EventType attribute, and the body is neither a shipment nor a rejection",
                     ));
                 }
             }
@@ -95,10 +101,9 @@ pub fn decode_customer_event(message: &dyn SqsRecord) -> Result<CustomerEvent, R
     match event_type {
         EventType::ShipmentCreated => decode_event(body).map(CustomerEvent::Shipped),
         EventType::OrderRejected => decode_event(body).map(CustomerEvent::Rejected),
-        other => Err(RecordError::UnknownEventType(format!(
-            "{} is not a notification event",
-            other.as_str()
-        ))),
+        EventType::OrderCreated | EventType::InventoryReserved => Err(RecordError::UnknownEventType(
+            "the EventType attribute names an event that is not a notification (SHIPMENT_CREATED or ORDER_REJECTED)",
+        )),
     }
 }
 

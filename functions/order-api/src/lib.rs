@@ -193,10 +193,7 @@ impl ApiError {
             ApiError::Invalid(errors) => Some(errors.clone()),
             ApiError::UnsupportedVersion => {
                 let mut errors = ValidationErrors::default();
-                errors.push(
-                    "version",
-                    Rule::Other("must have the major version 1, like \"1.0\"".to_owned()),
-                );
+                errors.push("version", Rule::UnsupportedVersion);
                 Some(errors)
             }
             _ => None,
@@ -206,7 +203,7 @@ impl ApiError {
     fn from_decoding(error: RecordError) -> ApiError {
         match error {
             RecordError::InvalidJson(message) => ApiError::InvalidJson(message),
-            RecordError::UnsupportedVersion { .. } => ApiError::UnsupportedVersion,
+            RecordError::UnsupportedVersion => ApiError::UnsupportedVersion,
             RecordError::Invalid { errors, .. } => ApiError::Invalid(with_header_names(errors)),
             RecordError::MissingBody => ApiError::MissingBody,
             // Decoding reports nothing else; should it ever, it is ours to fix.

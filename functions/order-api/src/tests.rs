@@ -306,7 +306,7 @@ async fn an_unsupported_version_is_400_naming_the_version() {
         a.body,
         json!({
             "message": "unsupported version: the major version must be 1",
-            "errors": [{"field": "version", "rule": "invalid", "message": "must have the major version 1, like \"1.0\""}]
+            "errors": [{"field": "version", "rule": "unsupported", "message": "must have the major version 1, like \"1.0\""}]
         })
     );
 }
