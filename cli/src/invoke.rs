@@ -9,7 +9,6 @@
 //! with, so the response is the JSON Lambda returns to API Gateway; orders go
 //! to the embedded orders queue.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use std::time::Duration;
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::request::LambdaRequest;
-use lambda_http::{Adapter, Context, LambdaEvent, Request, Service, service_fn};
+use lambda_http::{Context, LambdaEvent};
 use orderflow_shared::batch::{
     BatchConfig, BatchError, BatchProcessor, BatchReport, InvocationContext, RecordOutcome,
 };
@@ -273,26 +272,18 @@ pub async fn invoke(function: Function, event: &Event) -> Result<Outcome, WrongE
     })
 }
 
-/// Runs `order-api` on one request through `lambda_http`'s adapter, sending to
-/// an embedded orders queue.
-///
-/// `Adapter` and `LambdaRequest` are public but left out of `lambda_http`'s
-/// docs; they are what `lambda_http::run` serves with, so the response is
-/// Lambda's own, and a change in them shows in the replay of `events/`.
+/// Runs `order-api` on one request as its Lambda does ([`order_api::respond`]:
+/// checked, then through `lambda_http`'s adapter), sending to an embedded
+/// orders queue, so the response is Lambda's own and a change in
+/// `lambda_http` shows in the replay of `events/`.
 async fn invoke_order_api(request: &ApiGatewayV2httpRequest) -> Outcome {
     let queues = InMemoryQueues::new();
     let config = order_api::Config::new(embedded_queue_url(ORDERS));
-    let (queues_ref, config_ref) = (&queues, &config);
-    let mut adapter = Adapter::from(service_fn(move |request: Request| async move {
-        Ok::<_, Infallible>(order_api::handle(&request, queues_ref, config_ref).await)
-    }));
     let event = LambdaEvent::new(LambdaRequest::ApiGatewayV2(request.clone()), Context::default());
-    let response = match adapter.call(event).await {
-        Ok(response) => serde_json::to_value(response).unwrap_or_else(
-            |e| serde_json::json!({ "errorType": "Serialization", "errorMessage": e.to_string() }),
-        ),
-        Err(never) => match never {},
-    };
+    let response = order_api::respond(event, &queues, &config).await;
+    let response = serde_json::to_value(response).unwrap_or_else(
+        |e| serde_json::json!({ "errorType": "Serialization", "errorMessage": e.to_string() }),
+    );
     let status = response["statusCode"]
         .as_u64()
         .and_then(|s| u16::try_from(s).ok())

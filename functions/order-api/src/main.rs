@@ -5,8 +5,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lambda_http::{Request, service_fn};
-use order_api::{Config, handle, var};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{LambdaEvent, service_fn};
+use order_api::{Config, respond, var};
 use orderflow_aws::wiring::Adapters;
 use orderflow_shared::config::Env;
 use orderflow_shared::pipeline::ORDERS;
@@ -28,10 +29,11 @@ async fn main() -> anyhow::Result<()> {
             .context("order-api cannot start")?,
     ));
     let queue = adapters.queue;
-    lambda_http::run(service_fn(move |request: Request| {
+    // order_api::respond checks what lambda_http would panic on, then converts.
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let queue = Arc::clone(&queue);
         let config = Arc::clone(&config);
-        async move { Ok::<_, Infallible>(handle(&request, &*queue, &config).await) }
+        async move { Ok::<_, Infallible>(respond(event, &*queue, &config).await) }
     }))
     .await
     .map_err(|e| anyhow::anyhow!(e))
