@@ -28,6 +28,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::event_json::write_json_string;
+use crate::log_value::bounded;
 
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(default_level: &str) {
@@ -54,15 +55,27 @@ pub fn init(default_level: &str) {
         let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stderr));
     } else {
         let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new(default_level));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_target(false)
-            .with_span_events(FmtSpan::NONE)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_writer(std::io::stderr)
-            .compact()
-            .try_init();
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let _ = tracing::subscriber::set_global_default(text_subscriber(filter, std::io::stderr, ansi));
     }
+}
+
+/// The readable text subscriber [`init`] installs outside Lambda: compact
+/// lines, each value bounded and its control characters escaped
+/// ([`crate::log_value::text_fields`]), so a field cannot forge a line.
+pub fn text_subscriber<W>(filter: EnvFilter, writer: W, ansi: bool) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_span_events(FmtSpan::NONE)
+        .with_ansi(ansi)
+        .with_writer(writer)
+        .fmt_fields(crate::log_value::text_fields())
+        .compact()
+        .finish()
 }
 
 /// The JSON-lines subscriber [`init`] installs in Lambda, filtered by target
@@ -388,7 +401,7 @@ impl<'a> JsonObject<'a> {
 impl Visit for JsonObject<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
-        write_json_string(self.out, value);
+        write_json_string(self.out, &bounded(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -417,13 +430,63 @@ impl Visit for JsonObject<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        write_json_string(self.out, &format!("{value:?}"));
+        write_json_string(self.out, &bounded(&format!("{value:?}")));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_format_escapes_control_characters_in_every_field() {
+        let lines = MemoryWriter::default();
+        let writer = lines.clone();
+        let subscriber = text_subscriber(EnvFilter::new("info"), move || writer.clone(), false);
+        tracing::subscriber::with_default(subscriber, || {
+            let forged = "c-1\r\n2026-12-05T00:00:00Z  INFO forged: everything is fine";
+            let forged = forged.replace("\\r", "\r").replace("\\n", "\n");
+            let span = tracing::info_span!("record", correlationId = %forged, messageId = "m\u{7}1");
+            span.in_scope(|| tracing::warn!(error = %"bad\nvalue", "record\rfailed"));
+        });
+        let text = lines.contents();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(!text.contains('\r') && !text.contains('\u{7}'), "{text:?}");
+        assert!(text.contains("c-1\\r\\n2026"), "{text:?}");
+        assert!(text.contains("bad\\nvalue"), "{text:?}");
+    }
+
+    #[test]
+    fn every_logged_value_is_bounded_in_both_formats() {
+        let huge = "E".repeat(300 * 1024);
+        let json = MemoryWriter::default();
+        let writer = json.clone();
+        tracing::subscriber::with_default(
+            json_subscriber("info".parse().unwrap(), move || writer.clone()),
+            || {
+                tracing::info_span!("record", eventType = %huge)
+                    .in_scope(|| tracing::warn!(value = %huge, debug = ?huge, "{huge}"));
+            },
+        );
+        let text = MemoryWriter::default();
+        let writer = text.clone();
+        tracing::subscriber::with_default(
+            text_subscriber(EnvFilter::new("info"), move || writer.clone(), false),
+            || {
+                tracing::info_span!("record", eventType = %huge)
+                    .in_scope(|| tracing::warn!(value = %huge, "{huge}"));
+            },
+        );
+        for (format, out) in [("json", json.contents()), ("text", text.contents())] {
+            assert_eq!(out.lines().count(), 1, "{format}");
+            assert!(
+                out.len() < 5 * crate::log_value::MAX_LOGGED_BYTES,
+                "{format}: {} bytes",
+                out.len()
+            );
+            assert!(out.contains("bytes cut)"), "{format}");
+        }
+    }
 
     #[test]
     fn lambda_lines_are_flat_with_the_span_and_the_level_filter() {
