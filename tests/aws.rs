@@ -15,16 +15,17 @@ use orderflow_shared::batch::{
 };
 use orderflow_shared::contracts::OrderItem;
 use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
+use orderflow_shared::fingerprint::Fingerprint;
 use orderflow_shared::memory::InMemoryIdempotencyStore;
 use orderflow_shared::metrics::NoMetrics;
 use orderflow_shared::ports::{
-    Claim, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, OutgoingMessage, Reservation,
-    Undelivered, VisibilityChange,
+    Claim, Completion, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, OutgoingMessage,
+    Reservation, Undelivered, VisibilityChange,
 };
 use orderflow_shared::publish::{RetryPolicy, publish_batch};
 use orderflow_tests::{
-    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, lambda_event, moto, receive,
-    receive_all, sdk_config, string_attributes, unique,
+    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, idempotency_contract, lambda_event,
+    moto, receive, receive_all, sdk_config, string_attributes, unique,
 };
 
 async fn sqs() -> (aws_sdk_sqs::Client, CallCounter) {
@@ -188,6 +189,12 @@ impl RecordStep for ForwardStep {
         "c"
     }
 
+    fn fingerprint(&self, body: &String) -> Fingerprint {
+        Fingerprint::of(|f| {
+            f.str(body);
+        })
+    }
+
     async fn run(&self, body: String, _: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
         if body.contains("fail") {
             return Err(PortError::new(PortErrorKind::Timeout, "Downstream", "timed out").into());
@@ -344,12 +351,18 @@ async fn completing_many_keys_takes_one_call_per_25() {
     let store = DynamoIdempotencyStore::new(client, table);
     let keys: Vec<String> = (0..30).map(|i| format!("inventory#ord-{i}")).collect();
     calls.reset();
-    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let results = store.complete_all(&refs, 90_000).await;
+    let fingerprint = Fingerprint::of(|f| {
+        f.str("order");
+    });
+    let completions: Vec<Completion<'_>> = keys.iter().map(|key| Completion { key, fingerprint }).collect();
+    let results = store.complete_all(&completions, 90_000).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(calls.count("BatchWriteItem"), 2);
     for key in &keys {
-        assert_eq!(store.claim(key, 1000, 1060).await.unwrap(), Claim::Completed);
+        assert_eq!(
+            store.claim(key, fingerprint, 1000, 1060).await.unwrap(),
+            Claim::Completed
+        );
     }
 }
 
@@ -358,7 +371,15 @@ async fn concurrent_claims_of_one_key_exactly_one_wins() {
     let store = Arc::new(idempotency_table().await);
     let claims = futures::future::join_all((0..8).map(|_| {
         let store = store.clone();
-        async move { store.claim("inventory#ord-1", 1000, 1060).await.unwrap() }
+        let fingerprint = Fingerprint::of(|f| {
+            f.str("order");
+        });
+        async move {
+            store
+                .claim("inventory#ord-1", fingerprint, 1000, 1060)
+                .await
+                .unwrap()
+        }
     }))
     .await;
     assert_eq!(
@@ -374,35 +395,13 @@ async fn concurrent_claims_of_one_key_exactly_one_wins() {
 }
 
 #[tokio::test]
-async fn idempotency_records_complete_expire_and_release() {
-    let store = idempotency_table().await;
-    assert_eq!(store.claim("k", 1000, 1060).await.unwrap(), Claim::Acquired);
-    assert_eq!(store.claim("k", 1030, 1090).await.unwrap(), Claim::InProgress);
-    assert_eq!(
-        store.claim("k", 1060, 1120).await.unwrap(),
-        Claim::Acquired,
-        "an expired claim is taken over"
-    );
-    store.complete("k", 90_000).await.unwrap();
-    assert_eq!(store.claim("k", 2000, 2060).await.unwrap(), Claim::Completed);
-    assert_eq!(
-        store.claim("k", 90_000, 90_060).await.unwrap(),
-        Claim::Acquired,
-        "past its TTL"
-    );
-    store.release("k").await.unwrap();
-    assert_eq!(
-        store.claim("k", 90_001, 90_060).await.unwrap(),
-        Claim::Acquired,
-        "released"
-    );
-    store.complete("k", 99_999).await.unwrap();
-    store.release("k").await.unwrap();
-    assert_eq!(
-        store.claim("k", 90_002, 90_060).await.unwrap(),
-        Claim::Completed,
-        "release never removes a completed record"
-    );
+async fn the_dynamodb_store_keeps_the_idempotency_contract() {
+    idempotency_contract::check(&idempotency_table().await).await;
+}
+
+#[tokio::test]
+async fn the_embedded_store_keeps_the_idempotency_contract() {
+    idempotency_contract::check(&InMemoryIdempotencyStore::new()).await;
 }
 
 async fn inventory_table() -> DynamoInventory {
@@ -518,7 +517,17 @@ async fn error_paths_give_classified_errors() {
     }
 
     let store = DynamoIdempotencyStore::new(dynamodb().await, unique("no-such-table"));
-    let error = store.claim("k", 1, 2).await.unwrap_err();
+    let error = store
+        .claim(
+            "k",
+            Fingerprint::of(|f| {
+                f.str("k");
+            }),
+            1,
+            2,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(error.kind, PortErrorKind::NotFound, "{error}");
 }
 
@@ -679,4 +688,121 @@ async fn the_inventory_function_end_to_end_on_moto_queues_and_tables() {
     assert_eq!(duplicates, 3, "{:?}", again.outcomes);
     assert_eq!(p.stock.stock("SKU-1").await.unwrap(), 6);
     assert!(receive(&p.sqs, &p.inventory_queue, 10, 1).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_fifo_queue_drops_a_retried_order_but_not_another_order_reusing_its_id() {
+    let (client, _) = sqs().await;
+    let queue = create_queue(
+        &client,
+        &format!("{}.fifo", unique("orders")),
+        &[(
+            aws_sdk_sqs::types::QueueAttributeName::FifoQueue,
+            "true".to_owned(),
+        )],
+    )
+    .await;
+    let config = order_api::Config::new(queue.url.as_str());
+    let queues = SqsQueues::new(client.clone());
+    let order = |customer: &str, correlation: &str| {
+        let body = format!(
+            r#"{{"orderId":"ord-1","customerId":"{customer}","items":[{{"sku":"SKU-1","quantity":2}}],
+            "totalAmount":10,"createdAt":"2026-11-05T10:00:00Z","correlationId":"{correlation}"}}"#
+        );
+        orderflow_shared::validation::decode_order_created(&body, &()).unwrap()
+    };
+    for (customer, correlation) in [("alice", "first"), ("alice", "a-retry"), ("mallory", "reused-id")] {
+        order_api::send_order(&order(customer, correlation), &queues, &config)
+            .await
+            .unwrap();
+    }
+    // Waits for a third message that must not come.
+    let received = receive_all(&client, &queue, 3, Duration::from_secs(3)).await;
+    let mut customers: Vec<String> = received
+        .iter()
+        .map(|m| {
+            let body: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            body["customerId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    customers.sort();
+    assert_eq!(
+        customers,
+        ["alice", "mallory"],
+        "the retry is dropped, the other order is not"
+    );
+}
+
+/// A local address where SQS never answers: a port nothing listens on, or a
+/// listener that accepts connections and stays silent (kept open until the test ends).
+async fn unreachable_sqs(silent: bool) -> (String, Option<tokio::task::JoinHandle<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    if !silent {
+        drop(listener);
+        return (url, None);
+    }
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (url, Some(task))
+}
+
+#[tokio::test]
+async fn with_sqs_unreachable_the_response_comes_before_the_deadline() {
+    for silent in [false, true] {
+        let (url, listener) = unreachable_sqs(silent).await;
+        let endpoint = orderflow_tests::Endpoint { url: url.clone() };
+        let client = aws_sdk_sqs::Client::new(&sdk_config(&endpoint).await);
+        let processor = BatchProcessor::new(
+            BatchConfig {
+                dead_letter_queue_url: Some(format!("{url}/000000000000/work-dlq")),
+                deadline_margin: Duration::from_millis(1000),
+                settlement_reserve: Duration::from_millis(500),
+                sqs_endpoint_url: Some(url.clone()),
+                error_when_all_retryable: false,
+                ..Default::default()
+            },
+            Arc::new(SqsQueues::new(client)),
+            Arc::new(InMemoryIdempotencyStore::new()),
+            Arc::new(NoMetrics),
+        );
+        let step = ForwardStep {
+            to: format!("{url}/000000000000/out").into(),
+        };
+        let mut event = aws_lambda_events::sqs::SqsEvent::default();
+        // A message to forward, one to dead-letter, one to back off.
+        event.records = ["forward me", "poison", "fail"]
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let mut record = aws_lambda_events::sqs::SqsMessage::default();
+                record.message_id = Some(format!("m{i}"));
+                record.receipt_handle = Some(format!("rh-{i}"));
+                record.body = Some((*body).to_owned());
+                record.event_source_arn = Some("arn:aws:sqs:us-east-1:000000000000:work".to_owned());
+                record
+            })
+            .collect();
+        let started = Instant::now();
+        let context = InvocationContext::with_timeout("req", Duration::from_secs(4));
+        let report = processor.process(&event, &context, &step).await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(3500),
+            "silent={silent}: answered after {took:?}, past the 4 s deadline less its 1 s margin"
+        );
+        assert_eq!(
+            report.response.batch_item_failures.len(),
+            3,
+            "silent={silent}: nothing was settled, so every record stays with the queue: {:?}",
+            report.outcomes
+        );
+        if let Some(task) = listener {
+            task.abort();
+        }
+    }
 }

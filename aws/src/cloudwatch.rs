@@ -111,7 +111,7 @@ mod tests {
             ..Default::default()
         };
         let d = datums(&metrics);
-        assert_eq!(d.len(), 7, "5 counters, ColdStart, one latency datum");
+        assert_eq!(d.len(), 8, "6 counters, ColdStart, one latency datum");
         let latency = d.last().unwrap();
         assert_eq!(latency.values(), [1.0, 2.5]);
         assert_eq!(latency.counts(), [2.0, 1.0]);

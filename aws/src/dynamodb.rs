@@ -1,7 +1,8 @@
 //! DynamoDB adapters: the idempotency store and the inventory.
 //!
 //! Idempotency table: partition key `id` (String), attributes `status`
-//! (`IN_PROGRESS` or `COMPLETED`) and `expiresAt` (Unix seconds, the table's TTL
+//! (`IN_PROGRESS` or `COMPLETED`), `fingerprint` (32 hex digits, the input's
+//! [`Fingerprint`]) and `expiresAt` (Unix seconds, the table's TTL
 //! attribute). TTL deletion is lazy, so every read also compares `expiresAt`.
 //!
 //! Inventory table: partition key `pk` (String); stock items `SKU#<sku>` with
@@ -22,7 +23,10 @@ use aws_sdk_dynamodb::types::{
 };
 use orderflow_shared::contracts::{OrderItem, Shortage};
 use orderflow_shared::error::{PortError, PortErrorKind};
-use orderflow_shared::ports::{Claim, EntryResults, IdempotencyStore, InventoryStore, Reservation};
+use orderflow_shared::fingerprint::Fingerprint;
+use orderflow_shared::ports::{
+    Claim, Completion, EntryResults, IdempotencyStore, InventoryStore, Reservation,
+};
 
 use crate::error::{classify, service_error};
 
@@ -32,6 +36,8 @@ const COMPLETED: &str = "COMPLETED";
 pub const IDEMPOTENCY_KEY: &str = "id";
 /// The idempotency table's TTL attribute.
 pub const EXPIRY_ATTRIBUTE: &str = "expiresAt";
+/// The idempotency record's fingerprint attribute.
+pub const FINGERPRINT_ATTRIBUTE: &str = "fingerprint";
 /// The inventory table's key attribute.
 pub const INVENTORY_KEY: &str = "pk";
 /// DynamoDB's limit of actions in one transaction.
@@ -65,7 +71,7 @@ impl DynamoIdempotencyStore {
         }
     }
 
-    async fn status_of(&self, key: &str, now: u64) -> Result<Claim, PortError> {
+    async fn status_of(&self, key: &str, fingerprint: Fingerprint, now: u64) -> Result<Claim, PortError> {
         let item = self
             .client
             .get_item()
@@ -75,7 +81,7 @@ impl DynamoIdempotencyStore {
             .send()
             .await
             .map_err(|e| classify("GetItem", e))?;
-        Ok(claim_of(item.item(), now))
+        Ok(claim_of(item.item(), fingerprint, now))
     }
 }
 
@@ -84,12 +90,14 @@ pub const MAX_BATCH_WRITE: usize = 25;
 
 impl DynamoIdempotencyStore {
     /// Completes up to 25 keys in one `BatchWriteItem`, resending unprocessed items a few times.
-    async fn complete_chunk(&self, keys: &[&str], keep_until: u64) -> EntryResults {
+    async fn complete_chunk(&self, completions: &[Completion<'_>], keep_until: u64) -> EntryResults {
         const OP: &str = "BatchWriteItem";
-        let request = |key: &str| -> Result<WriteRequest, PortError> {
+        let keys: Vec<&str> = completions.iter().map(|c| c.key).collect();
+        let request = |completion: &Completion<'_>| -> Result<WriteRequest, PortError> {
             let put = PutRequest::builder()
-                .item(IDEMPOTENCY_KEY, s(key))
+                .item(IDEMPOTENCY_KEY, s(completion.key))
                 .item("status", s(COMPLETED))
+                .item(FINGERPRINT_ATTRIBUTE, s(completion.fingerprint.to_hex()))
                 .item(EXPIRY_ATTRIBUTE, n(keep_until))
                 .build()
                 .map_err(|e| invalid(OP, e))?;
@@ -102,7 +110,7 @@ impl DynamoIdempotencyStore {
                 tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
             }
             let requests: Result<Vec<WriteRequest>, PortError> =
-                pending.iter().map(|&i| request(keys[i])).collect();
+                pending.iter().map(|&i| request(&completions[i])).collect();
             let requests = match requests {
                 Ok(r) => r,
                 Err(e) => return vec![Err(e); keys.len()],
@@ -155,8 +163,8 @@ impl DynamoIdempotencyStore {
     }
 }
 
-/// What an existing record means to a new claim.
-fn claim_of(item: Option<&HashMap<String, AttributeValue>>, now: u64) -> Claim {
+/// What an existing record means to a new claim for `fingerprint`.
+fn claim_of(item: Option<&HashMap<String, AttributeValue>>, fingerprint: Fingerprint, now: u64) -> Claim {
     let Some(item) = item else {
         // Deleted since the conditional write failed: someone else is between claim and release.
         return Claim::InProgress;
@@ -166,21 +174,34 @@ fn claim_of(item: Option<&HashMap<String, AttributeValue>>, now: u64) -> Claim {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    match item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) {
-        Some(COMPLETED) if expires > now => Claim::Completed,
-        _ => Claim::InProgress,
+    let stored = item
+        .get(FINGERPRINT_ATTRIBUTE)
+        .and_then(|v| v.as_s().ok())
+        .and_then(|v| Fingerprint::from_hex(v));
+    if expires <= now {
+        // Expired, yet our conditional write failed: someone else is replacing it right now.
+        return Claim::InProgress;
     }
+    let completed = item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(COMPLETED);
+    Claim::of_live_record(completed, stored, fingerprint)
 }
 
 #[async_trait]
 impl IdempotencyStore for DynamoIdempotencyStore {
-    async fn claim(&self, key: &str, now: u64, in_progress_until: u64) -> Result<Claim, PortError> {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: u64,
+        in_progress_until: u64,
+    ) -> Result<Claim, PortError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .item(IDEMPOTENCY_KEY, s(key))
             .item("status", s(IN_PROGRESS))
+            .item(FINGERPRINT_ATTRIBUTE, s(fingerprint.to_hex()))
             .item(EXPIRY_ATTRIBUTE, n(in_progress_until))
             .condition_expression("attribute_not_exists(#id) OR #exp <= :now")
             .expression_attribute_names("#id", IDEMPOTENCY_KEY)
@@ -196,22 +217,23 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             {
                 match e.err() {
                     PutItemError::ConditionalCheckFailedException(c) if c.item().is_some() => {
-                        Ok(claim_of(c.item(), now))
+                        Ok(claim_of(c.item(), fingerprint, now))
                     }
                     // Not every endpoint returns the old item: read it.
-                    _ => self.status_of(key, now).await,
+                    _ => self.status_of(key, fingerprint, now).await,
                 }
             }
             Err(e) => Err(classify("PutItem", e)),
         }
     }
 
-    async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError> {
+    async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(IDEMPOTENCY_KEY, s(key))
+            .item(IDEMPOTENCY_KEY, s(completion.key))
             .item("status", s(COMPLETED))
+            .item(FINGERPRINT_ATTRIBUTE, s(completion.fingerprint.to_hex()))
             .item(EXPIRY_ATTRIBUTE, n(keep_until))
             .send()
             .await
@@ -219,9 +241,9 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         Ok(())
     }
 
-    async fn complete_all(&self, keys: &[&str], keep_until: u64) -> EntryResults {
-        let mut results: EntryResults = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(MAX_BATCH_WRITE) {
+    async fn complete_all(&self, completions: &[Completion<'_>], keep_until: u64) -> EntryResults {
+        let mut results: EntryResults = Vec::with_capacity(completions.len());
+        for chunk in completions.chunks(MAX_BATCH_WRITE) {
             results.extend(self.complete_chunk(chunk, keep_until).await);
         }
         results
@@ -524,14 +546,34 @@ mod tests {
 
     #[test]
     fn an_existing_record_is_completed_only_while_unexpired() {
-        let item = |status: &str, exp: u64| {
-            HashMap::from([
+        let ours = Fingerprint::of(|f| {
+            f.str("ours");
+        });
+        let theirs = Fingerprint::of(|f| {
+            f.str("theirs");
+        });
+        let item = |status: &str, exp: u64, fingerprint: Option<Fingerprint>| {
+            let mut item = HashMap::from([
                 ("status".to_owned(), s(status)),
                 (EXPIRY_ATTRIBUTE.to_owned(), n(exp)),
-            ])
+            ]);
+            if let Some(f) = fingerprint {
+                item.insert(FINGERPRINT_ATTRIBUTE.to_owned(), s(f.to_hex()));
+            }
+            item
         };
-        assert_eq!(claim_of(Some(&item(COMPLETED, 200)), 100), Claim::Completed);
-        assert_eq!(claim_of(Some(&item(IN_PROGRESS, 200)), 100), Claim::InProgress);
-        assert_eq!(claim_of(None, 100), Claim::InProgress);
+        let claim = |status, exp, stored| claim_of(Some(&item(status, exp, stored)), ours, 100);
+        assert_eq!(claim(COMPLETED, 200, Some(ours)), Claim::Completed);
+        assert_eq!(claim(IN_PROGRESS, 200, Some(ours)), Claim::InProgress);
+        assert_eq!(claim(COMPLETED, 200, Some(theirs)), Claim::Reused);
+        assert_eq!(claim(IN_PROGRESS, 200, Some(theirs)), Claim::Reused);
+        // Records written before fingerprints match any input.
+        assert_eq!(claim(COMPLETED, 200, None), Claim::Completed);
+        assert_eq!(
+            claim(COMPLETED, 100, Some(theirs)),
+            Claim::InProgress,
+            "expired: being replaced"
+        );
+        assert_eq!(claim_of(None, ours, 100), Claim::InProgress);
     }
 }

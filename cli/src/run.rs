@@ -327,6 +327,10 @@ impl<S: RecordStep> RecordStep for FaultyStep<S> {
         self.inner.correlation_id(input)
     }
 
+    fn fingerprint(&self, input: &S::Input) -> orderflow_shared::fingerprint::Fingerprint {
+        self.inner.fingerprint(input)
+    }
+
     async fn run(&self, input: S::Input, context: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
         let crash = CRASH_COUNTDOWN
             .try_with(|countdown| match countdown.get() {

@@ -80,8 +80,8 @@ pub struct ErrorCount {
 /// The message for one generated order, as the pipeline's producers send it:
 /// `EventType=ORDER_CREATED`, `CorrelationId` (the body's, else a new UUID),
 /// `Priority` (`high` over 1000), `Region` (the body's, else `US`); on a FIFO
-/// queue the customer is the message group and the order ID the
-/// deduplication ID. A broken body gets the attributes of the order it was made
+/// queue the customer is the message group and the order's
+/// `deduplication_id` (its ID and fingerprint) the deduplication ID. A broken body gets the attributes of the order it was made
 /// from, as a real producer knows its IDs even when it sends a bad body.
 pub fn order_message(order: &GeneratedOrder, fifo: bool) -> OutgoingMessage {
     let source = order.order.to_string();
@@ -91,7 +91,7 @@ pub fn order_message(order: &GeneratedOrder, fifo: bool) -> OutgoingMessage {
             valid.correlation_id.clone(),
             valid.priority(),
             valid.shipping_region.clone(),
-            Some(valid.order_id),
+            Some(valid.deduplication_id()),
             Some(valid.customer_id),
         ),
         // The generator makes valid orders; should one ever fail, send it anyway.
@@ -272,9 +272,11 @@ mod tests {
                 order.order["shippingRegion"].as_str()
             );
             assert_eq!(message.group_id.as_deref(), order.order["customerId"].as_str());
+            let dedup = message.deduplication_id.as_deref().unwrap();
             assert_eq!(
-                message.deduplication_id.as_deref(),
-                order.order["orderId"].as_str()
+                dedup.split_once('#').map(|(id, _)| id),
+                order.order["orderId"].as_str(),
+                "the order ID, then its fingerprint"
             );
             let standard = order_message(order, false);
             assert_eq!((standard.group_id, standard.deduplication_id), (None, None));

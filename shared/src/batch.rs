@@ -42,8 +42,11 @@ use crate::clock::{unix_millis, unix_seconds};
 use crate::contracts::{EventType, attribute};
 use crate::error::{PortError, PortErrorKind, RecordError};
 use crate::event_json::EventBody;
+use crate::fingerprint::Fingerprint;
 use crate::metrics::{InvocationMetrics, take_cold_start};
-use crate::ports::{Claim, IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage, VisibilityChange};
+use crate::ports::{
+    Claim, Completion, IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage, VisibilityChange,
+};
 use crate::publish::{RetryPolicy, change_visibility, publish_batch};
 use crate::queue_url::{QueueArn, is_fifo, queue_name};
 use crate::sqs::{SqsBatchEvent, SqsRecord};
@@ -108,8 +111,13 @@ pub struct BatchConfig {
     pub max_concurrency: usize,
     /// What a FIFO batch does after a failure.
     pub fifo_failure_mode: FifoFailureMode,
-    /// No record starts once the invocation has less than this left.
+    /// The handler answers at the latest this long before the invocation's
+    /// deadline: every call after the records (dead-letter sends, outgoing
+    /// sends, completions, visibility changes, metrics) ends by then.
     pub deadline_margin: Duration,
+    /// Time kept for settling the batch: no record starts, and running steps
+    /// are cut off, once less than `deadline_margin + settlement_reserve` is left.
+    pub settlement_reserve: Duration,
     /// Return an error (so Lambda backs off) when every record failed retryably.
     pub error_when_all_retryable: bool,
     /// Where permanently failed records go; `None` reports them as failures.
@@ -134,6 +142,7 @@ impl Default for BatchConfig {
             max_concurrency: 10,
             fifo_failure_mode: FifoFailureMode::SkipGroup,
             deadline_margin: Duration::from_secs(2),
+            settlement_reserve: Duration::from_secs(1),
             error_when_all_retryable: true,
             dead_letter_queue_url: None,
             visibility_backoff: Some(Backoff::default()),
@@ -284,6 +293,11 @@ pub trait RecordStep: Send + Sync {
     /// The input's resolved correlation ID, for its logs.
     fn correlation_id<'a>(&self, input: &'a Self::Input) -> &'a str;
 
+    /// What defines the input (not delivery details such as its correlation
+    /// ID): a key seen again with the same fingerprint is a duplicate, with
+    /// another it is [`RecordError::IdempotencyKeyReused`].
+    fn fingerprint(&self, input: &Self::Input) -> Fingerprint;
+
     /// Runs the step on the input it owns. Returned messages are sent after
     /// the batch's steps ran; the record succeeds only if they all are sent.
     fn run(
@@ -391,11 +405,14 @@ impl From<BatchError> for lambda_runtime::Diagnostic {
 enum Stage {
     /// Decoded; runs under its idempotency key.
     Ready,
-    /// Same business key as an earlier record: its outcome follows that one's.
-    Follower {
-        leader: usize,
-    },
-    DecodeFailed(RecordError),
+    /// Same business key and fingerprint as an earlier record: its outcome follows that one's.
+    Follower { leader: usize },
+    /// Same business key as an earlier record, other content: refused as a
+    /// reuse of the key when the leader's content holds the key, else retried
+    /// (the store decides next time).
+    Rival { leader: usize },
+    /// Not run: it could not be decoded, or reuses an earlier record's key for other content.
+    Refused(RecordError),
 }
 
 /// The batch, decoded: how each record enters the run, the decoded inputs
@@ -406,6 +423,17 @@ struct Decoding<T> {
     keys: RecordStrings,
     /// Each record's correlation ID (empty when undecodable).
     correlation_ids: RecordStrings,
+    /// Each decoded record's fingerprint.
+    fingerprints: Vec<Option<Fingerprint>>,
+}
+
+/// What the steps left for settlement: each record's status, and whether its
+/// key is held for its fingerprint (which decides its rivals).
+struct StepResults {
+    statuses: Vec<StepStatus>,
+    held: Vec<bool>,
+    /// Every call of the settlement ends by then (the deadline less its margin).
+    settle_by: Instant,
 }
 
 /// Where a record stands after the steps ran.
@@ -440,6 +468,9 @@ struct Progress<T> {
     /// The decoded inputs, each taken by the record's run.
     inputs: Vec<Option<T>>,
     statuses: Vec<StepStatus>,
+    /// Whether the record's key is held for its fingerprint: its claim was
+    /// acquired, or found completed or in progress for the same fingerprint.
+    held: Vec<bool>,
     /// Milliseconds, one a record that ran (and one a record that failed to decode).
     latencies: Vec<f64>,
 }
@@ -451,6 +482,7 @@ struct Run<'a, S: RecordStep, R> {
     stages: &'a [Stage],
     keys: &'a RecordStrings,
     correlation_ids: &'a RecordStrings,
+    fingerprints: &'a [Option<Fingerprint>],
     progress: Mutex<Progress<S::Input>>,
     cutoff: Instant,
     fifo: bool,
@@ -493,6 +525,14 @@ impl BatchProcessor {
         &self.config
     }
 
+    /// When every call of the invocation must have ended: its deadline less the margin.
+    fn settle_by(&self, context: &InvocationContext) -> Instant {
+        context
+            .deadline
+            .checked_sub(self.config.deadline_margin)
+            .unwrap_or(context.deadline)
+    }
+
     /// Processes one batch and returns what Lambda gets.
     pub async fn handle<E: SqsBatchEvent, S: RecordStep>(
         &self,
@@ -527,7 +567,7 @@ impl BatchProcessor {
             let error = BatchError::MissingMessageId { index };
             warn!(index, error = %error, "batch rejected");
             metrics.failed = records.len();
-            self.publish_metrics(&metrics).await;
+            self.publish_metrics(&metrics, self.settle_by(context)).await;
             return Err(error);
         }
 
@@ -539,7 +579,8 @@ impl BatchProcessor {
         let mut report = report;
         if all_failed_retryably && self.config.error_when_all_retryable {
             report.metrics.failed = records.len();
-            self.publish_metrics(&report.metrics).await;
+            self.publish_metrics(&report.metrics, self.settle_by(context))
+                .await;
             let first = match &report.outcomes[0] {
                 RecordOutcome::Failed { code, .. } => (*code).to_owned(),
                 _ => String::new(),
@@ -551,7 +592,8 @@ impl BatchProcessor {
             warn!(error = %error, "batch failed");
             return Err(error);
         }
-        self.publish_metrics(&report.metrics).await;
+        self.publish_metrics(&report.metrics, self.settle_by(context))
+            .await;
         Ok(report)
     }
 
@@ -569,12 +611,13 @@ impl BatchProcessor {
             inputs,
             keys,
             correlation_ids,
+            fingerprints,
         } = decode_all(step, records, &mut latencies);
 
-        let cutoff = context
-            .deadline
-            .checked_sub(self.config.deadline_margin)
-            .unwrap_or(context.deadline);
+        let settle_by = self.settle_by(context);
+        let cutoff = settle_by
+            .checked_sub(self.config.settlement_reserve)
+            .unwrap_or(settle_by);
         let remaining = context.remaining().as_secs() + 1;
         let wall_now = crate::clock::now_utc();
         let unix_now = u64::try_from(wall_now.unix_timestamp()).unwrap_or(0);
@@ -584,9 +627,11 @@ impl BatchProcessor {
             stages: &stages,
             keys: &keys,
             correlation_ids: &correlation_ids,
+            fingerprints: &fingerprints,
             progress: Mutex::new(Progress {
                 inputs,
                 statuses: (0..records.len()).map(|_| StepStatus::NotRun).collect(),
+                held: vec![false; records.len()],
                 latencies,
             }),
             cutoff,
@@ -614,13 +659,22 @@ impl BatchProcessor {
         }
 
         let Progress {
-            statuses, latencies, ..
+            statuses,
+            held,
+            latencies,
+            ..
         } = run
             .progress
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         metrics.latencies_ms = latencies;
-        self.settle(records, stages, &keys, statuses, metrics, fifo).await
+        let steps = StepResults {
+            statuses,
+            held,
+            settle_by,
+        };
+        self.settle(records, stages, (&keys, &fingerprints), steps, metrics, fifo)
+            .await
     }
 
     /// Which records run one after another: every record alone on standard
@@ -672,8 +726,8 @@ impl BatchProcessor {
     ) -> Instant {
         for (pos, &i) in chain.iter().enumerate() {
             let ok = match &run.stages[i] {
-                Stage::DecodeFailed(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
-                Stage::Follower { .. } => true,
+                Stage::Refused(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
+                Stage::Follower { .. } | Stage::Rival { .. } => true,
                 Stage::Ready => {
                     if now >= run.cutoff {
                         return now; // the rest stays NotRun: reported as cut off by the deadline
@@ -708,25 +762,33 @@ impl BatchProcessor {
             return (false, started); // never: each ready record runs once
         };
         let key = run.keys.get(i);
+        let Some(fingerprint) = run.fingerprints[i] else {
+            return (false, started); // never: every decoded record has one
+        };
         let correlation_id = run.correlation_ids.get(i);
         let started_at = run.wall_at(started);
         let span = info_span!("record", messageId = message_id, correlationId = correlation_id);
         async {
-            let status = match self
+            let claim = self
                 .idempotency
                 .claim(
                     key,
+                    fingerprint,
                     u64::try_from(started_at.unix_timestamp()).unwrap_or(0),
                     run.in_progress_until,
                 )
-                .await
-            {
+                .await;
+            if matches!(claim, Ok(Claim::Acquired | Claim::Completed | Claim::InProgress)) {
+                lock(&run.progress).held[i] = true;
+            }
+            let status = match claim {
                 Err(e) => StepStatus::Failed(e.into()),
                 Ok(Claim::Completed) => {
                     debug!(key, "already done: skipped");
                     StepStatus::Duplicate
                 }
                 Ok(Claim::InProgress) => StepStatus::Failed(RecordError::InProgress { key: key.to_owned() }),
+                Ok(Claim::Reused) => StepStatus::Failed(RecordError::IdempotencyKeyReused),
                 Ok(Claim::Acquired) => {
                     lock(&run.progress).statuses[i] = StepStatus::Claimed;
                     let context = RecordContext {
@@ -764,8 +826,8 @@ impl BatchProcessor {
         &self,
         records: &[impl SqsRecord],
         stages: Vec<Stage>,
-        keys: &RecordStrings,
-        statuses: Vec<StepStatus>,
+        (keys, fingerprints): (&RecordStrings, &[Option<Fingerprint>]),
+        steps: StepResults,
         mut metrics: InvocationMetrics,
         fifo: bool,
     ) -> BatchReport {
@@ -777,16 +839,19 @@ impl BatchProcessor {
         let mut dead_letters: Vec<(usize, RecordError)> = Vec::new();
         let mut followers: Vec<(usize, usize)> = Vec::new();
 
+        let StepResults {
+            statuses,
+            held,
+            settle_by,
+        } = steps;
         for (i, (stage, status)) in stages.into_iter().zip(statuses).enumerate() {
             let failed = |reason, code| Some(RecordOutcome::Failed { reason, code });
             outcomes[i] = match (stage, status) {
-                (Stage::DecodeFailed(e), _)
-                    if e.is_permanent() && self.config.dead_letter_queue_url.is_some() =>
-                {
+                (Stage::Refused(e), _) if e.is_permanent() && self.config.dead_letter_queue_url.is_some() => {
                     dead_letters.push((i, e));
                     None
                 }
-                (Stage::DecodeFailed(e), _) => {
+                (Stage::Refused(e), _) => {
                     let reason = if e.is_permanent() {
                         FailureReason::Permanent
                     } else {
@@ -798,6 +863,22 @@ impl BatchProcessor {
                     followers.push((i, leader));
                     None
                 }
+                (Stage::Rival { leader }, _) if held[leader] => {
+                    let e = RecordError::IdempotencyKeyReused;
+                    warn!(
+                        messageId = records[i].message_id().unwrap_or_default(),
+                        code = e.code(),
+                        error = %e,
+                        "record rejected"
+                    );
+                    if self.config.dead_letter_queue_url.is_some() {
+                        dead_letters.push((i, e));
+                        None
+                    } else {
+                        failed(FailureReason::Permanent, e.code())
+                    }
+                }
+                (Stage::Rival { .. }, _) => failed(FailureReason::Retryable, "KeyContended"),
                 (Stage::Ready, StepStatus::Succeeded(messages)) => {
                     pending[i] = Some(messages);
                     None
@@ -818,16 +899,16 @@ impl BatchProcessor {
                     }
                 }
                 (Stage::Ready, StepStatus::Skipped) => failed(FailureReason::Skipped, "GroupFailed"),
-                (Stage::Ready, StepStatus::NotRun) => failed(FailureReason::Deadline, "DeadlineReached"),
+                (Stage::Ready, StepStatus::NotRun) => failed(FailureReason::Deadline, DEADLINE_REACHED),
                 (Stage::Ready, StepStatus::Claimed) => {
                     releases.push(keys.get(i));
-                    failed(FailureReason::Deadline, "DeadlineReached")
+                    failed(FailureReason::Deadline, DEADLINE_REACHED)
                 }
             };
         }
 
         let mut forwarded: BTreeMap<String, usize> = BTreeMap::new();
-        self.dead_letter(records, dead_letters, &mut outcomes, &mut forwarded)
+        self.dead_letter(records, dead_letters, settle_by, &mut outcomes, &mut forwarded)
             .await;
 
         if fifo {
@@ -836,7 +917,8 @@ impl BatchProcessor {
         let mut completions = Vec::new();
         self.send_pending(
             pending,
-            keys,
+            (keys, fingerprints),
+            settle_by,
             &mut outcomes,
             &mut releases,
             &mut completions,
@@ -857,17 +939,25 @@ impl BatchProcessor {
         let keep_until = unix_seconds() + self.config.idempotency_ttl.as_secs();
         let limit = self.config.max_concurrency.max(1);
         if !completions.is_empty() {
-            let results = self.idempotency.complete_all(&completions, keep_until).await;
-            for (key, result) in completions.iter().zip(results) {
-                if let Err(e) = result {
-                    // The effect happened; a redelivery after the claim expires may repeat it.
-                    warn!(key, error = %e, "could not mark the step completed");
+            match before(settle_by, self.idempotency.complete_all(&completions, keep_until)).await {
+                Some(results) => {
+                    for (completion, result) in completions.iter().zip(results) {
+                        if let Err(e) = result {
+                            // The effect happened; a redelivery after the claim expires may repeat it.
+                            warn!(key = completion.key, error = %e, "could not mark the step completed");
+                        }
+                    }
                 }
+                None => warn!(
+                    steps = completions.len(),
+                    "deadline margin reached before the steps were marked completed; their claims expire"
+                ),
             }
         }
-        futures::stream::iter(releases)
-            .for_each_concurrent(limit, |key| self.release(key))
-            .await;
+        let released = futures::stream::iter(releases).for_each_concurrent(limit, |key| self.release(key));
+        if before(settle_by, released).await.is_none() {
+            warn!("deadline margin reached before every claim was released; the rest expire");
+        }
 
         let outcomes: Vec<RecordOutcome> = outcomes
             .into_iter()
@@ -878,11 +968,21 @@ impl BatchProcessor {
                 })
             })
             .collect();
-        self.back_off(records, &retry_backoff, &outcomes).await;
+        if before(settle_by, self.back_off(records, &retry_backoff, &outcomes))
+            .await
+            .is_none()
+        {
+            warn!("deadline margin reached before every failed record was backed off");
+        }
 
         let mut response = SqsBatchResponse::default();
         let mut reported: HashSet<&str> = HashSet::new();
         for (record, outcome) in records.iter().zip(&outcomes) {
+            if let RecordOutcome::DeadLettered { code } | RecordOutcome::Failed { code, .. } = outcome
+                && *code == RecordError::IdempotencyKeyReused.code()
+            {
+                metrics.keys_reused += 1;
+            }
             match outcome {
                 RecordOutcome::Processed => metrics.processed += 1,
                 RecordOutcome::Duplicate => metrics.duplicates_skipped += 1,
@@ -918,6 +1018,7 @@ impl BatchProcessor {
         &self,
         records: &[impl SqsRecord],
         dead_letters: Vec<(usize, RecordError)>,
+        settle_by: Instant,
         outcomes: &mut [Option<RecordOutcome>],
         forwarded: &mut BTreeMap<String, usize>,
     ) {
@@ -932,7 +1033,24 @@ impl BatchProcessor {
             .iter()
             .map(|(i, e)| dead_letter_message(&records[*i], e, &failed_at))
             .collect();
-        let results = publish_batch(&*self.queue, dlq, messages, &self.config.send_retry).await;
+        let Some(results) = before(
+            settle_by,
+            publish_batch(&*self.queue, dlq, messages, &self.config.send_retry),
+        )
+        .await
+        else {
+            warn!(
+                records = dead_letters.len(),
+                "deadline margin reached before the dead-letter sends finished; those records are reported failed"
+            );
+            for (i, _) in dead_letters {
+                outcomes[i] = Some(RecordOutcome::Failed {
+                    reason: FailureReason::Deadline,
+                    code: DEADLINE_REACHED,
+                });
+            }
+            return;
+        };
         let delivered = results.iter().filter(|r| r.is_ok()).count();
         if delivered > 0 {
             *forwarded.entry(dlq.to_owned()).or_default() += delivered;
@@ -994,13 +1112,15 @@ impl BatchProcessor {
 
     /// Sends every succeeded record's messages, per destination queue, and
     /// decides those records' outcomes.
+    #[allow(clippy::too_many_arguments)] // until settlement owns its state (the architecture issue)
     async fn send_pending<'k>(
         &self,
         pending: Vec<Option<Vec<Outgoing>>>,
-        keys: &'k RecordStrings,
+        (keys, fingerprints): (&'k RecordStrings, &[Option<Fingerprint>]),
+        settle_by: Instant,
         outcomes: &mut [Option<RecordOutcome>],
         releases: &mut Vec<&'k str>,
-        completions: &mut Vec<&'k str>,
+        completions: &mut Vec<Completion<'k>>,
         forwarded: &mut BTreeMap<String, usize>,
     ) {
         // Per queue, in batch order: the messages and the record each came from.
@@ -1027,12 +1147,32 @@ impl BatchProcessor {
             .into_iter()
             .map(|(url, messages, owners)| {
                 let destination = Arc::clone(&url);
-                let send = async move { publish_batch(&*self.queue, &destination, messages, retry).await };
+                let send = async move {
+                    before(
+                        settle_by,
+                        publish_batch(&*self.queue, &destination, messages, retry),
+                    )
+                    .await
+                };
                 ((url, owners), send)
             })
             .unzip();
         let results = futures::future::join_all(sends).await;
         for ((url, owners), results) in destinations.iter().zip(results) {
+            let Some(results) = results else {
+                // Some may have gone out before the cut: the retry's duplicates are skipped downstream.
+                warn!(
+                    queue = queue_name(url),
+                    "deadline margin reached before a destination's sends finished; their records will be retried"
+                );
+                for &i in owners {
+                    outcomes[i] = Some(RecordOutcome::Failed {
+                        reason: FailureReason::Deadline,
+                        code: DEADLINE_REACHED,
+                    });
+                }
+                continue;
+            };
             let mut delivered = 0;
             for (&i, result) in owners.iter().zip(results) {
                 match result {
@@ -1053,8 +1193,11 @@ impl BatchProcessor {
             }
         }
         for i in sent {
-            if outcomes[i] == Some(RecordOutcome::Processed) {
-                completions.push(keys.get(i));
+            if let (Some(RecordOutcome::Processed), Some(fingerprint)) = (&outcomes[i], fingerprints[i]) {
+                completions.push(Completion {
+                    key: keys.get(i),
+                    fingerprint,
+                });
             } else {
                 releases.push(keys.get(i));
             }
@@ -1110,8 +1253,12 @@ impl BatchProcessor {
         }
     }
 
-    async fn publish_metrics(&self, metrics: &InvocationMetrics) {
-        match tokio::time::timeout(self.config.metrics_timeout, self.metrics.publish(metrics)).await {
+    /// Publishes the invocation's metrics, waiting at most the metrics timeout
+    /// and never past `settle_by` (a sink that answers at once, like EMF on
+    /// stdout, still publishes after it).
+    async fn publish_metrics(&self, metrics: &InvocationMetrics, settle_by: Instant) {
+        let until = (Instant::now() + self.config.metrics_timeout).min(settle_by);
+        match tokio::time::timeout_at(until, self.metrics.publish(metrics)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(error = %e, "could not publish metrics"),
             Err(_) => warn!(
@@ -1133,6 +1280,7 @@ fn decode_all<S: RecordStep>(
     let mut inputs = Vec::with_capacity(n);
     let mut keys = RecordStrings::with_capacity(n);
     let mut correlation_ids = RecordStrings::with_capacity(n);
+    let mut fingerprints = Vec::with_capacity(n);
     let mut errors = Vec::with_capacity(n);
     for record in records {
         let started = std::time::Instant::now();
@@ -1140,6 +1288,7 @@ fn decode_all<S: RecordStep>(
             Ok(input) => {
                 keys.push(&idempotency_key_parts(step.name(), &step.key(&input)));
                 correlation_ids.push(&[step.correlation_id(&input)]);
+                fingerprints.push(Some(step.fingerprint(&input)));
                 inputs.push(Some(input));
                 errors.push(None);
             }
@@ -1156,6 +1305,7 @@ fn decode_all<S: RecordStep>(
                 latencies.push(started.elapsed().as_secs_f64() * 1000.0);
                 keys.push(&[]);
                 correlation_ids.push(&[]);
+                fingerprints.push(None);
                 inputs.push(None);
                 errors.push(Some(e));
             }
@@ -1167,15 +1317,16 @@ fn decode_all<S: RecordStep>(
         .into_iter()
         .enumerate()
         .map(|(i, error)| match error {
-            Some(e) => Stage::DecodeFailed(e),
+            Some(e) => Stage::Refused(e),
             None => match leaders.get(keys.get(i)) {
-                Some(&leader) => {
+                Some(&leader) if fingerprints[leader] == fingerprints[i] => {
                     debug!(
                         messageId = records[i].message_id(),
                         "same business key as an earlier record"
                     );
                     Stage::Follower { leader }
                 }
+                Some(&leader) => Stage::Rival { leader },
                 None => {
                     leaders.insert(keys.get(i), i);
                     Stage::Ready
@@ -1185,7 +1336,7 @@ fn decode_all<S: RecordStep>(
         .collect();
     drop(leaders);
     for (stage, input) in std::iter::zip(&stages, &mut inputs) {
-        if matches!(stage, Stage::Follower { .. }) {
+        if !matches!(stage, Stage::Ready) {
             *input = None; // never runs
         }
     }
@@ -1194,6 +1345,7 @@ fn decode_all<S: RecordStep>(
         inputs,
         keys,
         correlation_ids,
+        fingerprints,
     }
 }
 
@@ -1247,6 +1399,18 @@ fn idempotency_key_parts<'a>(step: &'a str, key: &'a str) -> [&'a str; 3] {
 /// The FIFO message group of a record (empty on standard queues).
 fn group_of(record: &impl SqsRecord) -> &str {
     record.message_group_id().unwrap_or_default()
+}
+
+/// The code of records the invocation's deadline margin cut off.
+const DEADLINE_REACHED: &str = "DeadlineReached";
+
+/// Runs one call of the settlement unless `bound` passes first; starts
+/// nothing once it has passed.
+async fn before<T>(bound: Instant, call: impl Future<Output = T>) -> Option<T> {
+    if Instant::now() >= bound {
+        return None;
+    }
+    tokio::time::timeout_at(bound, call).await.ok()
 }
 
 /// Longest `ErrorMessage` attribute on a dead-lettered message.
@@ -1306,9 +1470,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The current time as RFC 3339, UTC.
+/// The current time as RFC 3339, UTC, on the batch's clock (which follows
+/// tokio's, so a paused local run stamps its dead letters with its own time).
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    crate::rfc3339::write(crate::clock::now_utc()).map_or_else(String::new, |t| t.as_str().to_owned())
 }

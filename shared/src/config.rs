@@ -142,8 +142,11 @@ pub mod var {
     pub const MAX_CONCURRENCY: &str = "MAX_CONCURRENCY";
     /// `skip-group` or `stop-batch`.
     pub const FIFO_FAILURE_MODE: &str = "FIFO_FAILURE_MODE";
-    /// Milliseconds before the deadline after which no record starts.
+    /// Milliseconds before the deadline by which the handler has answered.
     pub const DEADLINE_MARGIN_MS: &str = "DEADLINE_MARGIN_MS";
+    /// Milliseconds kept for settling the batch: no record starts once less
+    /// than the margin and this are left.
+    pub const SETTLEMENT_RESERVE_MS: &str = "SETTLEMENT_RESERVE_MS";
     /// Whether an all-retryable-failure batch fails the invocation.
     pub const FAIL_ON_ALL_RETRYABLE: &str = "FAIL_ON_ALL_RETRYABLE";
     /// The source queue's dead-letter queue URL; enables the DLQ fast path.
@@ -170,6 +173,7 @@ pub mod var {
         MAX_CONCURRENCY,
         FIFO_FAILURE_MODE,
         DEADLINE_MARGIN_MS,
+        SETTLEMENT_RESERVE_MS,
         FAIL_ON_ALL_RETRYABLE,
         DLQ_URL,
         VISIBILITY_BACKOFF,
@@ -230,6 +234,11 @@ pub fn batch_config(env: &Env, service: &str) -> Result<BatchConfig, ConfigError
         .unwrap_or(defaults.max_concurrency),
         fifo_failure_mode,
         deadline_margin: Duration::from_millis(env.integer_or(var::DEADLINE_MARGIN_MS, 2000, 0..=600_000)?),
+        settlement_reserve: Duration::from_millis(env.integer_or(
+            var::SETTLEMENT_RESERVE_MS,
+            1000,
+            0..=600_000,
+        )?),
         error_when_all_retryable: env.boolean_or(var::FAIL_ON_ALL_RETRYABLE, true)?,
         dead_letter_queue_url: env.optional(var::DLQ_URL),
         visibility_backoff: backoff,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::event_json::{EventBody, ObjectWriter};
+use crate::fingerprint::{Fingerprint, FingerprintBuilder};
 use crate::money::Money;
 
 /// The version every event this pipeline writes carries.
@@ -130,6 +131,48 @@ impl OrderCreated {
             "normal"
         }
     }
+
+    /// The deduplication ID of the order's message on a FIFO queue: its ID and
+    /// fingerprint (`ord-1#<32 hex digits>`), so a producer's retry of the
+    /// same order within SQS's 5-minute window is delivered once, and a
+    /// different order reusing the ID is not dropped as its duplicate.
+    pub fn deduplication_id(&self) -> String {
+        format!("{}#{}", self.order_id, self.fingerprint())
+    }
+
+    /// What defines this order (not its correlation ID or contract version):
+    /// the same order sent twice has one fingerprint, another order under
+    /// the same ID another.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(|f| {
+            write_order(
+                f,
+                (&self.order_id, &self.customer_id),
+                &self.items,
+                self.total_amount,
+                &self.shipping_region,
+                self.created_at,
+            );
+        })
+    }
+}
+
+/// An order's defining fields, as `OrderCreated` and `InventoryReserved` carry them.
+fn write_order(
+    f: &mut FingerprintBuilder,
+    (order_id, customer_id): (&str, &str),
+    items: &[OrderItem],
+    total: Money,
+    region: &str,
+    created_at: OffsetDateTime,
+) {
+    f.str(order_id).str(customer_id).count(items.len());
+    for item in items {
+        f.str(&item.sku).u64(item.quantity.into());
+    }
+    f.i128(total.cents().into())
+        .str(region)
+        .i128(created_at.unix_timestamp_nanos());
 }
 
 /// Stock for every line of an order was reserved.
@@ -222,6 +265,54 @@ pub struct ShipmentCreated {
     /// When the shipment was created.
     #[serde(with = "crate::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+impl InventoryReserved {
+    /// The order's defining fields, as [`OrderCreated::fingerprint`] (not when it was reserved).
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(|f| {
+            write_order(
+                f,
+                (&self.order_id, &self.customer_id),
+                &self.items,
+                self.total_amount,
+                &self.shipping_region,
+                self.order_created_at,
+            );
+        })
+    }
+}
+
+impl OrderRejected {
+    /// The order, the reason and what it asked for (not what was in stock
+    /// or when: a rerun of the reservation may see other numbers).
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(|f| {
+            f.str(&self.order_id)
+                .str(&self.customer_id)
+                .str(match self.reason {
+                    RejectionReason::OutOfStock => "OUT_OF_STOCK",
+                })
+                .count(self.shortages.len());
+            for shortage in &self.shortages {
+                f.str(&shortage.sku).u64(shortage.requested.into());
+            }
+        })
+    }
+}
+
+impl ShipmentCreated {
+    /// The order, the shipment, its carrier and region (not its dates,
+    /// which follow the day the shipment was planned).
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(|f| {
+            f.str(&self.order_id)
+                .str(&self.customer_id)
+                .str(&self.shipment_id)
+                .str(&self.carrier)
+                .str(&self.shipping_region);
+        })
+    }
 }
 
 /// The fields every downstream event starts with, in their order.

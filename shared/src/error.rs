@@ -34,6 +34,13 @@ pub enum RecordError {
     /// is; says which (never the attribute's value).
     #[error("unknown event type: {0}")]
     UnknownEventType(&'static str),
+    /// The business key was used before by a message with other content (its
+    /// fingerprint differs): a different input under a known key, refused
+    /// rather than skipped as a duplicate.
+    #[error(
+        "idempotency key reused: the business key was already used by a message with other content; this one is not processed"
+    )]
+    IdempotencyKeyReused,
     /// Another invocation holds the idempotency record of this business key.
     #[error("{key} is being processed by another invocation")]
     InProgress {
@@ -65,6 +72,7 @@ impl RecordError {
                 | RecordError::UnsupportedVersion
                 | RecordError::Invalid { .. }
                 | RecordError::UnknownEventType(_)
+                | RecordError::IdempotencyKeyReused
         )
     }
 
@@ -76,6 +84,7 @@ impl RecordError {
             RecordError::UnsupportedVersion => "UnsupportedVersion",
             RecordError::Invalid { .. } => "ValidationFailed",
             RecordError::UnknownEventType(_) => "UnknownEventType",
+            RecordError::IdempotencyKeyReused => "IdempotencyKeyReused",
             RecordError::InProgress { .. } => "InProgress",
             RecordError::Port(e) => e.kind.code(),
         }

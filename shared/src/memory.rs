@@ -11,10 +11,11 @@ use async_trait::async_trait;
 
 use crate::contracts::{OrderItem, Shortage};
 use crate::error::{PortError, PortErrorKind};
+use crate::fingerprint::Fingerprint;
 use crate::metrics::InvocationMetrics;
 use crate::ports::{
-    Claim, CustomerNotification, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, MetricsSink,
-    Notifier, OutgoingMessage, Reservation, Undelivered, VisibilityChange,
+    Claim, Completion, CustomerNotification, EntryResults, IdempotencyStore, InventoryStore, MessageQueue,
+    MetricsSink, Notifier, OutgoingMessage, Reservation, Undelivered, VisibilityChange,
 };
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it
@@ -128,15 +129,16 @@ impl MessageQueue for InMemoryQueues {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyState {
-    InProgress { until: u64 },
-    Completed { until: u64 },
+struct KeyRecord {
+    completed: bool,
+    until: u64,
+    fingerprint: Fingerprint,
 }
 
 /// An idempotency store in a hash map, with the same expiry rules as the DynamoDB one.
 #[derive(Debug, Default)]
 pub struct InMemoryIdempotencyStore {
-    keys: Mutex<FxHashMap<String, KeyState>>,
+    keys: Mutex<FxHashMap<String, KeyRecord>>,
 }
 
 impl InMemoryIdempotencyStore {
@@ -147,10 +149,7 @@ impl InMemoryIdempotencyStore {
 
     /// How many keys are recorded as completed.
     pub fn completed(&self) -> usize {
-        lock(&self.keys)
-            .values()
-            .filter(|s| matches!(s, KeyState::Completed { .. }))
-            .count()
+        lock(&self.keys).values().filter(|r| r.completed).count()
     }
 
     /// Whether `key` has a record (in progress or completed).
@@ -161,14 +160,25 @@ impl InMemoryIdempotencyStore {
 
 #[async_trait]
 impl IdempotencyStore for InMemoryIdempotencyStore {
-    async fn claim(&self, key: &str, now: u64, in_progress_until: u64) -> Result<Claim, PortError> {
-        let claimed = KeyState::InProgress {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: u64,
+        in_progress_until: u64,
+    ) -> Result<Claim, PortError> {
+        let claimed = KeyRecord {
+            completed: false,
             until: in_progress_until,
+            fingerprint,
         };
         let mut keys = lock(&self.keys);
         match keys.get_mut(key) {
-            Some(KeyState::Completed { until }) if *until > now => Ok(Claim::Completed),
-            Some(KeyState::InProgress { until }) if *until > now => Ok(Claim::InProgress),
+            Some(live) if live.until > now => Ok(Claim::of_live_record(
+                live.completed,
+                Some(live.fingerprint),
+                fingerprint,
+            )),
             Some(expired) => {
                 *expired = claimed;
                 Ok(Claim::Acquired)
@@ -180,32 +190,40 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         }
     }
 
-    async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError> {
-        mark_completed(&mut lock(&self.keys), key, keep_until);
+    async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError> {
+        mark_completed(&mut lock(&self.keys), completion, keep_until);
         Ok(())
     }
 
-    async fn complete_all(&self, keys: &[&str], keep_until: u64) -> EntryResults {
+    async fn complete_all(&self, completions: &[Completion<'_>], keep_until: u64) -> EntryResults {
         // One lock for the batch, as the DynamoDB store makes one call per 25 keys.
         let mut stored = lock(&self.keys);
-        for key in keys {
-            mark_completed(&mut stored, key, keep_until);
+        for completion in completions {
+            mark_completed(&mut stored, *completion, keep_until);
         }
-        vec![Ok(()); keys.len()]
+        vec![Ok(()); completions.len()]
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
-        lock(&self.keys).remove(key);
+        let mut keys = lock(&self.keys);
+        // As in DynamoDB: only a claim in progress is released, never a completed record.
+        if keys.get(key).is_some_and(|record| !record.completed) {
+            keys.remove(key);
+        }
         Ok(())
     }
 }
 
-fn mark_completed(keys: &mut FxHashMap<String, KeyState>, key: &str, keep_until: u64) {
-    let completed = KeyState::Completed { until: keep_until };
-    match keys.get_mut(key) {
-        Some(state) => *state = completed,
+fn mark_completed(keys: &mut FxHashMap<String, KeyRecord>, completion: Completion<'_>, keep_until: u64) {
+    let completed = KeyRecord {
+        completed: true,
+        until: keep_until,
+        fingerprint: completion.fingerprint,
+    };
+    match keys.get_mut(completion.key) {
+        Some(record) => *record = completed,
         None => {
-            keys.insert(key.to_owned(), completed);
+            keys.insert(completion.key.to_owned(), completed);
         }
     }
 }
@@ -425,21 +443,67 @@ mod tests {
     #[tokio::test]
     async fn idempotency_claims_expire_and_completed_keys_are_skipped() {
         let store = InMemoryIdempotencyStore::new();
-        assert_eq!(store.claim("k", 100, 130).await.unwrap(), Claim::Acquired);
-        assert_eq!(store.claim("k", 120, 150).await.unwrap(), Claim::InProgress);
+        let fp = Fingerprint::of(|f| {
+            f.str("order");
+        });
+        assert_eq!(store.claim("k", fp, 100, 130).await.unwrap(), Claim::Acquired);
+        assert_eq!(store.claim("k", fp, 120, 150).await.unwrap(), Claim::InProgress);
         assert_eq!(
-            store.claim("k", 130, 160).await.unwrap(),
+            store.claim("k", fp, 130, 160).await.unwrap(),
             Claim::Acquired,
             "expired claim"
         );
-        store.complete("k", 1000).await.unwrap();
-        assert_eq!(store.claim("k", 999, 1030).await.unwrap(), Claim::Completed);
+        let completion = Completion {
+            key: "k",
+            fingerprint: fp,
+        };
+        store.complete(completion, 1000).await.unwrap();
+        assert_eq!(store.claim("k", fp, 999, 1030).await.unwrap(), Claim::Completed);
         assert_eq!(
-            store.claim("k", 1000, 1030).await.unwrap(),
+            store.claim("k", fp, 1000, 1030).await.unwrap(),
             Claim::Acquired,
             "past its TTL"
         );
         store.release("k").await.unwrap();
         assert!(!store.contains("k"));
+    }
+
+    #[tokio::test]
+    async fn a_live_key_with_another_fingerprint_is_reused_never_a_duplicate() {
+        let store = InMemoryIdempotencyStore::new();
+        let (first, other) = (
+            Fingerprint::of(|f| {
+                f.str("alice's order");
+            }),
+            Fingerprint::of(|f| {
+                f.str("mallory's order");
+            }),
+        );
+        assert_eq!(store.claim("k", first, 100, 130).await.unwrap(), Claim::Acquired);
+        assert_eq!(
+            store.claim("k", other, 101, 131).await.unwrap(),
+            Claim::Reused,
+            "in progress"
+        );
+        store
+            .complete_all(
+                &[Completion {
+                    key: "k",
+                    fingerprint: first,
+                }],
+                1000,
+            )
+            .await;
+        assert_eq!(
+            store.claim("k", other, 200, 230).await.unwrap(),
+            Claim::Reused,
+            "completed"
+        );
+        assert_eq!(store.claim("k", first, 200, 230).await.unwrap(), Claim::Completed);
+        assert_eq!(
+            store.claim("k", other, 1000, 1030).await.unwrap(),
+            Claim::Acquired,
+            "expired"
+        );
     }
 }

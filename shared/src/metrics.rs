@@ -22,6 +22,8 @@ pub mod name {
     pub const MESSAGES_SENT_TO_DLQ: &str = "MessagesSentToDlq";
     /// Records skipped because their step had already completed.
     pub const DUPLICATES_SKIPPED: &str = "DuplicatesSkipped";
+    /// Records refused because their business key was used before by other content.
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "IdempotencyKeyReused";
     /// Per-record processing time in milliseconds, as a distribution.
     pub const PROCESSING_LATENCY: &str = "ProcessingLatency";
     /// Records in the invocation's batch.
@@ -56,6 +58,8 @@ pub struct InvocationMetrics {
     pub sent_to_dlq: usize,
     /// Records skipped as already done.
     pub duplicates_skipped: usize,
+    /// Records refused for reusing a business key with other content.
+    pub keys_reused: usize,
     /// Per-record processing latency, milliseconds.
     pub latencies_ms: Vec<f64>,
     /// Whether this is the first invocation of the process.
@@ -89,6 +93,7 @@ impl InvocationMetrics {
             (name::MESSAGES_FAILED, self.failed as f64),
             (name::MESSAGES_SENT_TO_DLQ, self.sent_to_dlq as f64),
             (name::DUPLICATES_SKIPPED, self.duplicates_skipped as f64),
+            (name::IDEMPOTENCY_KEY_REUSED, self.keys_reused as f64),
             (name::BATCH_SIZE, self.batch_size as f64),
         ];
         if self.cold_start {

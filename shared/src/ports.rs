@@ -12,6 +12,7 @@ use aws_lambda_events::sqs::SqsMessage;
 
 use crate::contracts::{OrderItem, Shortage};
 use crate::error::PortError;
+use crate::fingerprint::Fingerprint;
 use crate::metrics::InvocationMetrics;
 
 /// A message to send to a queue.
@@ -156,27 +157,60 @@ pub trait QueueConsumer: Send + Sync {
 pub enum Claim {
     /// No live record existed; this caller now holds the key (in progress).
     Acquired,
-    /// The step already completed for this key: skip it.
+    /// The step already completed for this key and this fingerprint: skip it.
     Completed,
-    /// Another invocation holds the key and its claim has not expired.
+    /// Another invocation holds the key for this fingerprint and its claim has not expired.
     InProgress,
+    /// A live record holds the key for another fingerprint: a different input
+    /// reuses the key. Never skipped as a duplicate.
+    Reused,
 }
 
-/// Records which business steps have run, so a redelivered message is not applied twice.
+impl Claim {
+    /// What a live record (completed or in progress) means to a claim with
+    /// `fingerprint`; a record without one (written before fingerprints) matches any.
+    pub fn of_live_record(completed: bool, stored: Option<Fingerprint>, fingerprint: Fingerprint) -> Claim {
+        match (completed, stored) {
+            (_, Some(stored)) if stored != fingerprint => Claim::Reused,
+            (true, _) => Claim::Completed,
+            (false, _) => Claim::InProgress,
+        }
+    }
+}
+
+/// One step's completion: its key, and the fingerprint its record keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Completion<'a> {
+    /// The idempotency key.
+    pub key: &'a str,
+    /// The fingerprint of the input the step ran for.
+    pub fingerprint: Fingerprint,
+}
+
+/// Records which business steps have run, so a redelivered message is not
+/// applied twice, and with what input ([`Fingerprint`]), so a different input
+/// under a known key is not taken for a redelivery.
 ///
 /// Times are Unix seconds; the caller passes `now` so expiry is testable.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Claims `key` unless a completed or unexpired in-progress record exists.
-    async fn claim(&self, key: &str, now: u64, in_progress_until: u64) -> Result<Claim, PortError>;
-    /// Marks `key` completed, kept until `keep_until` (the store's TTL).
-    async fn complete(&self, key: &str, keep_until: u64) -> Result<(), PortError>;
+    /// Claims `key` for `fingerprint` unless a completed or unexpired
+    /// in-progress record exists; a live record of another fingerprint is [`Claim::Reused`].
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: u64,
+        in_progress_until: u64,
+    ) -> Result<Claim, PortError>;
+    /// Marks a key completed, kept until `keep_until` (the store's TTL).
+    async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError>;
     /// Marks many keys completed; stores with batch writes override this to
     /// save calls. Returns one result per key, in order.
-    async fn complete_all(&self, keys: &[&str], keep_until: u64) -> EntryResults {
-        let mut results = Vec::with_capacity(keys.len());
-        for key in keys {
-            results.push(self.complete(key, keep_until).await);
+    async fn complete_all(&self, completions: &[Completion<'_>], keep_until: u64) -> EntryResults {
+        let mut results = Vec::with_capacity(completions.len());
+        for completion in completions {
+            results.push(self.complete(*completion, keep_until).await);
         }
         results
     }

@@ -13,6 +13,7 @@ use orderflow_shared::batch::{
     RecordContext, RecordOutcome, RecordStep,
 };
 use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
+use orderflow_shared::fingerprint::Fingerprint;
 use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
 use orderflow_shared::metrics::InvocationMetrics;
 use orderflow_shared::ports::{Claim, IdempotencyStore, MetricsSink};
@@ -34,6 +35,9 @@ struct ScriptedStep {
 #[derive(serde::Deserialize)]
 struct Script {
     key: String,
+    /// What the record says about its key: the fingerprint covers it.
+    #[serde(default)]
+    content: String,
     fail: Option<String>,
     sleep_ms: Option<u64>,
     #[serde(skip)]
@@ -69,6 +73,10 @@ impl RecordStep for ScriptedStep {
         &script.correlation_id
     }
 
+    fn fingerprint(&self, script: &Script) -> Fingerprint {
+        script_fingerprint(&script.key, &script.content)
+    }
+
     async fn run(&self, script: Script, context: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -87,6 +95,13 @@ impl RecordStep for ScriptedStep {
             }]),
         }
     }
+}
+
+/// The fingerprint the scripted step gives a key and content.
+fn script_fingerprint(key: &str, content: &str) -> Fingerprint {
+    Fingerprint::of(|f| {
+        f.str(key).str(content);
+    })
 }
 
 fn record(id: &str, body: Option<&str>, arn: &str, group: Option<&str>) -> SqsMessage {
@@ -438,14 +453,16 @@ async fn fifo_a_permanent_failure_stops_its_group_without_a_dlq() {
 async fn the_deadline_margin_reports_unstarted_and_unfinished_records() {
     let h = harness(BatchConfig {
         max_concurrency: 1,
-        deadline_margin: Duration::from_millis(2500),
+        deadline_margin: Duration::from_millis(1500),
+        settlement_reserve: Duration::from_millis(1000),
         ..Default::default()
     });
     let step = ScriptedStep::default();
     let records = (0..6)
         .map(|i| with_body(&format!("m{i}"), &format!(r#"{{"key":"k{i}","sleep_ms":1000}}"#)))
         .collect();
-    // 5 s left, 2.5 s margin: m0 and m1 finish, m2 is cut off mid-step, m3.. never start.
+    // 5 s left, a 1.5 s margin and 1 s kept for settling: m0 and m1 finish,
+    // m2 is cut off mid-step, m3.. never start.
     let context = InvocationContext::with_timeout("req", Duration::from_secs(5));
     let report = h
         .processor
@@ -588,10 +605,93 @@ async fn a_redelivered_batch_is_skipped_and_counted() {
 }
 
 #[tokio::test]
+async fn a_reused_key_with_other_content_is_dead_lettered_never_skipped() {
+    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
+    let h = harness(BatchConfig {
+        dead_letter_queue_url: Some(dlq.to_owned()),
+        ..Default::default()
+    });
+    let step = ScriptedStep::default();
+    // Within one batch: the second record reuses the first one's key for other content.
+    let records = vec![
+        with_body("alice", r#"{"key":"ord-1","content":"alice's order"}"#),
+        with_body("mallory", r#"{"key":"ord-1","content":"mallory's order"}"#),
+        with_body("alice-again", r#"{"key":"ord-1","content":"alice's order"}"#),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+    assert_eq!(
+        report.outcomes,
+        [
+            RecordOutcome::Processed,
+            RecordOutcome::DeadLettered {
+                code: "IdempotencyKeyReused"
+            },
+            RecordOutcome::Duplicate
+        ]
+    );
+    assert_eq!(step.runs(), ["alice"]);
+    let dead = h.queues.messages(dlq);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attribute("ErrorCode"), Some("IdempotencyKeyReused"));
+    assert_eq!(dead[0].attribute("OriginalMessageId"), Some("mallory"));
+    let published = h.metrics.published();
+    assert_eq!(
+        (published[0].keys_reused, published[0].duplicates_skipped),
+        (1, 1)
+    );
+
+    // In a later batch: the completed record's fingerprint tells the reuse from a redelivery.
+    let records = vec![
+        with_body("mallory-later", r#"{"key":"ord-1","content":"mallory's order"}"#),
+        with_body("alice-later", r#"{"key":"ord-1","content":"alice's order"}"#),
+    ];
+    let report = h
+        .processor
+        .process(&event(records), &context(), &step)
+        .await
+        .unwrap();
+    // The leader reuses the key; whether its rival is a redelivery only the
+    // store can say, so the rival is retried rather than guessed at.
+    assert_eq!(
+        report.outcomes,
+        [
+            RecordOutcome::DeadLettered {
+                code: "IdempotencyKeyReused"
+            },
+            RecordOutcome::Failed {
+                reason: FailureReason::Retryable,
+                code: "KeyContended"
+            }
+        ]
+    );
+    assert_eq!(failed_ids(&report.response), ["alice-later"]);
+    assert_eq!(h.queues.messages(dlq).len(), 2);
+    assert_eq!(h.metrics.published()[1].keys_reused, 1);
+    let retried = event(vec![with_body(
+        "alice-later",
+        r#"{"key":"ord-1","content":"alice's order"}"#,
+    )]);
+    let report = h.processor.process(&retried, &context(), &step).await.unwrap();
+    assert_eq!(report.outcomes, [RecordOutcome::Duplicate]);
+    assert_eq!(step.runs(), ["alice"], "neither ran again");
+}
+
+#[tokio::test]
 async fn a_key_in_progress_elsewhere_is_a_retryable_failure() {
     let h = harness(BatchConfig::default());
     let far = u64::MAX / 2;
-    assert_eq!(h.store.claim("test#1", 0, far).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        h.store
+            .claim("test#1", script_fingerprint("1", ""), 0, far)
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
     let step = ScriptedStep::default();
     let report = h
         .processor
@@ -687,4 +787,100 @@ async fn a_failing_or_hanging_metrics_sink_never_fails_the_batch() {
         assert!(report.unwrap().response.batch_item_failures.is_empty());
         assert!(started.elapsed() <= BatchConfig::default().metrics_timeout);
     }
+}
+
+/// A queue whose calls never answer, like an endpoint that accepts and stays silent.
+struct SilentQueue;
+
+#[async_trait]
+impl orderflow_shared::ports::MessageQueue for SilentQueue {
+    async fn send_batch(
+        &self,
+        _: &str,
+        _: Vec<orderflow_shared::ports::OutgoingMessage>,
+    ) -> Vec<orderflow_shared::ports::Undelivered> {
+        std::future::pending().await
+    }
+
+    async fn change_visibility_batch(
+        &self,
+        _: &str,
+        _: &[orderflow_shared::ports::VisibilityChange],
+    ) -> Result<orderflow_shared::ports::EntryResults, PortError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_after_the_records_end_by_the_deadline_margin_and_their_records_are_retried() {
+    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
+    let config = BatchConfig {
+        dead_letter_queue_url: Some(dlq.to_owned()),
+        deadline_margin: Duration::from_secs(2),
+        error_when_all_retryable: false,
+        ..Default::default()
+    };
+    let store = Arc::new(InMemoryIdempotencyStore::new());
+    let processor = BatchProcessor::new(
+        config,
+        Arc::new(SilentQueue),
+        store.clone(),
+        Arc::new(InMemoryMetrics::new()),
+    );
+    let step = ScriptedStep::default();
+    let records = vec![
+        ok("sent", "1"),
+        with_body("dead-letter", "{not json"),
+        with_body("retried", r#"{"key":"3","fail":"retry"}"#),
+    ];
+    let started = tokio::time::Instant::now();
+    let context = InvocationContext::with_timeout("req-1", Duration::from_secs(10));
+    let report = processor.process(&event(records), &context, &step).await.unwrap();
+    assert!(
+        started.elapsed() <= Duration::from_secs(8),
+        "answered {:?} after the start, past the deadline less its margin",
+        started.elapsed()
+    );
+    let cut = RecordOutcome::Failed {
+        reason: FailureReason::Deadline,
+        code: "DeadlineReached",
+    };
+    assert_eq!(report.outcomes[0], cut, "its message may not have gone out");
+    assert_eq!(report.outcomes[1], cut, "it never reached the DLQ");
+    assert_eq!(
+        failed_ids(&report.response),
+        ["sent", "dead-letter", "retried"],
+        "every record stays with the queue"
+    );
+    assert!(
+        !store.contains("test#1") || store.completed() == 0,
+        "nothing marked done"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn dead_letters_are_stamped_with_the_batchs_clock() {
+    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
+    let h = harness(BatchConfig {
+        dead_letter_queue_url: Some(dlq.to_owned()),
+        ..Default::default()
+    });
+    // A local run's paused clock is days ahead of the system's.
+    tokio::time::advance(Duration::from_secs(10 * 24 * 3600)).await;
+    let step = ScriptedStep::default();
+    h.processor
+        .process(&event(vec![with_body("bad", "{not json")]), &context(), &step)
+        .await
+        .unwrap();
+    let failed_at = h.queues.messages(dlq)[0]
+        .attribute("FailedAt")
+        .unwrap()
+        .to_owned();
+    let failed_at = orderflow_shared::rfc3339::parse(&failed_at).unwrap();
+    let system_now = time::OffsetDateTime::now_utc();
+    let ahead = failed_at - system_now;
+    assert!(
+        (ahead - time::Duration::days(10)).abs() < time::Duration::minutes(1),
+        "FailedAt is {ahead} from the system clock, not the run's 10 days"
+    );
 }

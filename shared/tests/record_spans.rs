@@ -43,6 +43,12 @@ impl RecordStep for Step {
         &input.0
     }
 
+    fn fingerprint(&self, input: &(String, String)) -> orderflow_shared::fingerprint::Fingerprint {
+        orderflow_shared::fingerprint::Fingerprint::of(|f| {
+            f.str(&input.1);
+        })
+    }
+
     async fn run(
         &self,
         (_, body): (String, String),

@@ -17,6 +17,7 @@ use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
+use orderflow_shared::fingerprint::Fingerprint;
 use orderflow_shared::memory::InMemoryInventory;
 use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS};
 use orderflow_shared::ports::{InventoryStore, Reservation};
@@ -152,6 +153,10 @@ impl RecordStep for InventoryStep {
 
     fn correlation_id<'a>(&self, order: &'a OrderCreated) -> &'a str {
         &order.correlation_id
+    }
+
+    fn fingerprint(&self, order: &OrderCreated) -> Fingerprint {
+        order.fingerprint()
     }
 
     async fn run(

@@ -14,6 +14,7 @@ use orderflow_shared::RecordError;
 use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body};
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
+use orderflow_shared::fingerprint::Fingerprint;
 use orderflow_shared::ports::{CustomerNotification, Notifier, Template};
 use orderflow_shared::sqs::SqsRecord;
 use orderflow_shared::validation::decode_event;
@@ -187,6 +188,13 @@ impl RecordStep for NotificationStep {
 
     fn correlation_id<'a>(&self, event: &'a CustomerEvent) -> &'a str {
         event.correlation_id()
+    }
+
+    fn fingerprint(&self, event: &CustomerEvent) -> Fingerprint {
+        match event {
+            CustomerEvent::Shipped(e) => e.fingerprint(),
+            CustomerEvent::Rejected(e) => e.fingerprint(),
+        }
     }
 
     async fn run(

@@ -53,6 +53,9 @@ use orderflow_shared::validation::{
 use serde::Serialize;
 use tracing::Instrument;
 
+mod entry;
+pub use entry::{HttpApiResponse, UriPart, check_uri_parts, respond};
+
 /// Environment variables this function reads, besides the adapters'
 /// (`orderflow_aws::wiring::var`).
 pub mod var {
@@ -107,6 +110,10 @@ pub enum ApiError {
     /// `/orders` with a method other than POST.
     #[error("method not allowed: use POST")]
     MethodNotAllowed,
+    /// A part of the request's URI is not valid URI syntax (checked before
+    /// `lambda_http` builds the request, which panics on it).
+    #[error("the request's {} is not valid URI syntax", .0.name())]
+    InvalidUri(UriPart),
     /// The body is over [`MAX_BODY_BYTES`].
     #[error("request body is {bytes} bytes; at most {MAX_BODY_BYTES} are accepted")]
     PayloadTooLarge {
@@ -147,7 +154,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::MissingBody
+            ApiError::InvalidUri(_)
+            | ApiError::MissingBody
             | ApiError::NotUtf8
             | ApiError::InvalidJson(_)
             | ApiError::Invalid(_)
@@ -162,6 +170,7 @@ impl ApiError {
         match self {
             ApiError::NotFound => "NotFound",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
+            ApiError::InvalidUri(_) => "InvalidRequestUri",
             ApiError::PayloadTooLarge { .. } => "PayloadTooLarge",
             ApiError::UnsupportedMediaType => "UnsupportedMediaType",
             ApiError::MissingBody => "MissingBody",
@@ -213,7 +222,7 @@ impl ApiError {
 }
 
 /// The request headers, as the message attributes the shared decoder falls back on.
-struct Headers<'a>(&'a HeaderMap);
+pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl MessageAttributes for Headers<'_> {
     fn string_attribute(&self, name: &str) -> Option<&str> {
@@ -327,8 +336,9 @@ pub fn parse_order(request: &Request) -> Result<OrderCreated, ApiError> {
 /// The `OrderCreated` message for the orders queue at `queue_url`: the
 /// validated order as its body (correlation ID and region resolved), the
 /// pipeline's attributes, and on a FIFO queue the customer as message group
-/// and the order ID as deduplication ID (a client's retry within SQS's
-/// 5-minute window is then sent once).
+/// and [`OrderCreated::deduplication_id`] as deduplication ID (a client's
+/// retry within SQS's 5-minute window is then sent once, and another order
+/// reusing the order ID is not dropped as its duplicate).
 pub fn order_message(order: &OrderCreated, queue_url: &str) -> Result<OutgoingMessage, ApiError> {
     let body = serde_json::to_string(order).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut message = OutgoingMessage::new(body)
@@ -338,7 +348,7 @@ pub fn order_message(order: &OrderCreated, queue_url: &str) -> Result<OutgoingMe
         .with_attribute(attribute::REGION, order.shipping_region.clone());
     if is_fifo(queue_url) {
         message.group_id = Some(order.customer_id.clone());
-        message.deduplication_id = Some(order.order_id.clone());
+        message.deduplication_id = Some(order.deduplication_id());
     }
     Ok(message)
 }
@@ -402,7 +412,7 @@ pub async fn handle(request: &Request, queue: &dyn MessageQueue, config: &Config
     .await
 }
 
-fn error_response(error: &ApiError, correlation_id: &str) -> Response<Body> {
+pub(crate) fn error_response(error: &ApiError, correlation_id: &str) -> Response<Body> {
     let status = error.status();
     if status.is_server_error() {
         tracing::error!(status = status.as_u16(), code = error.code(), error = %error, "order not accepted");

@@ -103,7 +103,40 @@ async fn priority_region_and_fifo_fields_follow_the_order() {
     assert_eq!(message.attribute("Priority"), Some("high"));
     assert_eq!(message.attribute("Region"), Some("EU-WEST"));
     assert_eq!(message.group_id.as_deref(), Some("cust-1"));
-    assert_eq!(message.deduplication_id.as_deref(), Some("ord-1"));
+    let dedup = message.deduplication_id.as_deref().unwrap();
+    let (id, fingerprint) = dedup.split_once('#').unwrap();
+    assert_eq!(
+        (id, fingerprint.len()),
+        ("ord-1", 32),
+        "the order ID, then its fingerprint"
+    );
+}
+
+#[tokio::test]
+async fn a_different_order_reusing_an_id_gets_its_own_fifo_deduplication_id() {
+    let queues = InMemoryQueues::new();
+    let send = |body: String, correlation: &'static str| {
+        request(post().header("x-correlation-id", correlation), body)
+    };
+    let other_customer = order_json("10").replace("cust-1", "cust-2");
+    for (body, correlation) in [
+        (order_json("10"), "first"),
+        (order_json("10"), "a-retry"),
+        (other_customer, "another-order"),
+    ] {
+        assert_eq!(
+            answer(&send(body, correlation), &queues, FIFO_QUEUE).await.status,
+            202
+        );
+    }
+    let ids: Vec<String> = queues
+        .messages(FIFO_QUEUE)
+        .iter()
+        .map(|m| m.deduplication_id.clone().unwrap())
+        .collect();
+    assert!(ids.iter().all(|id| id.starts_with("ord-1#")), "{ids:?}");
+    assert_eq!(ids[0], ids[1], "a retry of the same order is deduplicated by SQS");
+    assert_ne!(ids[0], ids[2], "another order under the same ID is not");
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use orderflow_shared::RecordError;
 use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode, idempotency_key};
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
+use orderflow_shared::fingerprint::Fingerprint;
 use orderflow_shared::pipeline::NOTIFICATIONS;
 use orderflow_shared::sqs::SqsRecord;
 use orderflow_shared::validation::decode_event;
@@ -118,6 +119,10 @@ impl RecordStep for ShippingStep {
 
     fn correlation_id<'a>(&self, reserved: &'a InventoryReserved) -> &'a str {
         &reserved.correlation_id
+    }
+
+    fn fingerprint(&self, reserved: &InventoryReserved) -> Fingerprint {
+        reserved.fingerprint()
     }
 
     async fn run(

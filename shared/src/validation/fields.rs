@@ -200,9 +200,9 @@ pub(crate) fn chars<'a>(
 }
 
 /// A required string read by a rule on its text (a timestamp, a date).
-pub(crate) fn text_with<'a, T>(
+pub(crate) fn text_with<T>(
     field: &dyn fmt::Display,
-    raw: Option<&'a RawValue>,
+    raw: Option<&RawValue>,
     rule: impl FnOnce(&str) -> Result<T, Rule>,
     errors: &mut ValidationErrors,
 ) -> Option<T> {
