@@ -16,6 +16,8 @@
 //! - no IAM statement allows a `*` action, no role reaches beyond its
 //!   function's own queues, tables and topic, and `*` resources only where
 //!   the service cannot scope (metrics, by namespace);
+//! - each role's DynamoDB actions are exactly those its code calls, and on
+//!   the idempotency table only for its own step's keys (`<step>#...`);
 //! - every environment variable a function's code requires is set, and
 //!   points at the right resource.
 
@@ -29,6 +31,7 @@ fn template_path() -> PathBuf {
 }
 
 use orderflow_aws::wiring::var as adapters;
+use orderflow_shared::batch::idempotency_key;
 use orderflow_shared::config::var as processor;
 
 /// Variables every consumer's deployment sets, beyond what its own code
@@ -71,14 +74,28 @@ const CONSUME_ACTIONS: &[&str] = &[
     "sqs:GetQueueAttributes",
 ];
 
-/// Actions the idempotency store needs on its table (claims, completions in
-/// one `BatchWriteItem`, releases).
+/// The DynamoDB actions the idempotency store (`orderflow_aws::dynamodb::
+/// DynamoIdempotencyStore`) calls: `PutItem` claims and completes, `GetItem`
+/// reads a claimed record, `BatchWriteItem` completes a batch's records,
+/// `DeleteItem` releases.
 const IDEMPOTENCY_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
+];
+
+/// The DynamoDB actions the inventory (`orderflow_aws::dynamodb::DynamoInventory`)
+/// calls: its `TransactWriteItems` is authorized per item, as `PutItem` (the
+/// reservation) and `UpdateItem` (each SKU's stock); `GetItem` reads stock and
+/// reservations after a cancelled transaction.
+const INVENTORY_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+
+/// Each consumer's step: its idempotency keys are `<step>#<businessKey>`.
+const STEPS: &[(&str, &str)] = &[
+    ("InventoryFunction", inventory::STEP),
+    ("ShippingFunction", shipping::STEP),
+    ("NotificationFunction", notification::STEP),
 ];
 
 /// Actions whose service allows no resource scoping (so `Resource: "*"`),
@@ -930,21 +947,6 @@ fn every_function_role_is_least_privilege() {
                     format!("{id}: needs sqs:SendMessage on {queue}")
                 });
             }
-            if let Some(table) = env_target("IDEMPOTENCY_TABLE") {
-                for action in IDEMPOTENCY_ACTIONS {
-                    p.check(has(action, &table), || format!("{id}: needs {action} on {table}"));
-                }
-            }
-            if let Some(table) = env_target("INVENTORY_TABLE") {
-                for action in [
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:ConditionCheckItem",
-                ] {
-                    p.check(has(action, &table), || format!("{id}: needs {action} on {table}"));
-                }
-            }
             if let Some(topic) = &topic {
                 p.check(has("sns:Publish", topic), || {
                     format!("{id}: needs sns:Publish on {topic}")
@@ -960,6 +962,74 @@ fn every_function_role_is_least_privilege() {
                     format!("{id}: needs to write its logs")
                 });
             }
+        }
+    });
+}
+
+/// The DynamoDB actions of each role are exactly those its code calls, on the
+/// tables its variables name; on the idempotency table only for the keys of
+/// its own step (`dynamodb:LeadingKeys`), so no consumer reads, completes or
+/// releases another's records.
+#[test]
+fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
+    check_all_variants(|t, p| {
+        for (id, f) in t.of_type("AWS::Serverless::Function") {
+            let Some((role, _)) = get_att(&f["Role"]) else {
+                continue; // every_function_role_is_least_privilege reports it
+            };
+            let env = &f["Environment"]["Variables"];
+            let idempotency_table = target(&env["IDEMPOTENCY_TABLE"]);
+            let mut expected = BTreeSet::new();
+            for (variable, actions) in [
+                ("IDEMPOTENCY_TABLE", IDEMPOTENCY_ACTIONS),
+                ("INVENTORY_TABLE", INVENTORY_ACTIONS),
+            ] {
+                if let Some(table) = target(&env[variable]) {
+                    expected.extend(actions.iter().map(|a| (a.to_string(), table.to_owned())));
+                }
+            }
+            let own_keys = STEPS
+                .iter()
+                .find(|(function, _)| *function == id)
+                .map(|(_, step)| idempotency_key(step, "*"));
+            let mut granted = BTreeSet::new();
+            for s in role_statements(t, role) {
+                let actions: Vec<String> = strings(&s["Action"])
+                    .into_iter()
+                    .filter(|a| a.starts_with("dynamodb:"))
+                    .collect();
+                if s["Effect"] != "Allow" || actions.is_empty() {
+                    continue;
+                }
+                for r in list(&s["Resource"]) {
+                    let on = target(r).unwrap_or(r.as_str().unwrap_or("(outside the template)"));
+                    granted.extend(actions.iter().map(|a| (a.clone(), on.to_owned())));
+                    if Some(on) != idempotency_table {
+                        continue;
+                    }
+                    let condition = &s["Condition"];
+                    let leading_keys = strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+                    let keys_named = condition["Null"]["dynamodb:LeadingKeys"] == "false";
+                    let Some(own) = &own_keys else {
+                        p.check(false, || {
+                            format!("{id}: uses the idempotency table but has no entry in STEPS")
+                        });
+                        continue;
+                    };
+                    p.check(leading_keys == BTreeSet::from([own.clone()]) && keys_named, || {
+                        let sid = &s["Sid"];
+                        format!(
+                            "{id}: statement {sid} on {on} must hold ForAllValues:StringLike dynamodb:LeadingKeys \
+                             [{own:?}] and Null dynamodb:LeadingKeys \"false\", not {condition}"
+                        )
+                    });
+                }
+            }
+            let extra: Vec<_> = granted.difference(&expected).collect();
+            let missing: Vec<_> = expected.difference(&granted).collect();
+            p.check(extra.is_empty() && missing.is_empty(), || {
+                format!("{id}: {role} grants DynamoDB actions no code calls {extra:?}, lacks {missing:?}")
+            });
         }
     });
 }
