@@ -20,6 +20,8 @@
 //!   the idempotency table only for its own step's keys (`<step>#...`);
 //! - every environment variable a function's code requires is set, and
 //!   points at the right resource.
+//!
+//! And the README's Deploy section names every output and explains every alarm.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -1319,4 +1321,99 @@ fn the_order_api_gets_its_variables() {
             "OrderApiFunction keeps no idempotency records: IDEMPOTENCY_TABLE should not be set".to_owned()
         });
     });
+}
+
+// ------------------------------------------------------------- the README
+
+/// The rows of the table under `### <heading>` in the README's Deploy
+/// section: the names in backticks of each row's first cell.
+fn readme_deploy_table(heading: &str) -> Vec<Vec<String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md is readable");
+    let deploy = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Deploy\n"))
+        .expect("README.md has a Deploy section");
+    let section = deploy
+        .split("\n### ")
+        .find(|s| s.starts_with(&format!("{heading}\n")))
+        .unwrap_or_else(|| panic!("README.md, Deploy: no ### {heading}"));
+    section
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .skip(2) // the header and its separator
+        .map(|row| {
+            let first_cell = row.split('|').nth(1).unwrap_or_default();
+            first_cell
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether `name` fits `pattern`, where each `<Placeholder>` stands for one or
+/// more letters or digits (`<Queue>DlqAlarm` fits `OrdersDlqAlarm`).
+fn fits(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('<') {
+        None => pattern == name,
+        Some((literal, rest)) => {
+            let Some(name) = name.strip_prefix(literal) else {
+                return false;
+            };
+            let rest = rest.split_once('>').map_or("", |(_, rest)| rest);
+            let run = name
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(name.len());
+            (1..=run).any(|taken| fits(rest, &name[taken..]))
+        }
+    }
+}
+
+/// The README's outputs table names exactly the template's outputs.
+#[test]
+fn the_readme_lists_every_output() {
+    let raw = raw_template();
+    let outputs: BTreeSet<String> = raw["Outputs"]
+        .as_object()
+        .expect("Outputs")
+        .keys()
+        .cloned()
+        .collect();
+    let listed: BTreeSet<String> = readme_deploy_table("Outputs").into_iter().flatten().collect();
+    let missing: Vec<_> = outputs.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&outputs).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README.md, Deploy, Outputs: outputs without a row {missing:?}; rows naming no output {stale:?}"
+    );
+}
+
+/// Every alarm of the template has a row in the README's Alerts table, and
+/// every row there names at least one alarm.
+#[test]
+fn the_readme_explains_every_alarm() {
+    let raw = raw_template();
+    let alarms: Vec<&String> = raw["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, _)| id)
+        .collect();
+    let rows: Vec<String> = readme_deploy_table("Alerts").into_iter().flatten().collect();
+    let unexplained: Vec<_> = alarms
+        .iter()
+        .filter(|alarm| !rows.iter().any(|row| fits(row, alarm)))
+        .collect();
+    let stale: Vec<_> = rows
+        .iter()
+        .filter(|row| !alarms.iter().any(|alarm| fits(row, alarm)))
+        .collect();
+    assert!(
+        unexplained.is_empty() && stale.is_empty(),
+        "README.md, Deploy, Alerts: alarms without a row {unexplained:?}; rows naming no alarm {stale:?}"
+    );
 }
