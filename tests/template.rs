@@ -16,8 +16,12 @@
 //! - no IAM statement allows a `*` action, no role reaches beyond its
 //!   function's own queues, tables and topic, and `*` resources only where
 //!   the service cannot scope (metrics, by namespace);
+//! - each role's DynamoDB actions are exactly those its code calls, and on
+//!   the idempotency table only for its own step's keys (`<step>#...`);
 //! - every environment variable a function's code requires is set, and
 //!   points at the right resource.
+//!
+//! And the README's Deploy section names every output and explains every alarm.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -29,6 +33,7 @@ fn template_path() -> PathBuf {
 }
 
 use orderflow_aws::wiring::var as adapters;
+use orderflow_shared::batch::idempotency_key;
 use orderflow_shared::config::var as processor;
 
 /// Variables every consumer's deployment sets, beyond what its own code
@@ -71,14 +76,28 @@ const CONSUME_ACTIONS: &[&str] = &[
     "sqs:GetQueueAttributes",
 ];
 
-/// Actions the idempotency store needs on its table (claims, completions in
-/// one `BatchWriteItem`, releases).
+/// The DynamoDB actions the idempotency store (`orderflow_aws::dynamodb::
+/// DynamoIdempotencyStore`) calls: `PutItem` claims and completes, `GetItem`
+/// reads a claimed record, `BatchWriteItem` completes a batch's records,
+/// `DeleteItem` releases.
 const IDEMPOTENCY_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
+];
+
+/// The DynamoDB actions the inventory (`orderflow_aws::dynamodb::DynamoInventory`)
+/// calls: its `TransactWriteItems` is authorized per item, as `PutItem` (the
+/// reservation) and `UpdateItem` (each SKU's stock); `GetItem` reads stock and
+/// reservations after a cancelled transaction.
+const INVENTORY_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+
+/// Each consumer's step: its idempotency keys are `<step>#<businessKey>`.
+const STEPS: &[(&str, &str)] = &[
+    ("InventoryFunction", inventory::STEP),
+    ("ShippingFunction", shipping::STEP),
+    ("NotificationFunction", notification::STEP),
 ];
 
 /// Actions whose service allows no resource scoping (so `Resource: "*"`),
@@ -930,21 +949,6 @@ fn every_function_role_is_least_privilege() {
                     format!("{id}: needs sqs:SendMessage on {queue}")
                 });
             }
-            if let Some(table) = env_target("IDEMPOTENCY_TABLE") {
-                for action in IDEMPOTENCY_ACTIONS {
-                    p.check(has(action, &table), || format!("{id}: needs {action} on {table}"));
-                }
-            }
-            if let Some(table) = env_target("INVENTORY_TABLE") {
-                for action in [
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:ConditionCheckItem",
-                ] {
-                    p.check(has(action, &table), || format!("{id}: needs {action} on {table}"));
-                }
-            }
             if let Some(topic) = &topic {
                 p.check(has("sns:Publish", topic), || {
                     format!("{id}: needs sns:Publish on {topic}")
@@ -960,6 +964,74 @@ fn every_function_role_is_least_privilege() {
                     format!("{id}: needs to write its logs")
                 });
             }
+        }
+    });
+}
+
+/// The DynamoDB actions of each role are exactly those its code calls, on the
+/// tables its variables name; on the idempotency table only for the keys of
+/// its own step (`dynamodb:LeadingKeys`), so no consumer reads, completes or
+/// releases another's records.
+#[test]
+fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
+    check_all_variants(|t, p| {
+        for (id, f) in t.of_type("AWS::Serverless::Function") {
+            let Some((role, _)) = get_att(&f["Role"]) else {
+                continue; // every_function_role_is_least_privilege reports it
+            };
+            let env = &f["Environment"]["Variables"];
+            let idempotency_table = target(&env["IDEMPOTENCY_TABLE"]);
+            let mut expected = BTreeSet::new();
+            for (variable, actions) in [
+                ("IDEMPOTENCY_TABLE", IDEMPOTENCY_ACTIONS),
+                ("INVENTORY_TABLE", INVENTORY_ACTIONS),
+            ] {
+                if let Some(table) = target(&env[variable]) {
+                    expected.extend(actions.iter().map(|a| (a.to_string(), table.to_owned())));
+                }
+            }
+            let own_keys = STEPS
+                .iter()
+                .find(|(function, _)| *function == id)
+                .map(|(_, step)| idempotency_key(step, "*"));
+            let mut granted = BTreeSet::new();
+            for s in role_statements(t, role) {
+                let actions: Vec<String> = strings(&s["Action"])
+                    .into_iter()
+                    .filter(|a| a.starts_with("dynamodb:"))
+                    .collect();
+                if s["Effect"] != "Allow" || actions.is_empty() {
+                    continue;
+                }
+                for r in list(&s["Resource"]) {
+                    let on = target(r).unwrap_or(r.as_str().unwrap_or("(outside the template)"));
+                    granted.extend(actions.iter().map(|a| (a.clone(), on.to_owned())));
+                    if Some(on) != idempotency_table {
+                        continue;
+                    }
+                    let condition = &s["Condition"];
+                    let leading_keys = strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+                    let keys_named = condition["Null"]["dynamodb:LeadingKeys"] == "false";
+                    let Some(own) = &own_keys else {
+                        p.check(false, || {
+                            format!("{id}: uses the idempotency table but has no entry in STEPS")
+                        });
+                        continue;
+                    };
+                    p.check(leading_keys == BTreeSet::from([own.clone()]) && keys_named, || {
+                        let sid = &s["Sid"];
+                        format!(
+                            "{id}: statement {sid} on {on} must hold ForAllValues:StringLike dynamodb:LeadingKeys \
+                             [{own:?}] and Null dynamodb:LeadingKeys \"false\", not {condition}"
+                        )
+                    });
+                }
+            }
+            let extra: Vec<_> = granted.difference(&expected).collect();
+            let missing: Vec<_> = expected.difference(&granted).collect();
+            p.check(extra.is_empty() && missing.is_empty(), || {
+                format!("{id}: {role} grants DynamoDB actions no code calls {extra:?}, lacks {missing:?}")
+            });
         }
     });
 }
@@ -1249,4 +1321,99 @@ fn the_order_api_gets_its_variables() {
             "OrderApiFunction keeps no idempotency records: IDEMPOTENCY_TABLE should not be set".to_owned()
         });
     });
+}
+
+// ------------------------------------------------------------- the README
+
+/// The rows of the table under `### <heading>` in the README's Deploy
+/// section: the names in backticks of each row's first cell.
+fn readme_deploy_table(heading: &str) -> Vec<Vec<String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md is readable");
+    let deploy = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Deploy\n"))
+        .expect("README.md has a Deploy section");
+    let section = deploy
+        .split("\n### ")
+        .find(|s| s.starts_with(&format!("{heading}\n")))
+        .unwrap_or_else(|| panic!("README.md, Deploy: no ### {heading}"));
+    section
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .skip(2) // the header and its separator
+        .map(|row| {
+            let first_cell = row.split('|').nth(1).unwrap_or_default();
+            first_cell
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether `name` fits `pattern`, where each `<Placeholder>` stands for one or
+/// more letters or digits (`<Queue>DlqAlarm` fits `OrdersDlqAlarm`).
+fn fits(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('<') {
+        None => pattern == name,
+        Some((literal, rest)) => {
+            let Some(name) = name.strip_prefix(literal) else {
+                return false;
+            };
+            let rest = rest.split_once('>').map_or("", |(_, rest)| rest);
+            let run = name
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(name.len());
+            (1..=run).any(|taken| fits(rest, &name[taken..]))
+        }
+    }
+}
+
+/// The README's outputs table names exactly the template's outputs.
+#[test]
+fn the_readme_lists_every_output() {
+    let raw = raw_template();
+    let outputs: BTreeSet<String> = raw["Outputs"]
+        .as_object()
+        .expect("Outputs")
+        .keys()
+        .cloned()
+        .collect();
+    let listed: BTreeSet<String> = readme_deploy_table("Outputs").into_iter().flatten().collect();
+    let missing: Vec<_> = outputs.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&outputs).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README.md, Deploy, Outputs: outputs without a row {missing:?}; rows naming no output {stale:?}"
+    );
+}
+
+/// Every alarm of the template has a row in the README's Alerts table, and
+/// every row there names at least one alarm.
+#[test]
+fn the_readme_explains_every_alarm() {
+    let raw = raw_template();
+    let alarms: Vec<&String> = raw["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, _)| id)
+        .collect();
+    let rows: Vec<String> = readme_deploy_table("Alerts").into_iter().flatten().collect();
+    let unexplained: Vec<_> = alarms
+        .iter()
+        .filter(|alarm| !rows.iter().any(|row| fits(row, alarm)))
+        .collect();
+    let stale: Vec<_> = rows
+        .iter()
+        .filter(|row| !alarms.iter().any(|alarm| fits(row, alarm)))
+        .collect();
+    assert!(
+        unexplained.is_empty() && stale.is_empty(),
+        "README.md, Deploy, Alerts: alarms without a row {unexplained:?}; rows naming no alarm {stale:?}"
+    );
 }
