@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use orderflow::consume::{ConsumeSpec, DEFAULT_CONCURRENCY, consume};
 use orderflow::invoke::{Function, invoke, lambda_response, read_event, summary};
+use orderflow::ranges::{Fraction, WholeNumber};
 use orderflow::redrive::{RedriveMode, RedriveSpec, redrive};
 use orderflow::run::{RunSpec, run};
 use orderflow::send::{SendSpec, send_orders};
@@ -74,7 +75,8 @@ struct ConsumeArgs {
     #[arg(long)]
     queue_url: String,
     /// Batches (of up to 10 messages) processed at once.
-    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, allow_negative_numbers = true,
+          value_parser = WholeNumber::new(1, 1000).parser::<u16>())]
     concurrency: u16,
     /// An endpoint for every AWS service (a local server); credentials default to dummy ones.
     #[arg(long)]
@@ -101,13 +103,13 @@ struct SendArgs {
     #[arg(long)]
     batch: bool,
     /// Fraction of orders whose body breaks one rule of the contract (0 to 1).
-    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
     invalid: f64,
     /// Seed of the generated orders (order IDs are ord-<seed>-<n>); random when not given.
     #[arg(long)]
     seed: Option<u64>,
     /// Calls in flight at once (FIFO queues: always one, to keep each group's order).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = WholeNumber::new(1, 256).parser::<u16>())]
     concurrency: u16,
     /// An endpoint that speaks SQS (a local server); credentials default to dummy ones.
     #[arg(long)]
@@ -137,13 +139,6 @@ struct RedriveArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
-}
-
-fn fraction(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!("{text} is not a fraction from 0 to 1")),
-    }
 }
 
 /// A report with the calls made, for `--json`.

@@ -47,6 +47,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::invoke::Function;
+use crate::ranges::{Fraction, RangeError, WholeNumber, check_fraction, check_whole_number};
 use crate::send::order_message;
 use crate::workload::orders;
 
@@ -109,6 +110,9 @@ pub mod settings {
 
 use settings::{MAX_RECEIVE_COUNT, STAGES, Stage};
 
+/// The visibility timeouts SQS accepts: up to 12 hours.
+pub const VISIBILITY_TIMEOUT_RANGE: WholeNumber = WholeNumber::seconds(0, 43_200);
+
 /// What to run.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct RunSpec {
@@ -118,15 +122,15 @@ pub struct RunSpec {
     /// FIFO queues everywhere (each customer's orders in order).
     #[arg(long)]
     pub fifo: bool,
-    /// Probability that a step attempt fails with a transient error. Faults
+    /// Probability that a step attempt fails with a transient error (0 to 1). Faults
     /// clear before a message's last allowed receive, as transient faults do.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
     pub fail_rate: f64,
-    /// Fraction of orders whose body breaks the contract (they must end in the orders DLQ).
-    #[arg(long, default_value_t = 0.0)]
+    /// Fraction of orders whose body breaks the contract (0 to 1; they must end in the orders DLQ).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
     pub poison_rate: f64,
-    /// Probability that an invocation dies mid-batch, as a timeout or a panic would.
-    #[arg(long, default_value_t = 0.0)]
+    /// Probability that an invocation dies mid-batch, as a timeout or a panic would (0 to 1).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
     pub crash_rate: f64,
     /// Seed of the orders and of the faults: the same seed, the same run.
     #[arg(long, default_value_t = 7)]
@@ -142,7 +146,7 @@ pub struct RunSpec {
     #[arg(long, requires = "endpoint_url")]
     pub dynamodb_endpoint_url: Option<String>,
     /// The source queues' visibility timeout, seconds (default: the template's 185).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = VISIBILITY_TIMEOUT_RANGE.parser::<u64>())]
     pub visibility_timeout: Option<u64>,
     /// Give up after this long (seconds of the run's clock), counting what is left as lost.
     #[arg(long, default_value_t = 7200)]
@@ -169,6 +173,17 @@ impl RunSpec {
             max_seconds: 7200,
             json: false,
         }
+    }
+
+    /// Checks the flags' ranges, as the command line does.
+    pub fn validate(&self) -> Result<(), RunError> {
+        check_fraction("fail-rate", self.fail_rate)?;
+        check_fraction("poison-rate", self.poison_rate)?;
+        check_fraction("crash-rate", self.crash_rate)?;
+        if let Some(seconds) = self.visibility_timeout {
+            check_whole_number("visibility-timeout", seconds, &VISIBILITY_TIMEOUT_RANGE)?;
+        }
+        Ok(())
     }
 
     fn visibility(&self) -> Duration {
@@ -263,9 +278,9 @@ pub struct RunSummary {
 /// Errors that stop a run before it starts.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// A rate is not a probability.
-    #[error("--{0} must be from 0 to 1")]
-    Rate(&'static str),
+    /// A flag is out of its range.
+    #[error(transparent)]
+    Range(#[from] RangeError),
     /// The endpoint refused to create a queue or a table.
     #[error("cannot set up the pipeline on {endpoint}: {source}")]
     Setup {
@@ -551,15 +566,7 @@ struct RunningStage {
 
 /// Runs the pipeline and accounts for every order.
 pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunSummary, RunError> {
-    for (name, rate) in [
-        ("fail-rate", spec.fail_rate),
-        ("poison-rate", spec.poison_rate),
-        ("crash-rate", spec.crash_rate),
-    ] {
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(RunError::Rate(name));
-        }
-    }
+    spec.validate()?;
     let wall = std::time::Instant::now();
     let started = Instant::now();
     // The processor's backoff jitter uses this thread's generator: seeded, a run repeats.
