@@ -374,7 +374,7 @@ fn run_pipeline(spec: &RunSpec) -> ExitCode {
             } else {
                 print!("{}", summary.table());
             }
-            if summary.lost == 0 {
+            if summary.succeeded() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -36,8 +36,8 @@ use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMe
 use orderflow_shared::metrics::InvocationMetrics;
 use orderflow_shared::pipeline::{EMBEDDED_ENDPOINT, INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
 use orderflow_shared::ports::{
-    IdempotencyStore, InventoryStore, MessageQueue, MetricsSink, Notifier, OutgoingMessage, QueueConsumer,
-    Template,
+    CustomerNotification, IdempotencyStore, InventoryStore, MessageQueue, MetricsSink, Notifier,
+    OutgoingMessage, QueueConsumer, Template,
 };
 use orderflow_shared::publish::{RetryPolicy, publish_batch};
 use orderflow_shared::queue_url::queue_name;
@@ -646,9 +646,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
     }
 
     // The producer: every order, ten per batch call; poison ones too.
-    let mut correlation_to_order: HashMap<String, String> = HashMap::with_capacity(spec.orders);
-    let mut sent_orders: Vec<(String, String)> = Vec::with_capacity(spec.orders); // (order, customer)
-    let mut poison: HashSet<String> = HashSet::new();
+    let mut sent = SentOrders::with_capacity(spec.orders);
     let mut batch = Vec::with_capacity(10);
     let orders_queue = queues.source(ORDERS).to_owned();
     let queue = backend.queue();
@@ -658,12 +656,13 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
         let order_id = order.order["orderId"].as_str().unwrap_or_default().to_owned();
         let customer_id = order.order["customerId"].as_str().unwrap_or_default().to_owned();
         if let Some(correlation) = message.attribute(attribute::CORRELATION_ID) {
-            correlation_to_order.insert(correlation.to_owned(), order_id.clone());
+            sent.correlation_to_order
+                .insert(correlation.to_owned(), order_id.clone());
         }
         if order.broken_rule.is_some() {
-            poison.insert(order_id.clone());
+            sent.poison.insert(order_id.clone());
         }
-        sent_orders.push((order_id, customer_id));
+        sent.orders.push((order_id, customer_id));
         batch.push(message);
         if batch.len() == 10 {
             unsent += send_all(&*queue, &orders_queue, &mut batch).await;
@@ -708,54 +707,12 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
     }
 
     // The account.
-    let delivered = notifier.sent();
-    let mut times_notified: HashMap<&str, usize> = HashMap::new();
-    let mut rejected = HashSet::new();
-    for n in &delivered {
-        *times_notified.entry(n.order_id.as_str()).or_default() += 1;
-        if n.template == Template::OrderRejected {
-            rejected.insert(n.order_id.as_str());
-        }
-    }
-    let mut accounted: HashSet<String> = times_notified.keys().map(|k| (*k).to_owned()).collect();
-    let mut dead_letter_queues = Vec::new();
+    let mut dead_letters = Vec::new();
     for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
         let url = queues.dlq(name);
-        let messages = drain(&backend, url).await;
-        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        for m in &messages {
-            let reason = m
-                .message_attributes
-                .get(attribute::ERROR_CODE)
-                .and_then(|a| a.string_value.clone())
-                .unwrap_or_else(|| "maxReceiveCount".to_owned());
-            *reasons.entry(reason).or_default() += 1;
-            let order = m
-                .message_attributes
-                .get(attribute::CORRELATION_ID)
-                .and_then(|a| a.string_value.as_deref())
-                .and_then(|c| correlation_to_order.get(c));
-            if let Some(order) = order {
-                accounted.insert(order.clone());
-            }
-        }
-        dead_letter_queues.push(DeadLetters {
-            queue: queue_name(url).to_owned(),
-            messages: messages.len(),
-            reasons,
-        });
+        dead_letters.push((queue_name(url).to_owned(), drain(&backend, url).await));
     }
-    let lost: Vec<&str> = sent_orders
-        .iter()
-        .map(|(o, _)| o.as_str())
-        .filter(|o| !accounted.contains(*o))
-        .collect();
-
-    let (out_of_order_customers, customers_with_several_shipments) = if spec.fifo {
-        out_of_order(&sent_orders, &delivered)
-    } else {
-        (0, 0)
-    };
+    let account = account(&sent, &notifier.sent(), &dead_letters, spec.fifo);
     let counter =
         |f: fn(&PollerStats) -> &AtomicU64| stages.iter().map(|s| PollerStats::get(f(&s.stats))).sum::<u64>();
     let mut fifo_deduplication = 0;
@@ -771,13 +728,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
         queues: queues_label,
         fifo: spec.fifo,
         seed: spec.seed,
-        sent: sent_orders.len(),
-        poison_sent: poison.len(),
         send_failures: unsent,
-        notified: times_notified.len(),
-        rejected_for_stock: rejected.len(),
-        notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
-        dead_letter_queues,
         duplicates_suppressed: Duplicates {
             idempotency: totals.duplicates.load(Ordering::Relaxed),
             notifier: notifier.deduplicated() as u64,
@@ -787,15 +738,102 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
         invocations: counter(|s| &s.invocations),
         crashed_invocations: counter(|s| &s.crashed_invocations),
         injected_failures: injected.load(Ordering::Relaxed),
-        lost: lost.len(),
-        lost_examples: lost.iter().take(10).map(|s| (*s).to_owned()).collect(),
         timed_out,
         elapsed_seconds: elapsed,
         simulated_seconds: started.elapsed().as_secs_f64(),
-        orders_per_second: sent_orders.len() as f64 / elapsed.max(1e-9),
+        orders_per_second: account.sent as f64 / elapsed.max(1e-9),
+        ..account
+    })
+}
+
+/// The orders a run sent, as the producer knows them.
+#[derive(Clone, Debug, Default)]
+struct SentOrders {
+    /// Order and customer IDs, in the order sent.
+    orders: Vec<(String, String)>,
+    /// The orders sent with a broken body on purpose.
+    poison: HashSet<String>,
+    /// Each order's correlation ID, which every message about it carries.
+    correlation_to_order: HashMap<String, String>,
+}
+
+impl SentOrders {
+    fn with_capacity(orders: usize) -> Self {
+        SentOrders {
+            orders: Vec::with_capacity(orders),
+            poison: HashSet::new(),
+            correlation_to_order: HashMap::with_capacity(orders),
+        }
+    }
+}
+
+/// Accounts for every sent order: notified, dead-lettered (the DLQs' messages,
+/// by queue name), or lost. Fills the summary's order counts; the rest is left
+/// at its default.
+fn account(
+    sent: &SentOrders,
+    delivered: &[CustomerNotification],
+    dead_letters: &[(String, Vec<SqsMessage>)],
+    fifo: bool,
+) -> RunSummary {
+    let mut times_notified: HashMap<&str, usize> = HashMap::new();
+    let mut rejected = HashSet::new();
+    for n in delivered {
+        *times_notified.entry(n.order_id.as_str()).or_default() += 1;
+        if n.template == Template::OrderRejected {
+            rejected.insert(n.order_id.as_str());
+        }
+    }
+    let mut accounted: HashSet<&str> = times_notified.keys().copied().collect();
+    let mut dead_letter_queues = Vec::new();
+    for (queue, messages) in dead_letters {
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for m in messages {
+            let reason = m
+                .message_attributes
+                .get(attribute::ERROR_CODE)
+                .and_then(|a| a.string_value.clone())
+                .unwrap_or_else(|| "maxReceiveCount".to_owned());
+            *reasons.entry(reason).or_default() += 1;
+            let order = m
+                .message_attributes
+                .get(attribute::CORRELATION_ID)
+                .and_then(|a| a.string_value.as_deref())
+                .and_then(|c| sent.correlation_to_order.get(c));
+            if let Some(order) = order {
+                accounted.insert(order.as_str());
+            }
+        }
+        dead_letter_queues.push(DeadLetters {
+            queue: queue.clone(),
+            messages: messages.len(),
+            reasons,
+        });
+    }
+    let lost: Vec<&str> = sent
+        .orders
+        .iter()
+        .map(|(o, _)| o.as_str())
+        .filter(|o| !accounted.contains(*o))
+        .collect();
+    let (out_of_order_customers, customers_with_several_shipments) = if fifo {
+        out_of_order(&sent.orders, delivered)
+    } else {
+        (0, 0)
+    };
+    RunSummary {
+        sent: sent.orders.len(),
+        poison_sent: sent.poison.len(),
+        notified: times_notified.len(),
+        rejected_for_stock: rejected.len(),
+        notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
+        dead_letter_queues,
+        lost: lost.len(),
+        lost_examples: lost.iter().take(10).map(|s| (*s).to_owned()).collect(),
         out_of_order_customers,
         customers_with_several_shipments,
-    })
+        ..RunSummary::default()
+    }
 }
 
 /// Sends and clears `batch`; returns how many could not be sent (they count as lost).
@@ -843,10 +881,7 @@ async fn drain(backend: &Backend, url: &str) -> Vec<SqsMessage> {
 
 /// Customers whose shipment confirmations arrived out of the order their
 /// orders were sent, and customers with two or more confirmations.
-fn out_of_order(
-    sent: &[(String, String)],
-    delivered: &[orderflow_shared::ports::CustomerNotification],
-) -> (usize, usize) {
+fn out_of_order(sent: &[(String, String)], delivered: &[CustomerNotification]) -> (usize, usize) {
     let position: HashMap<&str, usize> = sent
         .iter()
         .enumerate()
@@ -988,6 +1023,11 @@ fn stage_handler(
 }
 
 impl RunSummary {
+    /// Whether the run did its job: every order accounted for.
+    pub fn succeeded(&self) -> bool {
+        self.lost == 0
+    }
+
     /// The summary as a table for people.
     pub fn table(&self) -> String {
         let mut rows: Vec<(String, String)> = vec![
