@@ -43,7 +43,7 @@ enum Command {
     /// Run the whole pipeline (orders -> inventory -> shipping -> notification)
     /// with faults, and account for every order. Embedded queues and a paused
     /// clock by default; --endpoint-url runs against SQS/DynamoDB in real time.
-    /// Exits 1 when any order is lost.
+    /// Exits 1 when any order is lost or a valid order was dead-lettered.
     Run(RunSpec),
     /// Write an SQS event of OrderCreated messages (for benchmarks and load) to stdout.
     GenerateEvent(WorkloadSpec),

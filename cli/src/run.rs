@@ -5,7 +5,9 @@
 //! its queue and invokes the function's handler (the same code as in Lambda);
 //! the run ends when every queue is empty, and then accounts for each order:
 //! notified (shipped or rejected for stock), or in a dead-letter queue with
-//! its reason. Anything else is **lost**.
+//! its reason. Anything else is **lost**. A valid order in a dead-letter queue
+//! fails the run too, even when it was notified: only broken bodies belong
+//! there.
 //!
 //! Without `--endpoint-url` the queues are the embedded broker and time runs
 //! on a paused clock: visibility timeouts and backoffs elapse instantly, so a
@@ -145,7 +147,8 @@ pub struct RunSpec {
     /// Keep idempotency records and stock in DynamoDB on this endpoint (else in memory).
     #[arg(long, requires = "endpoint_url")]
     pub dynamodb_endpoint_url: Option<String>,
-    /// The source queues' visibility timeout, seconds (default: the template's 185).
+    /// The source queues' visibility timeout, seconds (default: the template's
+    /// 185): at least the functions' timeout (30), at most SQS's 43200.
     #[arg(long, allow_negative_numbers = true, value_parser = VISIBILITY_TIMEOUT_RANGE.parser::<u64>())]
     pub visibility_timeout: Option<u64>,
     /// Give up after this long (seconds of the run's clock), counting what is left as lost.
@@ -175,13 +178,18 @@ impl RunSpec {
         }
     }
 
-    /// Checks the flags' ranges, as the command line does.
+    /// Checks the flags' ranges, as the command line does, and refuses what
+    /// SQS or Lambda would: a visibility timeout beyond SQS's 12 hours, or
+    /// below the functions' timeout.
     pub fn validate(&self) -> Result<(), RunError> {
         check_fraction("fail-rate", self.fail_rate)?;
         check_fraction("poison-rate", self.poison_rate)?;
         check_fraction("crash-rate", self.crash_rate)?;
         if let Some(seconds) = self.visibility_timeout {
             check_whole_number("visibility-timeout", seconds, &VISIBILITY_TIMEOUT_RANGE)?;
+            if seconds < settings::FUNCTION_TIMEOUT.as_secs() {
+                return Err(RunError::VisibilityBelowFunctionTimeout);
+            }
         }
         Ok(())
     }
@@ -261,6 +269,11 @@ pub struct RunSummary {
     pub lost: usize,
     /// Some of the lost orders, to look for.
     pub lost_examples: Vec<String>,
+    /// Orders with a valid body that ended in a dead-letter queue (must be 0;
+    /// notified or not: e.g. delivered again while still being processed).
+    pub valid_orders_dead_lettered: usize,
+    /// Some of them, to look for.
+    pub valid_dead_lettered_examples: Vec<String>,
     /// Whether the run hit its time limit.
     pub timed_out: bool,
     /// Wall-clock seconds.
@@ -281,6 +294,12 @@ pub enum RunError {
     /// A flag is out of its range.
     #[error(transparent)]
     Range(#[from] RangeError),
+    /// The visibility timeout is shorter than the functions' timeout.
+    #[error(
+        "--visibility-timeout must be at least the functions' timeout ({} seconds): Lambda maps no queue whose messages would come back while its function may still run",
+        settings::FUNCTION_TIMEOUT.as_secs()
+    )]
+    VisibilityBelowFunctionTimeout,
     /// The endpoint refused to create a queue or a table.
     #[error("cannot set up the pipeline on {endpoint}: {source}")]
     Setup {
@@ -785,6 +804,7 @@ fn account(
         }
     }
     let mut accounted: HashSet<&str> = times_notified.keys().copied().collect();
+    let mut dead_lettered: HashSet<&str> = HashSet::new();
     let mut dead_letter_queues = Vec::new();
     for (queue, messages) in dead_letters {
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -802,6 +822,7 @@ fn account(
                 .and_then(|c| sent.correlation_to_order.get(c));
             if let Some(order) = order {
                 accounted.insert(order.as_str());
+                dead_lettered.insert(order.as_str());
             }
         }
         dead_letter_queues.push(DeadLetters {
@@ -816,6 +837,12 @@ fn account(
         .map(|(o, _)| o.as_str())
         .filter(|o| !accounted.contains(*o))
         .collect();
+    let valid_dead_lettered: Vec<&str> = sent
+        .orders
+        .iter()
+        .map(|(o, _)| o.as_str())
+        .filter(|o| dead_lettered.contains(*o) && !sent.poison.contains(*o))
+        .collect();
     let (out_of_order_customers, customers_with_several_shipments) = if fifo {
         out_of_order(&sent.orders, delivered)
     } else {
@@ -829,11 +856,18 @@ fn account(
         notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
         dead_letter_queues,
         lost: lost.len(),
-        lost_examples: lost.iter().take(10).map(|s| (*s).to_owned()).collect(),
+        lost_examples: examples(&lost),
+        valid_orders_dead_lettered: valid_dead_lettered.len(),
+        valid_dead_lettered_examples: examples(&valid_dead_lettered),
         out_of_order_customers,
         customers_with_several_shipments,
         ..RunSummary::default()
     }
+}
+
+/// The first few of `orders`, for a summary.
+fn examples(orders: &[&str]) -> Vec<String> {
+    orders.iter().take(10).map(|o| (*o).to_owned()).collect()
 }
 
 /// Sends and clears `batch`; returns how many could not be sent (they count as lost).
@@ -1022,10 +1056,20 @@ fn stage_handler(
     })
 }
 
+/// `0`, or `3 (e.g. ord-7-00000001, ...)`.
+fn with_examples(count: usize, examples: &[String]) -> String {
+    if count == 0 {
+        "0".to_owned()
+    } else {
+        format!("{count} (e.g. {})", examples.join(", "))
+    }
+}
+
 impl RunSummary {
-    /// Whether the run did its job: every order accounted for.
+    /// Whether the run did its job: every order accounted for, and no valid
+    /// order dead-lettered.
     pub fn succeeded(&self) -> bool {
-        self.lost == 0
+        self.lost == 0 && self.valid_orders_dead_lettered == 0
     }
 
     /// The summary as a table for people.
@@ -1055,6 +1099,13 @@ impl RunSummary {
             };
             rows.push((format!("in {}", dlq.queue), format!("{}{reasons}", dlq.messages)));
         }
+        rows.push((
+            "valid orders dead-lettered".into(),
+            with_examples(
+                self.valid_orders_dead_lettered,
+                &self.valid_dead_lettered_examples,
+            ),
+        ));
         let d = &self.duplicates_suppressed;
         rows.extend([
             (
@@ -1094,12 +1145,7 @@ impl RunSummary {
                 self.out_of_order_customers.to_string(),
             ));
         }
-        let lost = if self.lost == 0 {
-            "0".to_owned()
-        } else {
-            format!("{} (e.g. {})", self.lost, self.lost_examples.join(", "))
-        };
-        rows.push(("LOST".into(), lost));
+        rows.push(("LOST".into(), with_examples(self.lost, &self.lost_examples)));
         if self.timed_out {
             rows.push((
                 "".into(),
@@ -1114,6 +1160,151 @@ impl RunSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dead_letter(correlation_id: &str, error_code: Option<&str>) -> SqsMessage {
+        let attribute = |value: &str| {
+            let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+            attribute.string_value = Some(value.to_owned());
+            attribute.data_type = Some("String".to_owned());
+            attribute
+        };
+        let mut message = SqsMessage::default();
+        message
+            .message_attributes
+            .insert(attribute::CORRELATION_ID.to_owned(), attribute(correlation_id));
+        if let Some(code) = error_code {
+            message
+                .message_attributes
+                .insert(attribute::ERROR_CODE.to_owned(), attribute(code));
+        }
+        message
+    }
+
+    fn shipped(order_id: &str) -> CustomerNotification {
+        CustomerNotification {
+            order_id: order_id.to_owned(),
+            customer_id: format!("cust-{order_id}"),
+            template: Template::ShipmentConfirmation,
+            subject: String::new(),
+            body: String::new(),
+            correlation_id: format!("corr-{order_id}"),
+            deduplication_id: format!("dedup-{order_id}"),
+        }
+    }
+
+    /// Three orders sent, the third with a broken body.
+    fn three_orders() -> SentOrders {
+        let ids = ["ord-1", "ord-2", "ord-3"];
+        SentOrders {
+            orders: ids
+                .iter()
+                .map(|o| ((*o).to_owned(), format!("cust-{o}")))
+                .collect(),
+            poison: HashSet::from(["ord-3".to_owned()]),
+            correlation_to_order: ids
+                .iter()
+                .map(|o| (format!("corr-{o}"), (*o).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn table_row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
+        table
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    }
+
+    #[test]
+    fn a_valid_order_in_a_dead_letter_queue_fails_the_run_even_when_notified() {
+        let dead_letters = vec![
+            (
+                "orders-dlq".to_owned(),
+                vec![dead_letter("corr-ord-3", Some("ValidationFailed"))],
+            ),
+            // Delivered again while still being processed, until its receives ran out.
+            ("inventory-dlq".to_owned(), vec![dead_letter("corr-ord-1", None)]),
+            (
+                "notifications-dlq".to_owned(),
+                vec![dead_letter("corr-ord-1", None)],
+            ),
+        ];
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1"), shipped("ord-2")],
+            &dead_letters,
+            false,
+        );
+        assert_eq!(summary.lost, 0, "every order is accounted for");
+        assert!(
+            !summary.succeeded(),
+            "a valid order was dead-lettered: {summary:?}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["validOrdersDeadLettered"], 1, "{json}");
+        assert_eq!(
+            table_row(&summary.table(), "valid orders dead-lettered"),
+            Some("1 (e.g. ord-1)"),
+            "{}",
+            summary.table()
+        );
+    }
+
+    #[test]
+    fn poison_orders_in_the_orders_dlq_are_the_run_working() {
+        let dead_letters = vec![
+            (
+                "orders-dlq".to_owned(),
+                vec![dead_letter("corr-ord-3", Some("InvalidJson"))],
+            ),
+            ("inventory-dlq".to_owned(), Vec::new()),
+            ("notifications-dlq".to_owned(), Vec::new()),
+        ];
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1"), shipped("ord-2")],
+            &dead_letters,
+            false,
+        );
+        assert!(summary.succeeded(), "{summary:?}");
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["validOrdersDeadLettered"],
+            0
+        );
+        assert_eq!(
+            table_row(&summary.table(), "valid orders dead-lettered"),
+            Some("0")
+        );
+        // A lost order fails the run as before.
+        let summary = account(&three_orders(), &[shipped("ord-1")], &dead_letters, false);
+        assert_eq!((summary.lost, summary.succeeded()), (1, false));
+    }
+
+    #[test]
+    fn visibility_timeouts_that_sqs_or_lambda_refuse_are_refused() {
+        let with = |seconds| RunSpec {
+            visibility_timeout: Some(seconds),
+            ..RunSpec::embedded(10)
+        };
+        for seconds in [0, 29] {
+            assert_eq!(
+                with(seconds).validate().map_err(|e| e.to_string()),
+                Err(
+                    "--visibility-timeout must be at least the functions' timeout (30 seconds): \
+                     Lambda maps no queue whose messages would come back while its function may still run"
+                        .to_owned()
+                ),
+                "{seconds}"
+            );
+        }
+        let error = with(43_201).validate().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "--visibility-timeout must be a whole number of seconds from 0 to 43200"
+        );
+        assert!(with(30).validate().is_ok() && with(43_200).validate().is_ok());
+        assert!(RunSpec::embedded(10).validate().is_ok());
+    }
 
     #[test]
     fn faults_stop_before_the_last_receives() {

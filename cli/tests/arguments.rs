@@ -95,3 +95,26 @@ fn whole_numbers_out_of_range_are_refused_by_every_command() {
         "--concurrency must be a whole number from 1 to 256",
     );
 }
+
+#[test]
+fn run_refuses_visibility_timeouts_that_sqs_or_lambda_would_refuse() {
+    for value in ["-1", "43201"] {
+        assert_refused(
+            &["run", "--orders", "10", "--visibility-timeout", value],
+            "--visibility-timeout must be a whole number of seconds from 0 to 43200",
+        );
+    }
+    // SQS takes these, but Lambda maps no queue whose messages come back while its function may still run.
+    for value in ["0", "29"] {
+        assert_refused(
+            &["run", "--orders", "10", "--visibility-timeout", value],
+            "--visibility-timeout must be at least the functions' timeout (30 seconds)",
+        );
+    }
+    let output = orderflow(&["run", "--orders", "10", "--visibility-timeout", "30", "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
