@@ -39,9 +39,9 @@ use orderflow_shared::metrics::InvocationMetrics;
 use orderflow_shared::pipeline::{EMBEDDED_ENDPOINT, INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
 use orderflow_shared::ports::{
     CustomerNotification, IdempotencyStore, InventoryStore, MessageQueue, MetricsSink, Notifier,
-    OutgoingMessage, QueueConsumer, Template,
+    OutgoingMessage, QueueConsumer, Template, VisibilityChange,
 };
-use orderflow_shared::publish::{RetryPolicy, publish_batch};
+use orderflow_shared::publish::{RetryPolicy, change_visibility, publish_batch};
 use orderflow_shared::queue_url::queue_name;
 use orderflow_shared::sqs::SqsRecord;
 use serde::Serialize;
@@ -729,7 +729,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
     let mut dead_letters = Vec::new();
     for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
         let url = queues.dlq(name);
-        dead_letters.push((queue_name(url).to_owned(), drain(&backend, url).await));
+        dead_letters.push((queue_name(url).to_owned(), read_dead_letters(&backend, url).await));
     }
     let account = account(&sent, &notifier.sent(), &dead_letters, spec.fifo);
     let counter =
@@ -888,27 +888,64 @@ async fn dead_lettered_hint(backend: &Backend, queues: &Queues) -> usize {
     n
 }
 
-/// Receives everything in a DLQ (each message once; they stay for inspection on SQS).
-async fn drain(backend: &Backend, url: &str) -> Vec<SqsMessage> {
+/// How long counting hides each dead letter it received, so that none is
+/// received twice; far longer than counting takes.
+const COUNTING_VISIBILITY: Duration = Duration::from_secs(600);
+
+/// Receives everything in a DLQ to count it, each message once, then makes
+/// the messages visible again: they stay in the queue for inspection.
+async fn read_dead_letters(backend: &Backend, url: &str) -> Vec<SqsMessage> {
     let consumer = backend.consumer();
-    let mut all = Vec::new();
+    let mut all: Vec<SqsMessage> = Vec::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
     let mut empty = 0;
     while empty < 2 {
-        // Hidden for an hour: each message is counted once.
         match consumer
-            .receive(url, 10, Duration::from_secs(1), Some(Duration::from_secs(3600)))
+            .receive(url, 10, Duration::from_secs(1), Some(COUNTING_VISIBILITY))
             .await
         {
             Ok(batch) if batch.is_empty() => empty += 1,
             Ok(batch) => {
                 empty = 0;
-                all.extend(batch);
+                for message in batch {
+                    // Received again (counting outlasted its visibility): the newer receipt counts.
+                    match message.message_id.clone().and_then(|id| by_id.get(&id).copied()) {
+                        Some(seen) => all[seen] = message,
+                        None => {
+                            if let Some(id) = message.message_id.clone() {
+                                by_id.insert(id, all.len());
+                            }
+                            all.push(message);
+                        }
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(queue = url, error = %e, "could not read a dead-letter queue");
                 break;
             }
         }
+    }
+    let visible_again: Vec<VisibilityChange> = all
+        .iter()
+        .filter_map(|m| m.receipt_handle.clone())
+        .map(|receipt_handle| VisibilityChange {
+            receipt_handle,
+            timeout_seconds: 0,
+        })
+        .collect();
+    let failed = change_visibility(&*backend.queue(), url, &visible_again)
+        .await
+        .iter()
+        .filter(|r| r.is_err())
+        .count();
+    if failed > 0 {
+        tracing::warn!(
+            queue = url,
+            failed,
+            hidden_for_s = COUNTING_VISIBILITY.as_secs(),
+            "could not make counted dead letters visible again"
+        );
     }
     all
 }
