@@ -61,7 +61,9 @@ enum Command {
     ///
     /// Reads the function's environment as its Lambda does (IDEMPOTENCY_TABLE, NOTIFICATIONS_QUEUE_URL, DLQ_URL, ...).
     /// On a signal: stops receiving, lets in-flight batches finish for up to
-    /// 30 s, leaves the rest to the queue, prints a summary, exits 0.
+    /// 30 s, leaves the rest to the queue, prints a summary, exits 0. A long
+    /// poll waiting at the signal runs out (up to 20 s, meanwhile), and what it
+    /// receives goes back to the queue at once, unprocessed.
     /// Configuration errors exit 2.
     Consume(ConsumeArgs),
 }
