@@ -16,13 +16,18 @@
 //! On SIGINT or SIGTERM it stops receiving, gives in-flight batches up to
 //! [`DRAIN_TIMEOUT`] to finish (and be deleted), then abandons the rest: their
 //! heartbeats stop, so their messages come back at most one visibility timeout
-//! after the last extension. A second signal stops at once.
+//! after the last extension. A long poll waiting at the signal cannot be
+//! called back: SQS hands it whatever arrives until its wait ends. So it is
+//! waited for (at most [`WAIT`], alongside the drain), and whatever a receive
+//! gets once the stop has begun goes back to the queue at once (visibility 0),
+//! unprocessed ([`StoppableReceives`]). A second signal stops at once.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use orderflow_aws::sqs::SqsQueues;
 use orderflow_aws::wiring::{self, Adapters, Mode};
 use orderflow_local::poller::{
@@ -31,9 +36,12 @@ use orderflow_local::poller::{
 use orderflow_shared::BatchProcessor;
 use orderflow_shared::batch::RecordStep;
 use orderflow_shared::config::{ConfigError, Env, batch_config};
-use orderflow_shared::error::PortError;
+use orderflow_shared::error::{PortError, PortErrorKind};
+use orderflow_shared::ports::{EntryResults, QueueConsumer, VisibilityChange};
+use orderflow_shared::publish::change_visibility;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::invoke::Function;
@@ -51,6 +59,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// then: a redelivery meanwhile fails as a duplicate in progress, and is
 /// retried with backoff.
 pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long a stop waits for a receive in progress to end: its long poll,
+/// and time for the call to come back.
+pub const RECEIVE_END_TIMEOUT: Duration = Duration::from_secs(WAIT.as_secs() + 10);
 /// Batches at once unless `--concurrency` says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
@@ -225,6 +236,195 @@ impl BatchHandler for Delayed {
     }
 }
 
+/// Gives received messages back to their queue at once (visibility 0), and
+/// keeps the tasks of receives and give-backs, for a stop to wait for.
+#[derive(Clone)]
+struct GiveBack {
+    queues: Arc<SqsQueues>,
+    tasks: Arc<Mutex<JoinSet<()>>>,
+    /// Messages given back.
+    returned: Arc<AtomicU64>,
+    /// Give-backs that failed (those messages come back after their visibility timeout).
+    failed: Arc<AtomicU64>,
+}
+
+impl GiveBack {
+    fn new(queues: Arc<SqsQueues>) -> Self {
+        GiveBack {
+            queues,
+            tasks: Arc::default(),
+            returned: Arc::default(),
+            failed: Arc::default(),
+        }
+    }
+
+    /// Makes `records` visible again now.
+    async fn now(&self, queue_url: &str, records: Vec<SqsMessage>) {
+        let changes: Vec<VisibilityChange> = records
+            .into_iter()
+            .filter_map(|r| r.receipt_handle)
+            .map(|receipt_handle| VisibilityChange {
+                receipt_handle,
+                timeout_seconds: 0,
+            })
+            .collect();
+        if changes.is_empty() {
+            return;
+        }
+        let results: EntryResults = change_visibility(&*self.queues, queue_url, &changes).await;
+        let failed = results.iter().filter(|r| r.is_err()).count() as u64;
+        let returned = results.len() as u64 - failed;
+        self.returned.fetch_add(returned, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
+        info!(
+            queue = %queue_url,
+            messages = returned,
+            "received after the stop signal: back in the queue at once, unprocessed"
+        );
+        if failed > 0 {
+            warn!(
+                queue = %queue_url,
+                messages = failed,
+                "received after the stop signal and not given back: they return after their visibility timeout"
+            );
+        }
+    }
+
+    /// Runs `task` in the background, kept for [`GiveBack::finish`]. Outside
+    /// a runtime (while it shuts down) there is nothing left to run it.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .spawn_on(task, &runtime);
+        }
+    }
+
+    /// Whether tasks are running.
+    fn busy(&self) -> bool {
+        !self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// Waits until every task has ended, those they start included.
+    async fn finish(&self) {
+        loop {
+            let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+            if tasks.is_empty() {
+                return;
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// What a receive task hands to the poller.
+type Received = Result<Vec<SqsMessage>, PortError>;
+
+/// The poller's side of a receive task. Dropped before the answer was taken
+/// (the poller stopped waiting), it gives back whatever the task had already
+/// handed over; anything later, the task gives back itself.
+struct PendingReceive {
+    answer: oneshot::Receiver<Received>,
+    taken: bool,
+    queue_url: String,
+    give_back: GiveBack,
+}
+
+impl PendingReceive {
+    async fn answer(&mut self) -> Received {
+        let answer = (&mut self.answer).await;
+        self.taken = true;
+        answer.unwrap_or_else(|_| {
+            Err(PortError::new(
+                PortErrorKind::Other,
+                "ReceiveMessage",
+                "the receive ended without an answer",
+            ))
+        })
+    }
+}
+
+impl Drop for PendingReceive {
+    fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
+        // From here on the task's send fails, and it gives back what it gets.
+        self.answer.close();
+        if let Ok(Ok(records)) = self.answer.try_recv()
+            && !records.is_empty()
+        {
+            let (give_back, url) = (self.give_back.clone(), self.queue_url.clone());
+            self.give_back
+                .spawn(async move { give_back.now(&url, records).await });
+        }
+    }
+}
+
+/// The source queue as the poller sees it: each receive runs in a task of
+/// its own, which outlives a poller that stopped waiting for it. Whatever a
+/// receive gets once the stop has begun goes back to the queue at once
+/// instead of to a batch: not processed, and not hidden for a visibility
+/// timeout (the consumer may be gone by then).
+struct StoppableReceives {
+    give_back: GiveBack,
+    stopped: watch::Receiver<bool>,
+}
+
+#[async_trait]
+impl QueueConsumer for StoppableReceives {
+    async fn receive(
+        &self,
+        queue_url: &str,
+        max: usize,
+        wait: Duration,
+        visibility_timeout: Option<Duration>,
+    ) -> Result<Vec<SqsMessage>, PortError> {
+        let (sender, answer) = oneshot::channel();
+        let (give_back, stopped, url) = (self.give_back.clone(), self.stopped.clone(), queue_url.to_owned());
+        self.give_back.spawn(async move {
+            let received = match give_back
+                .queues
+                .receive(&url, max, wait, visibility_timeout)
+                .await
+            {
+                Ok(records) if *stopped.borrow() => {
+                    give_back.now(&url, records).await;
+                    Ok(Vec::new())
+                }
+                other => other,
+            };
+            if let Err(Ok(records)) = sender.send(received) {
+                give_back.now(&url, records).await;
+            }
+        });
+        PendingReceive {
+            answer,
+            taken: false,
+            queue_url: queue_url.to_owned(),
+            give_back: self.give_back.clone(),
+        }
+        .answer()
+        .await
+    }
+
+    async fn delete_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[&str],
+    ) -> Result<EntryResults, PortError> {
+        self.give_back
+            .queues
+            .delete_batch(queue_url, receipt_handles)
+            .await
+    }
+}
+
 /// SIGINT and SIGTERM (Ctrl-C only, off Unix).
 #[derive(Debug)]
 struct Signals {
@@ -314,6 +514,9 @@ pub struct ConsumeReport {
     /// Batches still running at the end of the drain (or at a second signal),
     /// and their messages: back in the queue within a visibility timeout.
     pub abandoned: InFlight,
+    /// Messages a receive got once the stop had begun, made visible again
+    /// at once without running.
+    pub returned_after_signal: u64,
     /// Receive, delete or visibility calls that failed.
     pub call_errors: u64,
 }
@@ -340,6 +543,12 @@ impl ConsumeReport {
             "; at the signal {} invocations ({} messages) were in flight",
             at_signal.invocations, at_signal.messages
         ));
+        if self.returned_after_signal > 0 {
+            text.push_str(&format!(
+                "; {} received after the signal, back in the queue at once",
+                self.returned_after_signal
+            ));
+        }
         if self.abandoned.invocations == 0 {
             text.push_str(&format!("; all finished within {:.1} s", self.stop_seconds));
         } else {
@@ -384,9 +593,14 @@ pub async fn consume(spec: &ConsumeSpec, env: &Env) -> Result<ConsumeReport, Con
     }
     let queues = Arc::new(queues);
     let stats = Arc::new(PollerStats::default());
+    let (stop, stopped) = watch::channel(false);
+    let give_back = GiveBack::new(Arc::clone(&queues));
     let poller = Poller {
         queue_url: spec.queue_url.clone(),
-        consumer: Arc::clone(&queues) as _,
+        consumer: Arc::new(StoppableReceives {
+            give_back: give_back.clone(),
+            stopped: stopped.clone(),
+        }),
         queue: queues,
         handler,
         settings: mapping_settings(spec.concurrency, visibility),
@@ -402,7 +616,6 @@ pub async fn consume(spec: &ConsumeSpec, env: &Env) -> Result<ConsumeReport, Con
     );
     let mut signals = Signals::install().map_err(ConsumeError::Signals)?;
     let started = Instant::now();
-    let (stop, stopped) = watch::channel(false);
     let mut run = tokio::spawn(poller.run(stopped));
     let signal = tokio::select! {
         signal = signals.recv() => signal,
@@ -424,7 +637,7 @@ pub async fn consume(spec: &ConsumeSpec, env: &Env) -> Result<ConsumeReport, Con
     let signalled = Instant::now();
     // Send fails only when the poller is gone, which the select below sees.
     let _ = stop.send(true);
-    let (forced, abandoned) = tokio::select! {
+    let (mut forced, abandoned) = tokio::select! {
         ended = &mut run => {
             if let Err(e) = ended {
                 return Err(ConsumeError::Poller(e.to_string()));
@@ -447,6 +660,26 @@ pub async fn consume(spec: &ConsumeSpec, env: &Env) -> Result<ConsumeReport, Con
             (true, abandoned)
         }
     };
+    if !forced && give_back.busy() {
+        info!(
+            wait_s = WAIT.as_secs(),
+            "waiting for the receive in progress to end; what it gets goes back to the queue at once"
+        );
+        tokio::select! {
+            ended = tokio::time::timeout(RECEIVE_END_TIMEOUT, give_back.finish()) => {
+                if ended.is_err() {
+                    warn!(
+                        timeout_s = RECEIVE_END_TIMEOUT.as_secs(),
+                        "a receive did not end in time: what it gets returns after its visibility timeout"
+                    );
+                }
+            }
+            second = signals.recv() => {
+                warn!(signal = second, "second signal: stopping at once");
+                forced = true;
+            }
+        }
+    }
     if abandoned.invocations == 0 {
         info!(
             seconds = signalled.elapsed().as_secs_f64(),
@@ -469,7 +702,8 @@ pub async fn consume(spec: &ConsumeSpec, env: &Env) -> Result<ConsumeReport, Con
         failed_invocations: PollerStats::get(&stats.failed_invocations),
         crashed_invocations: PollerStats::get(&stats.crashed_invocations),
         abandoned,
-        call_errors: PollerStats::get(&stats.call_errors),
+        returned_after_signal: give_back.returned.load(Ordering::Relaxed),
+        call_errors: PollerStats::get(&stats.call_errors) + give_back.failed.load(Ordering::Relaxed),
     })
 }
 
@@ -558,6 +792,7 @@ mod tests {
             failed_invocations: 0,
             crashed_invocations: 0,
             abandoned: InFlight::default(),
+            returned_after_signal: 0,
             call_errors: 0,
         };
         assert_eq!(
@@ -565,6 +800,14 @@ mod tests {
             "shipping: stopped by SIGTERM after 12.3 s: 5 invocations, 50 messages received, 50 deleted, \
              0 failed invocations, 0 crashed; at the signal 2 invocations (20 messages) were in flight; \
              all finished within 2.9 s"
+        );
+        report.returned_after_signal = 3;
+        assert!(
+            report.summary().contains(
+                "were in flight; 3 received after the signal, back in the queue at once; all finished"
+            ),
+            "{}",
+            report.summary()
         );
         report.abandoned = InFlight {
             invocations: 1,

@@ -10,6 +10,7 @@
 //! to the embedded orders queue.
 
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +104,12 @@ pub enum EventFileError {
         /// Why.
         source: std::io::Error,
     },
+    /// The file holds more than a Lambda invocation takes.
+    #[error("{path} is larger than a Lambda invocation's payload limit ({MAX_EVENT_BYTES} bytes)")]
+    TooLarge {
+        /// The file.
+        path: String,
+    },
     /// The file is not an SQS event.
     #[error("{path} is not an SQS event: {source}")]
     NotAnSqsEvent {
@@ -130,12 +137,35 @@ pub enum Event {
     HttpApi(Box<ApiGatewayV2httpRequest>),
 }
 
-/// Reads the event file `path` as `function`'s trigger sends it.
+/// Lambda's limit on a synchronous invocation's payload (6 MB): no event
+/// larger than this reaches a function.
+pub const MAX_EVENT_BYTES: u64 = 6_291_456;
+
+/// Reads `reader` to its end if it holds at most `limit` bytes; `None` when it
+/// holds more, after reading `limit + 1` bytes and no further.
+fn read_at_most(reader: impl Read, limit: u64, capacity: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::with_capacity(capacity);
+    reader.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+}
+
+/// Reads the event file `path` as `function`'s trigger sends it; a file over
+/// [`MAX_EVENT_BYTES`] is refused without being read further.
 pub fn read_event(function: Function, path: &Path) -> Result<Event, EventFileError> {
-    let text = std::fs::read(path).map_err(|source| EventFileError::Unreadable {
+    let unreadable = |source| EventFileError::Unreadable {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    // A regular file's size, as a hint; devices and pipes say 0.
+    let capacity = file
+        .metadata()
+        .map_or(0, |m| m.len().min(MAX_EVENT_BYTES + 1) as usize);
+    let text = read_at_most(file, MAX_EVENT_BYTES, capacity)
+        .map_err(unreadable)?
+        .ok_or_else(|| EventFileError::TooLarge {
+            path: path.display().to_string(),
+        })?;
     match function.trigger() {
         Trigger::Sqs => {
             // Valid UTF-8 once for the whole file, instead of string by string while parsing.
@@ -395,6 +425,61 @@ mod tests {
             "isBase64Encoded": base64
         })
         .to_string()
+    }
+
+    /// `json` followed by spaces up to `size` bytes: valid JSON of exactly that size.
+    fn padded(json: &str, size: usize) -> String {
+        format!("{json}{}", " ".repeat(size - json.len()))
+    }
+
+    #[test]
+    fn an_event_over_lambdas_payload_limit_is_refused() {
+        const LIMIT: usize = 6_291_456;
+        let at_limit = write("inventory-at-limit.json", &padded(r#"{"Records":[]}"#, LIMIT));
+        assert!(read_event(Function::Inventory, &at_limit).is_ok());
+        let over = write(
+            "inventory-over-limit.json",
+            &padded(r#"{"Records":[]}"#, LIMIT + 1),
+        );
+        let err = read_event(Function::Inventory, &over).unwrap_err().to_string();
+        assert!(
+            err.ends_with("is larger than a Lambda invocation's payload limit (6291456 bytes)"),
+            "{err}"
+        );
+        let request = http_event("2.0", "{}", false);
+        let over = write("order-api-over-limit.json", &padded(&request, LIMIT + 1));
+        let err = read_event(Function::OrderApi, &over).unwrap_err().to_string();
+        assert!(err.contains("payload limit (6291456 bytes)"), "{err}");
+    }
+
+    #[test]
+    fn reading_stops_one_byte_past_the_limit() {
+        /// Endless spaces, counting the bytes handed out.
+        struct Endless(u64);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf.fill(b' ');
+                self.0 += buf.len() as u64;
+                Ok(buf.len())
+            }
+        }
+        let mut endless = Endless(0);
+        assert!(read_at_most(&mut endless, 1000, 0).unwrap().is_none());
+        assert_eq!(endless.0, 1001);
+        assert_eq!(
+            read_at_most(&b"12345"[..], 5, 0).unwrap().as_deref(),
+            Some(&b"12345"[..])
+        );
+        assert!(read_at_most(&b"123456"[..], 5, 0).unwrap().is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_event_is_refused_without_reading_it_all() {
+        let err = read_event(Function::Inventory, Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("payload limit (6291456 bytes)"), "{err}");
     }
 
     #[test]

@@ -8,9 +8,11 @@
 //! - [`send`]: send generated orders to a real queue, one by one or in batches.
 //! - [`redrive`]: move a dead-letter queue's messages back to their source.
 //! - [`sqs_client`]: the SQS client these two use, counting its calls.
+//! - [`ranges`]: the range checks of numeric flags, the same in every command.
 
 pub mod consume;
 pub mod invoke;
+pub mod ranges;
 pub mod redrive;
 pub mod run;
 pub mod send;

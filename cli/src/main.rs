@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use orderflow::consume::{ConsumeSpec, DEFAULT_CONCURRENCY, consume};
 use orderflow::invoke::{Function, invoke, lambda_response, read_event, summary};
+use orderflow::ranges::{Fraction, WholeNumber};
 use orderflow::redrive::{RedriveMode, RedriveSpec, redrive};
 use orderflow::run::{RunSpec, run};
 use orderflow::send::{SendSpec, send_orders};
@@ -42,7 +43,7 @@ enum Command {
     /// Run the whole pipeline (orders -> inventory -> shipping -> notification)
     /// with faults, and account for every order. Embedded queues and a paused
     /// clock by default; --endpoint-url runs against SQS/DynamoDB in real time.
-    /// Exits 1 when any order is lost.
+    /// Exits 1 when any order is lost or a valid order was dead-lettered.
     Run(RunSpec),
     /// Write an SQS event of OrderCreated messages (for benchmarks and load) to stdout.
     GenerateEvent(WorkloadSpec),
@@ -60,7 +61,9 @@ enum Command {
     ///
     /// Reads the function's environment as its Lambda does (IDEMPOTENCY_TABLE, NOTIFICATIONS_QUEUE_URL, DLQ_URL, ...).
     /// On a signal: stops receiving, lets in-flight batches finish for up to
-    /// 30 s, leaves the rest to the queue, prints a summary, exits 0.
+    /// 30 s, leaves the rest to the queue, prints a summary, exits 0. A long
+    /// poll waiting at the signal runs out (up to 20 s, meanwhile), and what it
+    /// receives goes back to the queue at once, unprocessed.
     /// Configuration errors exit 2.
     Consume(ConsumeArgs),
 }
@@ -74,7 +77,8 @@ struct ConsumeArgs {
     #[arg(long)]
     queue_url: String,
     /// Batches (of up to 10 messages) processed at once.
-    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, allow_negative_numbers = true,
+          value_parser = WholeNumber::new(1, 1000).parser::<u16>())]
     concurrency: u16,
     /// An endpoint for every AWS service (a local server); credentials default to dummy ones.
     #[arg(long)]
@@ -101,13 +105,13 @@ struct SendArgs {
     #[arg(long)]
     batch: bool,
     /// Fraction of orders whose body breaks one rule of the contract (0 to 1).
-    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
     invalid: f64,
     /// Seed of the generated orders (order IDs are ord-<seed>-<n>); random when not given.
     #[arg(long)]
     seed: Option<u64>,
     /// Calls in flight at once (FIFO queues: always one, to keep each group's order).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = WholeNumber::new(1, 256).parser::<u16>())]
     concurrency: u16,
     /// An endpoint that speaks SQS (a local server); credentials default to dummy ones.
     #[arg(long)]
@@ -137,13 +141,6 @@ struct RedriveArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
-}
-
-fn fraction(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!("{text} is not a fraction from 0 to 1")),
-    }
 }
 
 /// A report with the calls made, for `--json`.
@@ -379,7 +376,7 @@ fn run_pipeline(spec: &RunSpec) -> ExitCode {
             } else {
                 print!("{}", summary.table());
             }
-            if summary.lost == 0 {
+            if summary.succeeded() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

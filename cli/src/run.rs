@@ -5,7 +5,9 @@
 //! its queue and invokes the function's handler (the same code as in Lambda);
 //! the run ends when every queue is empty, and then accounts for each order:
 //! notified (shipped or rejected for stock), or in a dead-letter queue with
-//! its reason. Anything else is **lost**.
+//! its reason. Anything else is **lost**. A valid order in a dead-letter queue
+//! fails the run too, even when it was notified: only broken bodies belong
+//! there.
 //!
 //! Without `--endpoint-url` the queues are the embedded broker and time runs
 //! on a paused clock: visibility timeouts and backoffs elapse instantly, so a
@@ -36,10 +38,10 @@ use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMe
 use orderflow_shared::metrics::InvocationMetrics;
 use orderflow_shared::pipeline::{EMBEDDED_ENDPOINT, INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
 use orderflow_shared::ports::{
-    IdempotencyStore, InventoryStore, MessageQueue, MetricsSink, Notifier, OutgoingMessage, QueueConsumer,
-    Template,
+    CustomerNotification, IdempotencyStore, InventoryStore, MessageQueue, MetricsSink, Notifier,
+    OutgoingMessage, QueueConsumer, Template, VisibilityChange,
 };
-use orderflow_shared::publish::{RetryPolicy, publish_batch};
+use orderflow_shared::publish::{RetryPolicy, change_visibility, publish_batch};
 use orderflow_shared::queue_url::queue_name;
 use orderflow_shared::sqs::SqsRecord;
 use serde::Serialize;
@@ -47,6 +49,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::invoke::Function;
+use crate::ranges::{Fraction, RangeError, WholeNumber, check_fraction, check_whole_number};
 use crate::send::order_message;
 use crate::workload::orders;
 
@@ -109,6 +112,9 @@ pub mod settings {
 
 use settings::{MAX_RECEIVE_COUNT, STAGES, Stage};
 
+/// The visibility timeouts SQS accepts: up to 12 hours.
+pub const VISIBILITY_TIMEOUT_RANGE: WholeNumber = WholeNumber::seconds(0, 43_200);
+
 /// What to run.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct RunSpec {
@@ -118,15 +124,15 @@ pub struct RunSpec {
     /// FIFO queues everywhere (each customer's orders in order).
     #[arg(long)]
     pub fifo: bool,
-    /// Probability that a step attempt fails with a transient error. Faults
+    /// Probability that a step attempt fails with a transient error (0 to 1). Faults
     /// clear before a message's last allowed receive, as transient faults do.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
     pub fail_rate: f64,
-    /// Fraction of orders whose body breaks the contract (they must end in the orders DLQ).
-    #[arg(long, default_value_t = 0.0)]
+    /// Fraction of orders whose body breaks the contract (0 to 1; they must end in the orders DLQ).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
     pub poison_rate: f64,
-    /// Probability that an invocation dies mid-batch, as a timeout or a panic would.
-    #[arg(long, default_value_t = 0.0)]
+    /// Probability that an invocation dies mid-batch, as a timeout or a panic would (0 to 1).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
     pub crash_rate: f64,
     /// Seed of the orders and of the faults: the same seed, the same run.
     #[arg(long, default_value_t = 7)]
@@ -141,8 +147,9 @@ pub struct RunSpec {
     /// Keep idempotency records and stock in DynamoDB on this endpoint (else in memory).
     #[arg(long, requires = "endpoint_url")]
     pub dynamodb_endpoint_url: Option<String>,
-    /// The source queues' visibility timeout, seconds (default: the template's 185).
-    #[arg(long)]
+    /// The source queues' visibility timeout, seconds (default: the template's
+    /// 185): at least the functions' timeout (30), at most SQS's 43200.
+    #[arg(long, allow_negative_numbers = true, value_parser = VISIBILITY_TIMEOUT_RANGE.parser::<u64>())]
     pub visibility_timeout: Option<u64>,
     /// Give up after this long (seconds of the run's clock), counting what is left as lost.
     #[arg(long, default_value_t = 7200)]
@@ -169,6 +176,22 @@ impl RunSpec {
             max_seconds: 7200,
             json: false,
         }
+    }
+
+    /// Checks the flags' ranges, as the command line does, and refuses what
+    /// SQS or Lambda would: a visibility timeout beyond SQS's 12 hours, or
+    /// below the functions' timeout.
+    pub fn validate(&self) -> Result<(), RunError> {
+        check_fraction("fail-rate", self.fail_rate)?;
+        check_fraction("poison-rate", self.poison_rate)?;
+        check_fraction("crash-rate", self.crash_rate)?;
+        if let Some(seconds) = self.visibility_timeout {
+            check_whole_number("visibility-timeout", seconds, &VISIBILITY_TIMEOUT_RANGE)?;
+            if seconds < settings::FUNCTION_TIMEOUT.as_secs() {
+                return Err(RunError::VisibilityBelowFunctionTimeout);
+            }
+        }
+        Ok(())
     }
 
     fn visibility(&self) -> Duration {
@@ -246,6 +269,11 @@ pub struct RunSummary {
     pub lost: usize,
     /// Some of the lost orders, to look for.
     pub lost_examples: Vec<String>,
+    /// Orders with a valid body that ended in a dead-letter queue (must be 0;
+    /// notified or not: e.g. delivered again while still being processed).
+    pub valid_orders_dead_lettered: usize,
+    /// Some of them, to look for.
+    pub valid_dead_lettered_examples: Vec<String>,
     /// Whether the run hit its time limit.
     pub timed_out: bool,
     /// Wall-clock seconds.
@@ -263,9 +291,15 @@ pub struct RunSummary {
 /// Errors that stop a run before it starts.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// A rate is not a probability.
-    #[error("--{0} must be from 0 to 1")]
-    Rate(&'static str),
+    /// A flag is out of its range.
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    /// The visibility timeout is shorter than the functions' timeout.
+    #[error(
+        "--visibility-timeout must be at least the functions' timeout ({} seconds): Lambda maps no queue whose messages would come back while its function may still run",
+        settings::FUNCTION_TIMEOUT.as_secs()
+    )]
+    VisibilityBelowFunctionTimeout,
     /// The endpoint refused to create a queue or a table.
     #[error("cannot set up the pipeline on {endpoint}: {source}")]
     Setup {
@@ -555,15 +589,7 @@ struct RunningStage {
 
 /// Runs the pipeline and accounts for every order.
 pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunSummary, RunError> {
-    for (name, rate) in [
-        ("fail-rate", spec.fail_rate),
-        ("poison-rate", spec.poison_rate),
-        ("crash-rate", spec.crash_rate),
-    ] {
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(RunError::Rate(name));
-        }
-    }
+    spec.validate()?;
     let wall = std::time::Instant::now();
     let started = Instant::now();
     // The processor's backoff jitter uses this thread's generator: seeded, a run repeats.
@@ -643,9 +669,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
     }
 
     // The producer: every order, ten per batch call; poison ones too.
-    let mut correlation_to_order: HashMap<String, String> = HashMap::with_capacity(spec.orders);
-    let mut sent_orders: Vec<(String, String)> = Vec::with_capacity(spec.orders); // (order, customer)
-    let mut poison: HashSet<String> = HashSet::new();
+    let mut sent = SentOrders::with_capacity(spec.orders);
     let mut batch = Vec::with_capacity(10);
     let orders_queue = queues.source(ORDERS).to_owned();
     let queue = backend.queue();
@@ -655,12 +679,13 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
         let order_id = order.order["orderId"].as_str().unwrap_or_default().to_owned();
         let customer_id = order.order["customerId"].as_str().unwrap_or_default().to_owned();
         if let Some(correlation) = message.attribute(attribute::CORRELATION_ID) {
-            correlation_to_order.insert(correlation.to_owned(), order_id.clone());
+            sent.correlation_to_order
+                .insert(correlation.to_owned(), order_id.clone());
         }
         if order.broken_rule.is_some() {
-            poison.insert(order_id.clone());
+            sent.poison.insert(order_id.clone());
         }
-        sent_orders.push((order_id, customer_id));
+        sent.orders.push((order_id, customer_id));
         batch.push(message);
         if batch.len() == 10 {
             unsent += send_all(&*queue, &orders_queue, &mut batch).await;
@@ -705,54 +730,12 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
     }
 
     // The account.
-    let delivered = notifier.sent();
-    let mut times_notified: HashMap<&str, usize> = HashMap::new();
-    let mut rejected = HashSet::new();
-    for n in &delivered {
-        *times_notified.entry(n.order_id.as_str()).or_default() += 1;
-        if n.template == Template::OrderRejected {
-            rejected.insert(n.order_id.as_str());
-        }
-    }
-    let mut accounted: HashSet<String> = times_notified.keys().map(|k| (*k).to_owned()).collect();
-    let mut dead_letter_queues = Vec::new();
+    let mut dead_letters = Vec::new();
     for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
         let url = queues.dlq(name);
-        let messages = drain(&backend, url).await;
-        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        for m in &messages {
-            let reason = m
-                .message_attributes
-                .get(attribute::ERROR_CODE)
-                .and_then(|a| a.string_value.clone())
-                .unwrap_or_else(|| "maxReceiveCount".to_owned());
-            *reasons.entry(reason).or_default() += 1;
-            let order = m
-                .message_attributes
-                .get(attribute::CORRELATION_ID)
-                .and_then(|a| a.string_value.as_deref())
-                .and_then(|c| correlation_to_order.get(c));
-            if let Some(order) = order {
-                accounted.insert(order.clone());
-            }
-        }
-        dead_letter_queues.push(DeadLetters {
-            queue: queue_name(url).to_owned(),
-            messages: messages.len(),
-            reasons,
-        });
+        dead_letters.push((queue_name(url).to_owned(), read_dead_letters(&backend, url).await));
     }
-    let lost: Vec<&str> = sent_orders
-        .iter()
-        .map(|(o, _)| o.as_str())
-        .filter(|o| !accounted.contains(*o))
-        .collect();
-
-    let (out_of_order_customers, customers_with_several_shipments) = if spec.fifo {
-        out_of_order(&sent_orders, &delivered)
-    } else {
-        (0, 0)
-    };
+    let account = account(&sent, &notifier.sent(), &dead_letters, spec.fifo);
     let counter =
         |f: fn(&PollerStats) -> &AtomicU64| stages.iter().map(|s| PollerStats::get(f(&s.stats))).sum::<u64>();
     let mut fifo_deduplication = 0;
@@ -768,13 +751,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
         queues: queues_label,
         fifo: spec.fifo,
         seed: spec.seed,
-        sent: sent_orders.len(),
-        poison_sent: poison.len(),
         send_failures: unsent,
-        notified: times_notified.len(),
-        rejected_for_stock: rejected.len(),
-        notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
-        dead_letter_queues,
         duplicates_suppressed: Duplicates {
             idempotency: totals.duplicates.load(Ordering::Relaxed),
             notifier: notifier.deduplicated() as u64,
@@ -784,15 +761,117 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
         invocations: counter(|s| &s.invocations),
         crashed_invocations: counter(|s| &s.crashed_invocations),
         injected_failures: injected.load(Ordering::Relaxed),
-        lost: lost.len(),
-        lost_examples: lost.iter().take(10).map(|s| (*s).to_owned()).collect(),
         timed_out,
         elapsed_seconds: elapsed,
         simulated_seconds: started.elapsed().as_secs_f64(),
-        orders_per_second: sent_orders.len() as f64 / elapsed.max(1e-9),
+        orders_per_second: account.sent as f64 / elapsed.max(1e-9),
+        ..account
+    })
+}
+
+/// The orders a run sent, as the producer knows them.
+#[derive(Clone, Debug, Default)]
+struct SentOrders {
+    /// Order and customer IDs, in the order sent.
+    orders: Vec<(String, String)>,
+    /// The orders sent with a broken body on purpose.
+    poison: HashSet<String>,
+    /// Each order's correlation ID, which every message about it carries.
+    correlation_to_order: HashMap<String, String>,
+}
+
+impl SentOrders {
+    fn with_capacity(orders: usize) -> Self {
+        SentOrders {
+            orders: Vec::with_capacity(orders),
+            poison: HashSet::new(),
+            correlation_to_order: HashMap::with_capacity(orders),
+        }
+    }
+}
+
+/// Accounts for every sent order: notified, dead-lettered (the DLQs' messages,
+/// by queue name), or lost. Fills the summary's order counts; the rest is left
+/// at its default.
+fn account(
+    sent: &SentOrders,
+    delivered: &[CustomerNotification],
+    dead_letters: &[(String, Vec<SqsMessage>)],
+    fifo: bool,
+) -> RunSummary {
+    let mut times_notified: HashMap<&str, usize> = HashMap::new();
+    let mut rejected = HashSet::new();
+    for n in delivered {
+        *times_notified.entry(n.order_id.as_str()).or_default() += 1;
+        if n.template == Template::OrderRejected {
+            rejected.insert(n.order_id.as_str());
+        }
+    }
+    let mut accounted: HashSet<&str> = times_notified.keys().copied().collect();
+    let mut dead_lettered: HashSet<&str> = HashSet::new();
+    let mut dead_letter_queues = Vec::new();
+    for (queue, messages) in dead_letters {
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for m in messages {
+            let reason = m
+                .message_attributes
+                .get(attribute::ERROR_CODE)
+                .and_then(|a| a.string_value.clone())
+                .unwrap_or_else(|| "maxReceiveCount".to_owned());
+            *reasons.entry(reason).or_default() += 1;
+            let order = m
+                .message_attributes
+                .get(attribute::CORRELATION_ID)
+                .and_then(|a| a.string_value.as_deref())
+                .and_then(|c| sent.correlation_to_order.get(c));
+            if let Some(order) = order {
+                accounted.insert(order.as_str());
+                dead_lettered.insert(order.as_str());
+            }
+        }
+        dead_letter_queues.push(DeadLetters {
+            queue: queue.clone(),
+            messages: messages.len(),
+            reasons,
+        });
+    }
+    let lost: Vec<&str> = sent
+        .orders
+        .iter()
+        .map(|(o, _)| o.as_str())
+        .filter(|o| !accounted.contains(*o))
+        .collect();
+    let valid_dead_lettered: Vec<&str> = sent
+        .orders
+        .iter()
+        .map(|(o, _)| o.as_str())
+        .filter(|o| dead_lettered.contains(*o) && !sent.poison.contains(*o))
+        .collect();
+    let (out_of_order_customers, customers_with_several_shipments) = if fifo {
+        out_of_order(&sent.orders, delivered)
+    } else {
+        (0, 0)
+    };
+    RunSummary {
+        sent: sent.orders.len(),
+        poison_sent: sent.poison.len(),
+        notified: times_notified.len(),
+        rejected_for_stock: rejected.len(),
+        notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
+        dead_letter_queues,
+        lost: lost.len(),
+        lost_examples: examples(&lost),
+        valid_orders_dead_lettered: valid_dead_lettered.len(),
+        valid_dead_lettered_examples: examples(&valid_dead_lettered),
         out_of_order_customers,
         customers_with_several_shipments,
-    })
+        ..RunSummary::default()
+    }
+}
+
+/// The first few of `orders`, for a summary.
+fn examples(orders: &[&str]) -> Vec<String> {
+    orders.iter().take(10).map(|o| (*o).to_owned()).collect()
 }
 
 /// Sends and clears `batch`; returns how many could not be sent (they count as lost).
@@ -813,21 +892,37 @@ async fn dead_lettered_hint(backend: &Backend, queues: &Queues) -> usize {
     n
 }
 
-/// Receives everything in a DLQ (each message once; they stay for inspection on SQS).
-async fn drain(backend: &Backend, url: &str) -> Vec<SqsMessage> {
+/// How long counting hides each dead letter it received, so that none is
+/// received twice; far longer than counting takes.
+const COUNTING_VISIBILITY: Duration = Duration::from_secs(600);
+
+/// Receives everything in a DLQ to count it, each message once, then makes
+/// the messages visible again: they stay in the queue for inspection.
+async fn read_dead_letters(backend: &Backend, url: &str) -> Vec<SqsMessage> {
     let consumer = backend.consumer();
-    let mut all = Vec::new();
+    let mut all: Vec<SqsMessage> = Vec::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
     let mut empty = 0;
     while empty < 2 {
-        // Hidden for an hour: each message is counted once.
         match consumer
-            .receive(url, 10, Duration::from_secs(1), Some(Duration::from_secs(3600)))
+            .receive(url, 10, Duration::from_secs(1), Some(COUNTING_VISIBILITY))
             .await
         {
             Ok(batch) if batch.is_empty() => empty += 1,
             Ok(batch) => {
                 empty = 0;
-                all.extend(batch);
+                for message in batch {
+                    // Received again (counting outlasted its visibility): the newer receipt counts.
+                    match message.message_id.clone().and_then(|id| by_id.get(&id).copied()) {
+                        Some(seen) => all[seen] = message,
+                        None => {
+                            if let Some(id) = message.message_id.clone() {
+                                by_id.insert(id, all.len());
+                            }
+                            all.push(message);
+                        }
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(queue = url, error = %e, "could not read a dead-letter queue");
@@ -835,15 +930,33 @@ async fn drain(backend: &Backend, url: &str) -> Vec<SqsMessage> {
             }
         }
     }
+    let visible_again: Vec<VisibilityChange> = all
+        .iter()
+        .filter_map(|m| m.receipt_handle.clone())
+        .map(|receipt_handle| VisibilityChange {
+            receipt_handle,
+            timeout_seconds: 0,
+        })
+        .collect();
+    let failed = change_visibility(&*backend.queue(), url, &visible_again)
+        .await
+        .iter()
+        .filter(|r| r.is_err())
+        .count();
+    if failed > 0 {
+        tracing::warn!(
+            queue = url,
+            failed,
+            hidden_for_s = COUNTING_VISIBILITY.as_secs(),
+            "could not make counted dead letters visible again"
+        );
+    }
     all
 }
 
 /// Customers whose shipment confirmations arrived out of the order their
 /// orders were sent, and customers with two or more confirmations.
-fn out_of_order(
-    sent: &[(String, String)],
-    delivered: &[orderflow_shared::ports::CustomerNotification],
-) -> (usize, usize) {
+fn out_of_order(sent: &[(String, String)], delivered: &[CustomerNotification]) -> (usize, usize) {
     let position: HashMap<&str, usize> = sent
         .iter()
         .enumerate()
@@ -984,7 +1097,22 @@ fn stage_handler(
     })
 }
 
+/// `0`, or `3 (e.g. ord-7-00000001, ...)`.
+fn with_examples(count: usize, examples: &[String]) -> String {
+    if count == 0 {
+        "0".to_owned()
+    } else {
+        format!("{count} (e.g. {})", examples.join(", "))
+    }
+}
+
 impl RunSummary {
+    /// Whether the run did its job: every order accounted for, and no valid
+    /// order dead-lettered.
+    pub fn succeeded(&self) -> bool {
+        self.lost == 0 && self.valid_orders_dead_lettered == 0
+    }
+
     /// The summary as a table for people.
     pub fn table(&self) -> String {
         let mut rows: Vec<(String, String)> = vec![
@@ -1012,6 +1140,13 @@ impl RunSummary {
             };
             rows.push((format!("in {}", dlq.queue), format!("{}{reasons}", dlq.messages)));
         }
+        rows.push((
+            "valid orders dead-lettered".into(),
+            with_examples(
+                self.valid_orders_dead_lettered,
+                &self.valid_dead_lettered_examples,
+            ),
+        ));
         let d = &self.duplicates_suppressed;
         rows.extend([
             (
@@ -1051,12 +1186,7 @@ impl RunSummary {
                 self.out_of_order_customers.to_string(),
             ));
         }
-        let lost = if self.lost == 0 {
-            "0".to_owned()
-        } else {
-            format!("{} (e.g. {})", self.lost, self.lost_examples.join(", "))
-        };
-        rows.push(("LOST".into(), lost));
+        rows.push(("LOST".into(), with_examples(self.lost, &self.lost_examples)));
         if self.timed_out {
             rows.push((
                 "".into(),
@@ -1071,6 +1201,151 @@ impl RunSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dead_letter(correlation_id: &str, error_code: Option<&str>) -> SqsMessage {
+        let attribute = |value: &str| {
+            let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+            attribute.string_value = Some(value.to_owned());
+            attribute.data_type = Some("String".to_owned());
+            attribute
+        };
+        let mut message = SqsMessage::default();
+        message
+            .message_attributes
+            .insert(attribute::CORRELATION_ID.to_owned(), attribute(correlation_id));
+        if let Some(code) = error_code {
+            message
+                .message_attributes
+                .insert(attribute::ERROR_CODE.to_owned(), attribute(code));
+        }
+        message
+    }
+
+    fn shipped(order_id: &str) -> CustomerNotification {
+        CustomerNotification {
+            order_id: order_id.to_owned(),
+            customer_id: format!("cust-{order_id}"),
+            template: Template::ShipmentConfirmation,
+            subject: String::new(),
+            body: String::new(),
+            correlation_id: format!("corr-{order_id}"),
+            deduplication_id: format!("dedup-{order_id}"),
+        }
+    }
+
+    /// Three orders sent, the third with a broken body.
+    fn three_orders() -> SentOrders {
+        let ids = ["ord-1", "ord-2", "ord-3"];
+        SentOrders {
+            orders: ids
+                .iter()
+                .map(|o| ((*o).to_owned(), format!("cust-{o}")))
+                .collect(),
+            poison: HashSet::from(["ord-3".to_owned()]),
+            correlation_to_order: ids
+                .iter()
+                .map(|o| (format!("corr-{o}"), (*o).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn table_row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
+        table
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    }
+
+    #[test]
+    fn a_valid_order_in_a_dead_letter_queue_fails_the_run_even_when_notified() {
+        let dead_letters = vec![
+            (
+                "orders-dlq".to_owned(),
+                vec![dead_letter("corr-ord-3", Some("ValidationFailed"))],
+            ),
+            // Delivered again while still being processed, until its receives ran out.
+            ("inventory-dlq".to_owned(), vec![dead_letter("corr-ord-1", None)]),
+            (
+                "notifications-dlq".to_owned(),
+                vec![dead_letter("corr-ord-1", None)],
+            ),
+        ];
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1"), shipped("ord-2")],
+            &dead_letters,
+            false,
+        );
+        assert_eq!(summary.lost, 0, "every order is accounted for");
+        assert!(
+            !summary.succeeded(),
+            "a valid order was dead-lettered: {summary:?}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["validOrdersDeadLettered"], 1, "{json}");
+        assert_eq!(
+            table_row(&summary.table(), "valid orders dead-lettered"),
+            Some("1 (e.g. ord-1)"),
+            "{}",
+            summary.table()
+        );
+    }
+
+    #[test]
+    fn poison_orders_in_the_orders_dlq_are_the_run_working() {
+        let dead_letters = vec![
+            (
+                "orders-dlq".to_owned(),
+                vec![dead_letter("corr-ord-3", Some("InvalidJson"))],
+            ),
+            ("inventory-dlq".to_owned(), Vec::new()),
+            ("notifications-dlq".to_owned(), Vec::new()),
+        ];
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1"), shipped("ord-2")],
+            &dead_letters,
+            false,
+        );
+        assert!(summary.succeeded(), "{summary:?}");
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["validOrdersDeadLettered"],
+            0
+        );
+        assert_eq!(
+            table_row(&summary.table(), "valid orders dead-lettered"),
+            Some("0")
+        );
+        // A lost order fails the run as before.
+        let summary = account(&three_orders(), &[shipped("ord-1")], &dead_letters, false);
+        assert_eq!((summary.lost, summary.succeeded()), (1, false));
+    }
+
+    #[test]
+    fn visibility_timeouts_that_sqs_or_lambda_refuse_are_refused() {
+        let with = |seconds| RunSpec {
+            visibility_timeout: Some(seconds),
+            ..RunSpec::embedded(10)
+        };
+        for seconds in [0, 29] {
+            assert_eq!(
+                with(seconds).validate().map_err(|e| e.to_string()),
+                Err(
+                    "--visibility-timeout must be at least the functions' timeout (30 seconds): \
+                     Lambda maps no queue whose messages would come back while its function may still run"
+                        .to_owned()
+                ),
+                "{seconds}"
+            );
+        }
+        let error = with(43_201).validate().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "--visibility-timeout must be a whole number of seconds from 0 to 43200"
+        );
+        assert!(with(30).validate().is_ok() && with(43_200).validate().is_ok());
+        assert!(RunSpec::embedded(10).validate().is_ok());
+    }
 
     #[test]
     fn faults_stop_before_the_last_receives() {

@@ -16,8 +16,8 @@ pub struct WorkloadSpec {
     /// Records in the event.
     #[arg(long, default_value_t = 10)]
     pub records: usize,
-    /// Fraction of records that break one rule of the OrderCreated contract.
-    #[arg(long, default_value_t = 0.0)]
+    /// Fraction of records that break one rule of the OrderCreated contract (0 to 1).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = crate::ranges::Fraction)]
     pub invalid: f64,
     /// Random seed: the same seed gives the same event.
     #[arg(long, default_value_t = 1)]

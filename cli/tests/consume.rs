@@ -1,6 +1,7 @@
 //! `orderflow consume` as a process against moto (a real SQS endpoint): a
 //! SIGTERM during processing loses nothing, and leaves no message hidden for
-//! longer than its visibility timeout.
+//! longer than its visibility timeout; one that arrives after the SIGTERM is
+//! not hidden at all.
 //!
 //! Both tests consume with the `shipping` function, whose step needs only an
 //! idempotency table and the notifications queue, and slow each batch down
@@ -29,6 +30,10 @@ struct Pipeline {
 }
 
 async fn pipeline(name: &str) -> Pipeline {
+    pipeline_with_visibility(name, VISIBILITY_TIMEOUT).await
+}
+
+async fn pipeline_with_visibility(name: &str, visibility_timeout: Duration) -> Pipeline {
     let config = sdk_config(moto()).await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let source = create_queue(
@@ -36,7 +41,7 @@ async fn pipeline(name: &str) -> Pipeline {
         &unique(&format!("{name}-inventory")),
         &[(
             QueueAttributeName::VisibilityTimeout,
-            VISIBILITY_TIMEOUT.as_secs().to_string(),
+            visibility_timeout.as_secs().to_string(),
         )],
     )
     .await;
@@ -154,6 +159,21 @@ impl Consumer {
 
     fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits until its log says it consumes, then a second more, for its
+    /// signal handlers and first long poll to be in place.
+    async fn wait_until_consuming(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.stderr().contains("consuming until SIGINT or SIGTERM") {
+            assert!(
+                Instant::now() < deadline,
+                "not consuming; its log:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
     fn terminate(&self) {
@@ -393,5 +413,50 @@ async fn sigterm_abandons_hung_batches_at_the_drain_timeout_and_they_come_back()
     assert!(shipped.is_empty(), "nothing ran: {shipped:?}");
     eprintln!(
         "hang: SIGTERM with 20 messages in flight, exit after {stop:.1?} (drain timeout), all 25 back {returned:.1?} after the exit"
+    );
+}
+
+#[tokio::test]
+async fn a_message_received_after_sigterm_goes_back_to_the_queue_at_once() {
+    // Long enough that a message hidden by the consumer cannot pass for one given back.
+    let visibility = Duration::from_secs(60);
+    let p = pipeline_with_visibility("consume-late", visibility).await;
+    let mut consumer = Consumer::start(&p, Duration::ZERO, true);
+    consumer.wait_until_consuming().await;
+
+    // The queue is empty: the consumer's 20 s long poll is waiting when the signal comes.
+    consumer.terminate();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent = send_reserved(&p, &unique("late"), 1).await;
+    let sent_at = Instant::now();
+    let (status, report) = consumer.exit(Duration::from_secs(35)).await;
+    let stopped = sent_at.elapsed();
+    let log = consumer.stderr();
+    assert!(status.success(), "{status}; its log:\n{log}");
+
+    // The poll that was waiting got the message: it is visible again at once,
+    // not after the queue's visibility timeout.
+    let mut back = BTreeSet::new();
+    collect(&p, &p.source, &mut back, sent_at + Duration::from_secs(10), |b| {
+        !b.is_empty()
+    })
+    .await;
+    assert_eq!(
+        back,
+        sent,
+        "the message is back in the queue {:.1?} after it was sent; its log:\n{log}",
+        sent_at.elapsed()
+    );
+    let shipped = order_ids(&receive(&p.sqs, &p.notifications, 10, 1).await);
+    assert!(shipped.is_empty(), "nothing ran after the signal: {shipped:?}");
+    assert_eq!(count(&report, &["invocations"]), 0, "{report}");
+    assert_eq!(count(&report, &["deleted"]), 0, "{report}");
+    assert_eq!(count(&report, &["returnedAfterSignal"]), 1, "{report}");
+    assert!(
+        log.contains("1 received after the signal, back in the queue at once"),
+        "the summary on stderr:\n{log}"
+    );
+    eprintln!(
+        "late: a message sent 2 s after SIGTERM; the consumer exited {stopped:.1?} after it, and it was visible again"
     );
 }
