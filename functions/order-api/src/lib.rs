@@ -231,12 +231,11 @@ impl MessageAttributes for Headers<'_> {
             attribute::REGION => header::REGION,
             _ => return None,
         };
-        // A value that is not visible ASCII, or is empty, counts as absent.
-        self.0
-            .get(header)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+        // A header given is read by the body field's rule: one that is not
+        // visible ASCII text (a tab, a non-ASCII byte) reads as a character
+        // the rule refuses, so it is refused naming the header, not ignored.
+        const NOT_TEXT: &str = "\u{fffd}";
+        self.0.get(header).map(|v| v.to_str().map_or(NOT_TEXT, str::trim))
     }
 }
 

@@ -159,6 +159,33 @@ async fn the_body_correlation_id_wins_and_a_missing_one_is_made() {
 }
 
 #[tokio::test]
+async fn a_correlation_id_header_that_breaks_the_rule_is_refused_naming_the_header() {
+    let queues = InMemoryQueues::new();
+    let bad: [&[u8]; 4] = [b"a\tb", b"caf\xe9", b"a b", b""];
+    for value in bad {
+        let value = http::HeaderValue::from_bytes(value).unwrap();
+        let refused = answer(
+            &request(post().header("x-correlation-id", value.clone()), order_json("1")),
+            &queues,
+            QUEUE,
+        )
+        .await;
+        assert_eq!(refused.status, 400, "{value:?}");
+        assert_eq!(
+            refused.body["errors"][0]["field"], "headers.X-Correlation-Id",
+            "{value:?}"
+        );
+        let echoed = header(&refused, "x-correlation-id").unwrap();
+        assert!(uuid_like(echoed), "a new ID is echoed, not the header: {echoed}");
+    }
+    assert!(queues.messages(QUEUE).is_empty());
+}
+
+fn uuid_like(text: &str) -> bool {
+    text.len() == 36 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+#[tokio::test]
 async fn other_paths_are_404_and_other_methods_405() {
     let queues = InMemoryQueues::new();
     let elsewhere = request(
