@@ -123,6 +123,20 @@ fn records(body: &Value, event_type: &str) -> Vec<SqsMessage> {
     records
 }
 
+/// Every log line at debug level from here until the guard drops, as Lambda
+/// (JSON) or a local run (text) writes it.
+fn capture_logs(json_format: bool) -> (MemoryWriter, tracing::subscriber::DefaultGuard) {
+    let logs = MemoryWriter::default();
+    let writer = logs.clone();
+    let guard = if json_format {
+        tracing::subscriber::set_default(json_subscriber("debug".parse().unwrap(), move || writer.clone()))
+    } else {
+        let filter = tracing_subscriber::EnvFilter::new("debug");
+        tracing::subscriber::set_default(text_subscriber(filter, move || writer.clone(), false))
+    };
+    (logs, guard)
+}
+
 fn assert_clean(what: &str, text: &str) {
     for marker in MARKERS {
         assert!(!text.contains(marker), "{what} repeats customer data:\n{text}");
@@ -133,16 +147,7 @@ fn assert_clean(what: &str, text: &str) {
 /// the response and the dead letters' error attributes.
 async fn check_step(name: &str, step: &impl RecordStep, records: Vec<SqsMessage>) {
     for json_format in [true, false] {
-        let logs = MemoryWriter::default();
-        let writer = logs.clone();
-        let _guard = if json_format {
-            tracing::subscriber::set_default(json_subscriber("debug".parse().unwrap(), move || {
-                writer.clone()
-            }))
-        } else {
-            let filter = tracing_subscriber::EnvFilter::new("debug");
-            tracing::subscriber::set_default(text_subscriber(filter, move || writer.clone(), false))
-        };
+        let (logs, _guard) = capture_logs(json_format);
         let queues = Arc::new(InMemoryQueues::new());
         let processor = BatchProcessor::new(
             BatchConfig {
@@ -226,16 +231,7 @@ async fn order_api_repeats_no_customer_data_in_responses_or_logs() {
         requests.push(request);
     }
     for json_format in [true, false] {
-        let logs = MemoryWriter::default();
-        let writer = logs.clone();
-        let _guard = if json_format {
-            tracing::subscriber::set_default(json_subscriber("debug".parse().unwrap(), move || {
-                writer.clone()
-            }))
-        } else {
-            let filter = tracing_subscriber::EnvFilter::new("debug");
-            tracing::subscriber::set_default(text_subscriber(filter, move || writer.clone(), false))
-        };
+        let (logs, _guard) = capture_logs(json_format);
         let queues = InMemoryQueues::new();
         let config = order_api::Config::new(NEXT);
         for request in &requests {

@@ -234,26 +234,7 @@ async fn collect(
 }
 
 async fn queue_counts(p: &Pipeline) -> (u64, u64) {
-    let attributes = p
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&p.source.url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("queue attributes");
-    let count = |name: QueueAttributeName| {
-        attributes
-            .attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (
-        count(QueueAttributeName::ApproximateNumberOfMessages),
-        count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-    )
+    orderflow_tests::visible_and_hidden(&p.sqs, &p.source.url).await
 }
 
 fn count(report: &serde_json::Value, path: &[&str]) -> u64 {

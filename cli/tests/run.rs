@@ -1,12 +1,11 @@
 //! `orderflow run --endpoint-url` against moto (a real SQS endpoint): what the
 //! run leaves behind for people to inspect.
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use orderflow::run::{RunSpec, run};
 use orderflow_tests::{moto, sdk_config};
 
-/// `ApproximateNumberOfMessages` and `ApproximateNumberOfMessagesNotVisible` (exact on moto).
-async fn visible_and_hidden(client: &aws_sdk_sqs::Client, queue_name: &str) -> (usize, usize) {
+/// A queue's visible and in-flight messages, by its name.
+async fn visible_and_hidden(client: &aws_sdk_sqs::Client, queue_name: &str) -> (u64, u64) {
     let url = client
         .get_queue_url()
         .queue_name(queue_name)
@@ -15,25 +14,7 @@ async fn visible_and_hidden(client: &aws_sdk_sqs::Client, queue_name: &str) -> (
         .expect("the DLQ's URL")
         .queue_url
         .expect("a URL");
-    let attributes = client
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("queue attributes");
-    let count = |name: QueueAttributeName| {
-        attributes
-            .attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name:?} of {queue_name}"))
-    };
-    (
-        count(QueueAttributeName::ApproximateNumberOfMessages),
-        count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-    )
+    orderflow_tests::visible_and_hidden(client, &url).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +40,7 @@ async fn dead_letters_are_visible_for_inspection_after_the_run() {
     let client = aws_sdk_sqs::Client::new(&sdk_config(moto()).await);
     assert_eq!(
         visible_and_hidden(&client, &orders_dlq.queue).await,
-        (orders_dlq.messages, 0),
+        (orders_dlq.messages as u64, 0),
         "{orders_dlq:?}: visible and hidden"
     );
 }

@@ -21,6 +21,7 @@ use orderflow_shared::ports::{Claim, IdempotencyStore, MetricsSink};
 const STANDARD: &str = "arn:aws:sqs:us-east-1:123456789012:work";
 const FIFO: &str = "arn:aws:sqs:us-east-1:123456789012:work.fifo";
 const OUT: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/out";
+const DLQ: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
 
 /// A step driven by its bodies: `key`, `fail` ("retry" or "permanent"), `sleep_ms`.
 #[derive(Default)]
@@ -155,6 +156,14 @@ fn harness(config: BatchConfig) -> Harness {
     }
 }
 
+/// The default configuration with the fast path to [`DLQ`].
+fn with_dlq() -> BatchConfig {
+    BatchConfig {
+        dead_letter_queue_url: Some(DLQ.to_owned()),
+        ..Default::default()
+    }
+}
+
 fn context() -> InvocationContext {
     InvocationContext::with_timeout("req-1", Duration::from_secs(60))
 }
@@ -224,11 +233,8 @@ async fn one_bad_body_fails_only_that_record() {
 
 #[tokio::test]
 async fn permanent_failures_go_to_the_dlq_with_the_error_and_are_not_reported() {
-    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
-    let h = harness(BatchConfig {
-        dead_letter_queue_url: Some(dlq.to_owned()),
-        ..Default::default()
-    });
+    let dlq = DLQ;
+    let h = harness(with_dlq());
     let step = ScriptedStep::default();
     let records = vec![
         ok("a", "1"),
@@ -269,11 +275,7 @@ async fn permanent_failures_go_to_the_dlq_with_the_error_and_are_not_reported() 
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_dlq_send_reports_the_record_instead() {
-    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
-    let h = harness(BatchConfig {
-        dead_letter_queue_url: Some(dlq.to_owned()),
-        ..Default::default()
-    });
+    let h = harness(with_dlq());
     h.queues.fail_sends(100, PortErrorKind::NotFound);
     let report = h
         .processor
@@ -606,11 +608,8 @@ async fn a_redelivered_batch_is_skipped_and_counted() {
 
 #[tokio::test]
 async fn a_reused_key_with_other_content_is_dead_lettered_never_skipped() {
-    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
-    let h = harness(BatchConfig {
-        dead_letter_queue_url: Some(dlq.to_owned()),
-        ..Default::default()
-    });
+    let dlq = DLQ;
+    let h = harness(with_dlq());
     let step = ScriptedStep::default();
     // Within one batch: the second record reuses the first one's key for other content.
     let records = vec![
@@ -813,7 +812,7 @@ impl orderflow_shared::ports::MessageQueue for SilentQueue {
 
 #[tokio::test(start_paused = true)]
 async fn calls_after_the_records_end_by_the_deadline_margin_and_their_records_are_retried() {
-    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
+    let dlq = DLQ;
     let config = BatchConfig {
         dead_letter_queue_url: Some(dlq.to_owned()),
         deadline_margin: Duration::from_secs(2),
@@ -860,11 +859,8 @@ async fn calls_after_the_records_end_by_the_deadline_margin_and_their_records_ar
 
 #[tokio::test(start_paused = true)]
 async fn dead_letters_are_stamped_with_the_batchs_clock() {
-    let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq";
-    let h = harness(BatchConfig {
-        dead_letter_queue_url: Some(dlq.to_owned()),
-        ..Default::default()
-    });
+    let dlq = DLQ;
+    let h = harness(with_dlq());
     // A local run's paused clock is days ahead of the system's.
     tokio::time::advance(Duration::from_secs(10 * 24 * 3600)).await;
     let step = ScriptedStep::default();

@@ -325,6 +325,30 @@ pub fn lambda_event(messages: &[aws_sdk_sqs::types::Message], queue: &TestQueue)
     event
 }
 
+/// A queue's visible and in-flight messages (`ApproximateNumberOfMessages`
+/// and `ApproximateNumberOfMessagesNotVisible`, exact on moto).
+pub async fn visible_and_hidden(client: &aws_sdk_sqs::Client, queue_url: &str) -> (u64, u64) {
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes");
+    let count = |name: QueueAttributeName| {
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name:?} of {queue_url}"))
+    };
+    (
+        count(QueueAttributeName::ApproximateNumberOfMessages),
+        count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
 /// The string attributes of a received message.
 pub fn string_attributes(message: &aws_sdk_sqs::types::Message) -> HashMap<String, String> {
     message

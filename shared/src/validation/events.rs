@@ -30,7 +30,7 @@ pub fn decode_event<T: DecodeEvent>(body: &str) -> Result<T, RecordError> {
     T::decode(body)
 }
 
-/// The fields every downstream event starts with, decoded.
+/// The fields every downstream event starts with (the first four of its field table), decoded.
 struct Common<'a> {
     version: Cow<'static, str>,
     order_id: Option<Cow<'a, str>>,
@@ -38,19 +38,24 @@ struct Common<'a> {
     correlation_id: Option<Cow<'a, str>>,
 }
 
-/// Where the common fields sit at the start of every event's field table.
-const COMMON: usize = 4;
-
-fn common<'a>(
-    raw: &[Option<&'a RawValue>],
-    errors: &mut ValidationErrors,
-) -> Result<Common<'a>, RecordError> {
-    Ok(Common {
-        version: fields::version(raw[0], errors)?,
-        order_id: chars(&"orderId", raw[1], &ID, errors),
-        customer_id: chars(&"customerId", raw[2], &ID, errors),
-        correlation_id: chars(&"correlationId", raw[3], &CORRELATION_ID, errors),
-    })
+/// Captures an event's fields (the common ones first in `table`), records
+/// repeated fields and reads the common ones; the rest are left to the event.
+fn start<'a, const N: usize>(
+    body: &'a str,
+    table: &'static [FieldNames; N],
+    event: EventType,
+) -> Result<([Option<&'a RawValue>; N], Common<'a>, ValidationErrors), RecordError> {
+    let captured = capture_body(body, table, event)?;
+    let mut errors = ValidationErrors::default();
+    captured.report_repeats(table, "", &mut errors);
+    let raw = captured.values;
+    let common = Common {
+        version: fields::version(raw[0], &mut errors)?,
+        order_id: chars(&"orderId", raw[1], &ID, &mut errors),
+        customer_id: chars(&"customerId", raw[2], &ID, &mut errors),
+        correlation_id: chars(&"correlationId", raw[3], &CORRELATION_ID, &mut errors),
+    };
+    Ok((raw, common, errors))
 }
 
 /// The event, or every rule it breaks.
@@ -83,11 +88,7 @@ impl DecodeEvent for InventoryReserved {
             &["orderCreatedAt", "order_created_at"],
             &["reservedAt", "reserved_at"],
         ];
-        let captured = capture_body(body, &FIELDS, Self::EVENT)?;
-        let mut errors = ValidationErrors::default();
-        captured.report_repeats(&FIELDS, "", &mut errors);
-        let raw = &captured.values;
-        let common = common(&raw[..COMMON], &mut errors)?;
+        let (raw, common, mut errors) = start(body, &FIELDS, Self::EVENT)?;
         let items = fields::items(raw[4], &mut errors);
         let total_amount = raw_with(&"totalAmount", raw[5], rules::amount, &mut errors);
         let shipping_region = chars(&"shippingRegion", raw[6], &REGION, &mut errors);
@@ -123,11 +124,7 @@ impl DecodeEvent for OrderRejected {
             &["shortages"],
             &["rejectedAt", "rejected_at"],
         ];
-        let captured = capture_body(body, &FIELDS, Self::EVENT)?;
-        let mut errors = ValidationErrors::default();
-        captured.report_repeats(&FIELDS, "", &mut errors);
-        let raw = &captured.values;
-        let common = common(&raw[..COMMON], &mut errors)?;
+        let (raw, common, mut errors) = start(body, &FIELDS, Self::EVENT)?;
         let reason = text_with(
             &"reason",
             raw[4],
@@ -206,11 +203,7 @@ impl DecodeEvent for ShipmentCreated {
             &["estimatedDelivery", "estimated_delivery"],
             &["createdAt", "created_at"],
         ];
-        let captured = capture_body(body, &FIELDS, Self::EVENT)?;
-        let mut errors = ValidationErrors::default();
-        captured.report_repeats(&FIELDS, "", &mut errors);
-        let raw = &captured.values;
-        let common = common(&raw[..COMMON], &mut errors)?;
+        let (raw, common, mut errors) = start(body, &FIELDS, Self::EVENT)?;
         let shipment_id = chars(&"shipmentId", raw[4], &ID, &mut errors);
         let carrier = chars(&"carrier", raw[5], &CARRIER, &mut errors);
         let shipping_region = chars(&"shippingRegion", raw[6], &REGION, &mut errors);
