@@ -1,7 +1,7 @@
 //! DynamoDB adapters: the idempotency store and the inventory.
 //!
 //! Idempotency table: partition key `id` (String), attributes `status`
-//! (`IN_PROGRESS` or `COMPLETED`), `fingerprint` (32 hex digits, the input's
+//! (`IN_PROGRESS` or `COMPLETED`), `fingerprint` (16 hex digits, the input's
 //! [`Fingerprint`]) and `expiresAt` (Unix seconds, the table's TTL
 //! attribute). TTL deletion is lazy, so every read also compares `expiresAt`.
 //!

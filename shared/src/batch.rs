@@ -267,6 +267,9 @@ pub struct RecordContext<'a> {
     pub message_id: &'a str,
     /// The resolved correlation ID.
     pub correlation_id: &'a str,
+    /// The record's idempotency key, `<step>#<key>`: also the deduplication
+    /// ID of the messages the step sends to FIFO queues.
+    pub idempotency_key: &'a str,
     /// The whole record, attributes included.
     pub message: &'a dyn SqsRecord,
     /// When the record started, on the batch's clock (which follows tokio's,
@@ -778,9 +781,9 @@ impl BatchProcessor {
                     run.in_progress_until,
                 )
                 .await;
-            if matches!(claim, Ok(Claim::Acquired | Claim::Completed | Claim::InProgress)) {
-                lock(&run.progress).held[i] = true;
-            }
+            // Whether this record's fingerprint holds the key (its rivals depend on it);
+            // recorded with the status, under the lock taken for it anyway.
+            let held = matches!(claim, Ok(Claim::Acquired | Claim::Completed | Claim::InProgress));
             let status = match claim {
                 Err(e) => StepStatus::Failed(e.into()),
                 Ok(Claim::Completed) => {
@@ -790,10 +793,15 @@ impl BatchProcessor {
                 Ok(Claim::InProgress) => StepStatus::Failed(RecordError::InProgress { key: key.to_owned() }),
                 Ok(Claim::Reused) => StepStatus::Failed(RecordError::IdempotencyKeyReused),
                 Ok(Claim::Acquired) => {
-                    lock(&run.progress).statuses[i] = StepStatus::Claimed;
+                    {
+                        let mut progress = lock(&run.progress);
+                        progress.statuses[i] = StepStatus::Claimed;
+                        progress.held[i] = true;
+                    }
                     let context = RecordContext {
                         message_id,
                         correlation_id,
+                        idempotency_key: key,
                         message: record,
                         started_at,
                     };
@@ -814,6 +822,7 @@ impl BatchProcessor {
             let mut progress = lock(&run.progress);
             progress.latencies.push((ended - started).as_secs_f64() * 1000.0);
             progress.statuses[i] = status;
+            progress.held[i] = held;
             (ok, ended)
         }
         .instrument(span)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use orderflow_aws::dynamodb::DynamoInventory;
 use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode, idempotency_key};
+use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode};
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
@@ -164,7 +164,7 @@ impl RecordStep for InventoryStep {
         order: OrderCreated,
         context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
-        let dedup = idempotency_key(STEP, &order.order_id);
+        let dedup = context.idempotency_key.to_owned();
         // Each event is encoded, then gives its correlation and customer IDs
         // to the message's attributes and group.
         let (queue, event_type, body, correlation_id, customer_id) = match reserve_stock(

@@ -107,7 +107,7 @@ async fn priority_region_and_fifo_fields_follow_the_order() {
     let (id, fingerprint) = dedup.split_once('#').unwrap();
     assert_eq!(
         (id, fingerprint.len()),
-        ("ord-1", 32),
+        ("ord-1", 16),
         "the order ID, then its fingerprint"
     );
 }

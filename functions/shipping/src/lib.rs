@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use orderflow_aws::wiring::Adapters;
 use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode, idempotency_key};
+use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode};
 use orderflow_shared::config::{ConfigError, Env};
 use orderflow_shared::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
 use orderflow_shared::fingerprint::Fingerprint;
@@ -130,7 +130,7 @@ impl RecordStep for ShippingStep {
         reserved: InventoryReserved,
         context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
-        let dedup = idempotency_key(STEP, &reserved.order_id);
+        let dedup = context.idempotency_key.to_owned();
         let shipment = plan_shipment(reserved, context.started_at);
         Ok(vec![Outgoing::encoded(
             &self.notifications,
