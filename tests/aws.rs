@@ -9,20 +9,20 @@ use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_shared::batch::{
+use orderflow_batch::batch::{
     Backoff, BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordOutcome,
     RecordStep,
 };
-use orderflow_shared::contracts::OrderItem;
-use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
-use orderflow_shared::fingerprint::Fingerprint;
-use orderflow_shared::memory::InMemoryIdempotencyStore;
-use orderflow_shared::metrics::NoMetrics;
-use orderflow_shared::ports::{
+use orderflow_batch::contracts::OrderItem;
+use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::memory::InMemoryIdempotencyStore;
+use orderflow_batch::metrics::NoMetrics;
+use orderflow_batch::ports::{
     Claim, Completion, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, OutgoingMessage,
     Reservation, Undelivered, VisibilityChange,
 };
-use orderflow_shared::publish::{RetryPolicy, publish_batch};
+use orderflow_batch::publish::{RetryPolicy, publish_batch};
 use orderflow_tests::{
     TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, idempotency_contract, lambda_event,
     moto, receive, receive_all, sdk_config, string_attributes, unique,
@@ -173,8 +173,8 @@ impl RecordStep for ForwardStep {
         "forward"
     }
 
-    fn decode(&self, message: &dyn orderflow_shared::sqs::SqsRecord) -> Result<String, RecordError> {
-        let body = orderflow_shared::batch::body(message)?;
+    fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<String, RecordError> {
+        let body = orderflow_batch::batch::body(message)?;
         if body.starts_with("poison") {
             return Err(RecordError::InvalidJson("poison".into()));
         }
@@ -709,7 +709,7 @@ async fn a_fifo_queue_drops_a_retried_order_but_not_another_order_reusing_its_id
             r#"{{"orderId":"ord-1","customerId":"{customer}","items":[{{"sku":"SKU-1","quantity":2}}],
             "totalAmount":10,"createdAt":"2026-11-05T10:00:00Z","correlationId":"{correlation}"}}"#
         );
-        orderflow_shared::validation::decode_order_created(&body, &()).unwrap()
+        orderflow_batch::validation::decode_order_created(&body, &()).unwrap()
     };
     for (customer, correlation) in [("alice", "first"), ("alice", "a-retry"), ("mallory", "reused-id")] {
         order_api::send_order(&order(customer, correlation), &queues, &config)

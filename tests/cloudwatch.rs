@@ -1,7 +1,7 @@
 //! Metrics against LocalStack's CloudWatch (the CBOR protocol the Rust SDK
 //! speaks), and the AWS calls of one invocation across moto and LocalStack.
 
-use orderflow_shared::telemetry::MemoryWriter;
+use orderflow_batch::telemetry::MemoryWriter;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,9 +14,9 @@ use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_shared::batch::{BatchConfig, BatchProcessor, InvocationContext};
-use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
-use orderflow_shared::metrics::EmfMetrics;
+use orderflow_batch::batch::{BatchConfig, BatchProcessor, InvocationContext};
+use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
+use orderflow_batch::metrics::EmfMetrics;
 use orderflow_tests::{create_queue, dynamodb_endpoint, localstack, moto, receive_all, sdk_config, unique};
 
 /// The settings every test here starts from: the dimensions [`statistic`]
@@ -167,7 +167,7 @@ async fn a_failed_invocation_still_publishes_its_failures() {
     let (client, _) = cloudwatch().await;
     let namespace = unique("Orderflow");
     let queues = Arc::new(InMemoryQueues::new());
-    queues.fail_sends(1000, orderflow_shared::error::PortErrorKind::NotFound);
+    queues.fail_sends(1000, orderflow_batch::error::PortErrorKind::NotFound);
     let processor = BatchProcessor::new(
         config(),
         queues,

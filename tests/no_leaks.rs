@@ -13,12 +13,12 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent};
-use orderflow_shared::batch::{BatchConfig, BatchProcessor, InvocationContext, RecordStep};
-use orderflow_shared::memory::{
+use orderflow_batch::batch::{BatchConfig, BatchProcessor, InvocationContext, RecordStep};
+use orderflow_batch::memory::{
     InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier, InMemoryQueues,
 };
-use orderflow_shared::metrics::NoMetrics;
-use orderflow_shared::telemetry::{MemoryWriter, json_subscriber, text_subscriber};
+use orderflow_batch::metrics::NoMetrics;
+use orderflow_batch::telemetry::{MemoryWriter, json_subscriber, text_subscriber};
 use serde_json::{Value, json};
 
 /// What must never show: its two halves are searched for apart, since a

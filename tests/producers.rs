@@ -10,8 +10,8 @@ use orderflow::redrive::{Method, RedriveError, RedriveMode, RedriveSpec, redrive
 use orderflow::send::{SendReport, SendSpec, send_orders};
 use orderflow_aws::calls::CallCounter;
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_shared::ports::OutgoingMessage;
-use orderflow_shared::publish::{RetryPolicy, publish_batch};
+use orderflow_batch::ports::OutgoingMessage;
+use orderflow_batch::publish::{RetryPolicy, publish_batch};
 use orderflow_tests::{
     Endpoint, TestQueue, create_queue, create_queue_with_dlq, localstack, moto, receive, receive_all,
     sdk_config, string_attributes, unique,

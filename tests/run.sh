@@ -4,7 +4,7 @@
 # LocalStack for CloudWatch and SQS's message-move tasks). Installs the servers'
 # pinned Python packages into .venv/ on first use, starts the servers on free
 # ports, and stops them at exit.
-# Extra arguments go to `cargo test` (e.g. `bash tests/run.sh -p orderflow-shared`).
+# Extra arguments go to `cargo test` (e.g. `bash tests/run.sh -p orderflow-batch`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

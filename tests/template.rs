@@ -33,8 +33,8 @@ fn template_path() -> PathBuf {
 }
 
 use orderflow_aws::wiring::var as adapters;
-use orderflow_shared::batch::idempotency_key;
-use orderflow_shared::config::var as processor;
+use orderflow_batch::batch::idempotency_key;
+use orderflow_batch::config::var as processor;
 
 /// Variables every consumer's deployment sets, beyond what its own code
 /// requires: the environment, the DLQ fast path, the idempotency table and

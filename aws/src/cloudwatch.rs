@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use orderflow_shared::error::PortError;
-use orderflow_shared::metrics::{InvocationMetrics, name};
-use orderflow_shared::ports::MetricsSink;
+use orderflow_batch::error::PortError;
+use orderflow_batch::metrics::{InvocationMetrics, name};
+use orderflow_batch::ports::MetricsSink;
 
 use crate::error::classify;
 

@@ -21,10 +21,10 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
     Update, WriteRequest,
 };
-use orderflow_shared::contracts::{OrderItem, Shortage};
-use orderflow_shared::error::{PortError, PortErrorKind};
-use orderflow_shared::fingerprint::Fingerprint;
-use orderflow_shared::ports::{
+use orderflow_batch::contracts::{OrderItem, Shortage};
+use orderflow_batch::error::{PortError, PortErrorKind};
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::ports::{
     Claim, Completion, EntryResults, IdempotencyStore, InventoryStore, Reservation,
 };
 

@@ -6,7 +6,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use orderflow_shared::error::{PortError, PortErrorKind};
+use orderflow_batch::error::{PortError, PortErrorKind};
 
 /// The kind of failure an AWS error code means.
 pub fn kind_of_code(code: &str) -> PortErrorKind {

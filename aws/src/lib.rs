@@ -52,7 +52,7 @@ pub async fn load_sdk_config_for_endpoint(endpoint_url: &str) -> SdkConfig {
             "local",
             None,
             None,
-            "orderflow-local",
+            "orderflow-embedded",
         ));
     }
     if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {

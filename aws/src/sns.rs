@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
-use orderflow_shared::error::{PortError, PortErrorKind};
-use orderflow_shared::ports::{CustomerNotification, Notifier};
+use orderflow_batch::error::{PortError, PortErrorKind};
+use orderflow_batch::ports::{CustomerNotification, Notifier};
 
 use crate::error::classify;
 

@@ -13,11 +13,11 @@ use aws_sdk_sqs::types::{
     BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
-use orderflow_shared::error::{PortError, PortErrorKind};
-use orderflow_shared::ports::{
+use orderflow_batch::error::{PortError, PortErrorKind};
+use orderflow_batch::ports::{
     EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, Undelivered, VisibilityChange,
 };
-use orderflow_shared::queue_url::is_fifo;
+use orderflow_batch::queue_url::is_fifo;
 
 use crate::error::{batch_entry_error, classify};
 

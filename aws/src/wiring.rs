@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
-use orderflow_shared::BatchProcessor;
-use orderflow_shared::batch::BatchConfig;
-use orderflow_shared::config::{ConfigError, Env};
-use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryQueues, LogNotifier};
-use orderflow_shared::metrics::{EmfMetrics, NoMetrics};
-use orderflow_shared::pipeline::embedded_queue_url;
-use orderflow_shared::ports::{IdempotencyStore, MessageQueue, MetricsSink, Notifier};
+use orderflow_batch::BatchProcessor;
+use orderflow_batch::batch::BatchConfig;
+use orderflow_batch::config::{ConfigError, Env};
+use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryQueues, LogNotifier};
+use orderflow_batch::metrics::{EmfMetrics, NoMetrics};
+use orderflow_batch::pipeline::embedded_queue_url;
+use orderflow_batch::ports::{IdempotencyStore, MessageQueue, MetricsSink, Notifier};
 
 use crate::cloudwatch::CloudWatchMetrics;
 use crate::dynamodb::DynamoIdempotencyStore;

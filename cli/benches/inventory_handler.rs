@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group};
 use orderflow::workload::{WorkloadSpec, generate_event};
-use orderflow_shared::batch::{BatchConfig, BatchProcessor, InvocationContext};
-use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
-use orderflow_shared::metrics::NoMetrics;
-use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS, embedded_queue_url};
-use orderflow_shared::sqs::SqsBatch;
+use orderflow_batch::batch::{BatchConfig, BatchProcessor, InvocationContext};
+use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
+use orderflow_batch::metrics::NoMetrics;
+use orderflow_batch::pipeline::{INVENTORY, NOTIFICATIONS, embedded_queue_url};
+use orderflow_batch::sqs::SqsBatch;
 
 /// mimalloc (as in the binaries), counting live and peak bytes and
 /// allocations (a figure that, unlike time, does not vary with the machine's
@@ -140,7 +140,7 @@ async fn invoke(bytes: &[u8], processor: &BatchProcessor, step: &inventory::Inve
 /// Info-level JSON logs exactly as in Lambda, written to a sink so the terminal is not measured.
 fn install_logs() {
     let subscriber =
-        orderflow_shared::telemetry::json_subscriber("info".parse().expect("a level"), std::io::sink);
+        orderflow_batch::telemetry::json_subscriber("info".parse().expect("a level"), std::io::sink);
     tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
 }
 

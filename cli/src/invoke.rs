@@ -18,16 +18,16 @@ use std::time::Duration;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent};
-use orderflow_shared::batch::{
+use orderflow_batch::batch::{
     BatchConfig, BatchError, BatchProcessor, BatchReport, InvocationContext, RecordOutcome,
 };
-use orderflow_shared::memory::{
+use orderflow_batch::memory::{
     InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier, InMemoryQueues,
 };
-use orderflow_shared::metrics::NoMetrics;
-use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS, embedded_queue_url};
-use orderflow_shared::queue_url::queue_name;
-use orderflow_shared::sqs::SqsBatch;
+use orderflow_batch::metrics::NoMetrics;
+use orderflow_batch::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS, embedded_queue_url};
+use orderflow_batch::queue_url::queue_name;
+use orderflow_batch::sqs::SqsBatch;
 
 /// The functions of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

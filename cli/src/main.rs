@@ -15,7 +15,7 @@ use orderflow::send::{SendSpec, send_orders};
 use orderflow::sqs_client;
 use orderflow::workload::{WorkloadSpec, generate_event};
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_shared::config::Env;
+use orderflow_batch::config::Env;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -164,7 +164,7 @@ fn main() -> ExitCode {
     } else {
         "error"
     };
-    orderflow_shared::telemetry::init(level);
+    orderflow_batch::telemetry::init(level);
     match cli.command {
         Command::Consume(args) => run_consume(args),
         Command::Invoke { function, event } => run_invoke(function, &event),

@@ -29,21 +29,21 @@ use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_local::broker::{Broker, QueueSettings, Redrive};
-use orderflow_local::poller::{BatchHandler, MappingSettings, Poller, PollerStats, ProcessorHandler};
-use orderflow_shared::batch::{BatchConfig, BatchProcessor, Outgoing, RecordContext, RecordStep};
-use orderflow_shared::contracts::attribute;
-use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
-use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier};
-use orderflow_shared::metrics::InvocationMetrics;
-use orderflow_shared::pipeline::{EMBEDDED_ENDPOINT, INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
-use orderflow_shared::ports::{
+use orderflow_embedded::broker::{Broker, QueueSettings, Redrive};
+use orderflow_embedded::poller::{BatchHandler, MappingSettings, Poller, PollerStats, ProcessorHandler};
+use orderflow_batch::batch::{BatchConfig, BatchProcessor, Outgoing, RecordContext, RecordStep};
+use orderflow_batch::contracts::attribute;
+use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
+use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier};
+use orderflow_batch::metrics::InvocationMetrics;
+use orderflow_batch::pipeline::{EMBEDDED_ENDPOINT, INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
+use orderflow_batch::ports::{
     CustomerNotification, IdempotencyStore, InventoryStore, MessageQueue, MetricsSink, Notifier,
     OutgoingMessage, QueueConsumer, Template, VisibilityChange,
 };
-use orderflow_shared::publish::{RetryPolicy, change_visibility, publish_batch};
-use orderflow_shared::queue_url::queue_name;
-use orderflow_shared::sqs::SqsRecord;
+use orderflow_batch::publish::{RetryPolicy, change_visibility, publish_batch};
+use orderflow_batch::queue_url::queue_name;
+use orderflow_batch::sqs::SqsRecord;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -361,7 +361,7 @@ impl<S: RecordStep> RecordStep for FaultyStep<S> {
         self.inner.correlation_id(input)
     }
 
-    fn fingerprint(&self, input: &S::Input) -> orderflow_shared::fingerprint::Fingerprint {
+    fn fingerprint(&self, input: &S::Input) -> orderflow_batch::fingerprint::Fingerprint {
         self.inner.fingerprint(input)
     }
 
@@ -607,7 +607,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
             let prefix = format!(
                 "orderflow-run-{}-{}-",
                 spec.seed,
-                orderflow_shared::clock::unix_millis() % 1_000_000
+                orderflow_batch::clock::unix_millis() % 1_000_000
             );
             (Backend::Endpoint(sqs), url.clone(), prefix)
         }

@@ -167,7 +167,7 @@ pub fn localstack() -> &'static Endpoint {
         endpoint_from_env_or("ORDERFLOW_LOCALSTACK_URL", || {
             let port = free_port();
             let url = format!("http://127.0.0.1:{port}");
-            let dir = std::env::temp_dir().join(format!("orderflow-localstack-{}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("orderflow-embeddedstack-{}", std::process::id()));
             let program = repo_root().join(".venv/localstack/bin/python");
             let args = ["-m".to_owned(), "localstack.runtime.main".to_owned()];
             let env = localstack_env(port, &dir);
@@ -365,8 +365,8 @@ pub fn string_attributes(message: &aws_sdk_sqs::types::Message) -> HashMap<Strin
 /// What every idempotency store must do, run against each store by the
 /// tests: expiry, completion, release and fingerprints. `store` must be empty.
 pub mod idempotency_contract {
-    use orderflow_shared::fingerprint::Fingerprint;
-    use orderflow_shared::ports::{Claim, Completion, IdempotencyStore};
+    use orderflow_batch::fingerprint::Fingerprint;
+    use orderflow_batch::ports::{Claim, Completion, IdempotencyStore};
 
     fn fingerprint(text: &str) -> Fingerprint {
         Fingerprint::of(|f| {

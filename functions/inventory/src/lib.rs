@@ -11,25 +11,25 @@ use std::sync::Arc;
 
 use orderflow_aws::dynamodb::DynamoInventory;
 use orderflow_aws::wiring::Adapters;
-use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode};
-use orderflow_shared::config::{ConfigError, Env};
-use orderflow_shared::contracts::{
+use orderflow_batch::RecordError;
+use orderflow_batch::batch::{Outgoing, RecordContext, RecordStep, body, encode};
+use orderflow_batch::config::{ConfigError, Env};
+use orderflow_batch::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
-use orderflow_shared::fingerprint::Fingerprint;
-use orderflow_shared::memory::InMemoryInventory;
-use orderflow_shared::pipeline::{INVENTORY, NOTIFICATIONS};
-use orderflow_shared::ports::{InventoryStore, Reservation};
-use orderflow_shared::sqs::SqsRecord;
-use orderflow_shared::validation::decode_order_created;
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::memory::InMemoryInventory;
+use orderflow_batch::pipeline::{INVENTORY, NOTIFICATIONS};
+use orderflow_batch::ports::{InventoryStore, Reservation};
+use orderflow_batch::sqs::SqsRecord;
+use orderflow_batch::validation::decode_order_created;
 use time::OffsetDateTime;
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "inventory";
 
 /// Environment variables this function reads, besides the batch processor's
-/// (`orderflow_shared::config::var`) and the adapters' (`orderflow_aws::wiring::var`).
+/// (`orderflow_batch::config::var`) and the adapters' (`orderflow_aws::wiring::var`).
 pub mod var {
     /// Where `InventoryReserved` goes (required with AWS adapters).
     pub const INVENTORY_QUEUE_URL: &str = "INVENTORY_QUEUE_URL";
@@ -205,8 +205,8 @@ impl RecordStep for InventoryStep {
 
 #[cfg(test)]
 mod tests {
-    use orderflow_shared::memory::InMemoryInventory;
-    use orderflow_shared::validation::decode_order_created;
+    use orderflow_batch::memory::InMemoryInventory;
+    use orderflow_batch::validation::decode_order_created;
 
     use super::*;
 

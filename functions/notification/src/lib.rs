@@ -10,21 +10,21 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use orderflow_aws::wiring::Adapters;
-use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body};
-use orderflow_shared::config::{ConfigError, Env};
-use orderflow_shared::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
-use orderflow_shared::fingerprint::Fingerprint;
-use orderflow_shared::ports::{CustomerNotification, Notifier, Template};
-use orderflow_shared::sqs::SqsRecord;
-use orderflow_shared::validation::decode_event;
+use orderflow_batch::RecordError;
+use orderflow_batch::batch::{Outgoing, RecordContext, RecordStep, body};
+use orderflow_batch::config::{ConfigError, Env};
+use orderflow_batch::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::ports::{CustomerNotification, Notifier, Template};
+use orderflow_batch::sqs::SqsRecord;
+use orderflow_batch::validation::decode_event;
 use serde::Deserialize;
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "notification";
 
 /// Environment variables this function reads, besides the batch processor's
-/// (`orderflow_shared::config::var`) and the adapters' (`orderflow_aws::wiring::var`,
+/// (`orderflow_batch::config::var`) and the adapters' (`orderflow_aws::wiring::var`,
 /// where `NOTIFICATION_TOPIC_ARN` picks SNS over a log line).
 pub mod var {
     /// The variables a deployment must set (none beyond the shared ones).

@@ -41,13 +41,13 @@ use lambda_http::http::header::{ALLOW, CONTENT_TYPE, HeaderMap, HeaderName, Head
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use orderflow_shared::RecordError;
-use orderflow_shared::contracts::{EventType, OrderCreated, attribute};
-use orderflow_shared::error::PortError;
-use orderflow_shared::ports::{MessageQueue, OutgoingMessage};
-use orderflow_shared::publish::{RetryPolicy, publish_batch};
-use orderflow_shared::queue_url::is_fifo;
-use orderflow_shared::validation::{
+use orderflow_batch::RecordError;
+use orderflow_batch::contracts::{EventType, OrderCreated, attribute};
+use orderflow_batch::error::PortError;
+use orderflow_batch::ports::{MessageQueue, OutgoingMessage};
+use orderflow_batch::publish::{RetryPolicy, publish_batch};
+use orderflow_batch::queue_url::is_fifo;
+use orderflow_batch::validation::{
     FieldError, MessageAttributes, Rule, ValidationErrors, decode_order_created, fallback_correlation_id,
 };
 use serde::Serialize;

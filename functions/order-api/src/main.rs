@@ -9,8 +9,8 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{LambdaEvent, service_fn};
 use order_api::{Config, respond, var};
 use orderflow_aws::wiring::Adapters;
-use orderflow_shared::config::Env;
-use orderflow_shared::pipeline::ORDERS;
+use orderflow_batch::config::Env;
+use orderflow_batch::pipeline::ORDERS;
 
 /// mimalloc, like the consumers: parsing and answering a request is small allocations.
 #[global_allocator]
@@ -18,7 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    orderflow_shared::telemetry::init("info");
+    orderflow_batch::telemetry::init("info");
     let env = Env::from_process();
     let adapters = Adapters::sender_from_env(&env)
         .await

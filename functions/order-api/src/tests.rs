@@ -1,6 +1,6 @@
 use lambda_http::http;
-use orderflow_shared::error::PortErrorKind;
-use orderflow_shared::memory::InMemoryQueues;
+use orderflow_batch::error::PortErrorKind;
+use orderflow_batch::memory::InMemoryQueues;
 use serde_json::{Value, json};
 
 use super::*;

@@ -4,12 +4,12 @@
 //!
 //! In its own test binary: the subscriber is process-wide.
 
-use orderflow_shared::telemetry::MemoryWriter;
+use orderflow_batch::telemetry::MemoryWriter;
 
 use lambda_http::{Body, Request, http};
 use order_api::{Config, handle};
-use orderflow_shared::error::PortErrorKind;
-use orderflow_shared::memory::InMemoryQueues;
+use orderflow_batch::error::PortErrorKind;
+use orderflow_batch::memory::InMemoryQueues;
 
 fn request(correlation_id: &str, body: &str) -> Request {
     http::Request::builder()
@@ -29,7 +29,7 @@ async fn info_logs_name_the_request_and_outcome_never_the_order() {
     let writer = captured.clone();
     // Lambda's subscriber at info level, as deployed.
     let subscriber =
-        orderflow_shared::telemetry::json_subscriber("info".parse().expect("a level"), move || {
+        orderflow_batch::telemetry::json_subscriber("info".parse().expect("a level"), move || {
             writer.clone()
         });
     tracing::subscriber::set_global_default(subscriber).unwrap();

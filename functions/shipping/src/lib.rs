@@ -9,21 +9,21 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use orderflow_aws::wiring::Adapters;
-use orderflow_shared::RecordError;
-use orderflow_shared::batch::{Outgoing, RecordContext, RecordStep, body, encode};
-use orderflow_shared::config::{ConfigError, Env};
-use orderflow_shared::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
-use orderflow_shared::fingerprint::Fingerprint;
-use orderflow_shared::pipeline::NOTIFICATIONS;
-use orderflow_shared::sqs::SqsRecord;
-use orderflow_shared::validation::decode_event;
+use orderflow_batch::RecordError;
+use orderflow_batch::batch::{Outgoing, RecordContext, RecordStep, body, encode};
+use orderflow_batch::config::{ConfigError, Env};
+use orderflow_batch::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::pipeline::NOTIFICATIONS;
+use orderflow_batch::sqs::SqsRecord;
+use orderflow_batch::validation::decode_event;
 use time::{Duration, OffsetDateTime};
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "shipping";
 
 /// Environment variables this function reads, besides the batch processor's
-/// (`orderflow_shared::config::var`) and the adapters' (`orderflow_aws::wiring::var`).
+/// (`orderflow_batch::config::var`) and the adapters' (`orderflow_aws::wiring::var`).
 pub mod var {
     /// Where `ShipmentCreated` goes (required with AWS adapters).
     pub const NOTIFICATIONS_QUEUE_URL: &str = "NOTIFICATIONS_QUEUE_URL";
@@ -145,7 +145,7 @@ impl RecordStep for ShippingStep {
 
 #[cfg(test)]
 mod tests {
-    use orderflow_shared::money::Money;
+    use orderflow_batch::money::Money;
     use time::macros::datetime;
 
     use super::*;

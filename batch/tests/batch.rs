@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use orderflow_shared::batch::{
+use orderflow_batch::batch::{
     BatchConfig, BatchError, BatchProcessor, FailureReason, FifoFailureMode, InvocationContext, Outgoing,
     RecordContext, RecordOutcome, RecordStep,
 };
-use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
-use orderflow_shared::fingerprint::Fingerprint;
-use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
-use orderflow_shared::metrics::InvocationMetrics;
-use orderflow_shared::ports::{Claim, IdempotencyStore, MetricsSink};
+use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
+use orderflow_batch::metrics::InvocationMetrics;
+use orderflow_batch::ports::{Claim, IdempotencyStore, MetricsSink};
 
 const STANDARD: &str = "arn:aws:sqs:us-east-1:123456789012:work";
 const FIFO: &str = "arn:aws:sqs:us-east-1:123456789012:work.fifo";
@@ -58,8 +58,8 @@ impl RecordStep for ScriptedStep {
         "test"
     }
 
-    fn decode(&self, message: &dyn orderflow_shared::sqs::SqsRecord) -> Result<Script, RecordError> {
-        let body = orderflow_shared::batch::body(message)?;
+    fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<Script, RecordError> {
+        let body = orderflow_batch::batch::body(message)?;
         let mut script: Script =
             serde_json::from_str(body).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
         script.correlation_id = format!("corr-{}", script.key);
@@ -92,7 +92,7 @@ impl RecordStep for ScriptedStep {
             Some("permanent") => Err(RecordError::UnknownEventType("scripted")),
             _ => Ok(vec![Outgoing {
                 queue_url: OUT.into(),
-                message: orderflow_shared::ports::OutgoingMessage::new(script.key),
+                message: orderflow_batch::ports::OutgoingMessage::new(script.key),
             }]),
         }
     }
@@ -338,7 +338,7 @@ async fn the_concurrency_limit_holds() {
 async fn each_record_starts_at_its_own_time_on_the_batch_clock() {
     let h = harness(BatchConfig::default());
     let step = ScriptedStep::default();
-    let before = orderflow_shared::clock::now_utc();
+    let before = orderflow_batch::clock::now_utc();
     // One message group: the second record starts after the first slept 10 s of paused time.
     let records = vec![
         fifo("a", "g", r#"{"key":"a","sleep_ms":10000}"#),
@@ -352,7 +352,7 @@ async fn each_record_starts_at_its_own_time_on_the_batch_clock() {
     assert_eq!(started.len(), 2);
     // The clock is read against real time too: allow it a millisecond of jitter.
     let jitter = time::Duration::milliseconds(1);
-    let after = orderflow_shared::clock::now_utc();
+    let after = orderflow_batch::clock::now_utc();
     assert!(
         started[0] + jitter >= before && started[0] - before < time::Duration::seconds(1),
         "{started:?}"
@@ -792,20 +792,20 @@ async fn a_failing_or_hanging_metrics_sink_never_fails_the_batch() {
 struct SilentQueue;
 
 #[async_trait]
-impl orderflow_shared::ports::MessageQueue for SilentQueue {
+impl orderflow_batch::ports::MessageQueue for SilentQueue {
     async fn send_batch(
         &self,
         _: &str,
-        _: Vec<orderflow_shared::ports::OutgoingMessage>,
-    ) -> Vec<orderflow_shared::ports::Undelivered> {
+        _: Vec<orderflow_batch::ports::OutgoingMessage>,
+    ) -> Vec<orderflow_batch::ports::Undelivered> {
         std::future::pending().await
     }
 
     async fn change_visibility_batch(
         &self,
         _: &str,
-        _: &[orderflow_shared::ports::VisibilityChange],
-    ) -> Result<orderflow_shared::ports::EntryResults, PortError> {
+        _: &[orderflow_batch::ports::VisibilityChange],
+    ) -> Result<orderflow_batch::ports::EntryResults, PortError> {
         std::future::pending().await
     }
 }
@@ -872,7 +872,7 @@ async fn dead_letters_are_stamped_with_the_batchs_clock() {
         .attribute("FailedAt")
         .unwrap()
         .to_owned();
-    let failed_at = orderflow_shared::rfc3339::parse(&failed_at).unwrap();
+    let failed_at = orderflow_batch::rfc3339::parse(&failed_at).unwrap();
     let system_now = time::OffsetDateTime::now_utc();
     let ahead = failed_at - system_now;
     assert!(

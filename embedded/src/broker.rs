@@ -16,13 +16,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use md5::{Digest, Md5};
-use orderflow_shared::clock::unix_millis;
-use orderflow_shared::error::{PortError, PortErrorKind};
-use orderflow_shared::pipeline::{EMBEDDED_ACCOUNT, EMBEDDED_ENDPOINT, EMBEDDED_REGION};
-use orderflow_shared::ports::{
+use orderflow_batch::clock::unix_millis;
+use orderflow_batch::error::{PortError, PortErrorKind};
+use orderflow_batch::pipeline::{EMBEDDED_ACCOUNT, EMBEDDED_ENDPOINT, EMBEDDED_REGION};
+use orderflow_batch::ports::{
     EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, Undelivered, VisibilityChange,
 };
-use orderflow_shared::queue_url::is_fifo;
+use orderflow_batch::queue_url::is_fifo;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 

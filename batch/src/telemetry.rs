@@ -9,7 +9,7 @@
 //! spans as cheaply as it can: each span's fields are written to JSON text
 //! once, into a slot that is reused when the span closes, and entering a span
 //! only touches a per-thread list. Filtering is by target and level
-//! ([`Targets`]: `info`, `warn,orderflow_shared=debug`).
+//! ([`Targets`]: `info`, `warn,orderflow_batch=debug`).
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};

@@ -4,18 +4,18 @@
 //! so a subscriber installed by one test can miss events whose callsites other
 //! tests' threads registered first.
 
-use orderflow_shared::telemetry::MemoryWriter;
+use orderflow_batch::telemetry::MemoryWriter;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use orderflow_shared::batch::{
+use orderflow_batch::batch::{
     BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordStep,
 };
-use orderflow_shared::error::{PortError, PortErrorKind, RecordError};
-use orderflow_shared::memory::{InMemoryIdempotencyStore, InMemoryQueues};
-use orderflow_shared::metrics::NoMetrics;
+use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
+use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryQueues};
+use orderflow_batch::metrics::NoMetrics;
 
 /// Fails bodies that say "fail", succeeds the rest.
 struct Step;
@@ -29,9 +29,9 @@ impl RecordStep for Step {
 
     fn decode(
         &self,
-        message: &dyn orderflow_shared::sqs::SqsRecord,
+        message: &dyn orderflow_batch::sqs::SqsRecord,
     ) -> Result<(String, String), RecordError> {
-        let body = orderflow_shared::batch::body(message)?.to_owned();
+        let body = orderflow_batch::batch::body(message)?.to_owned();
         Ok((format!("corr-{body}"), body))
     }
 
@@ -43,8 +43,8 @@ impl RecordStep for Step {
         &input.0
     }
 
-    fn fingerprint(&self, input: &(String, String)) -> orderflow_shared::fingerprint::Fingerprint {
-        orderflow_shared::fingerprint::Fingerprint::of(|f| {
+    fn fingerprint(&self, input: &(String, String)) -> orderflow_batch::fingerprint::Fingerprint {
+        orderflow_batch::fingerprint::Fingerprint::of(|f| {
             f.str(&input.1);
         })
     }
@@ -75,7 +75,7 @@ async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
     let writer = captured.clone();
     // Lambda's subscriber, at its default level.
     let subscriber =
-        orderflow_shared::telemetry::json_subscriber("info".parse().expect("a level"), move || {
+        orderflow_batch::telemetry::json_subscriber("info".parse().expect("a level"), move || {
             writer.clone()
         });
     tracing::subscriber::set_global_default(subscriber).unwrap();
