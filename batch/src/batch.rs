@@ -38,10 +38,10 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::attributes;
 use crate::clock::{unix_millis, unix_seconds};
-use crate::contracts::{EventType, attribute};
-use crate::error::{PortError, PortErrorKind, RecordError};
-use crate::event_json::EventBody;
+use crate::correlation::fallback_correlation_id;
+use crate::error::RecordError;
 use crate::fingerprint::Fingerprint;
 use crate::metrics::{InvocationMetrics, take_cold_start};
 use crate::ports::{
@@ -50,7 +50,6 @@ use crate::ports::{
 use crate::publish::{RetryPolicy, change_visibility, publish_batch};
 use crate::queue_url::{QueueArn, is_fifo, queue_name};
 use crate::sqs::{SqsBatchEvent, SqsRecord};
-use crate::validation::fallback_correlation_id;
 
 /// What a FIFO batch does after a record fails.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -202,62 +201,40 @@ pub struct Outgoing {
     pub message: OutgoingMessage,
 }
 
-impl Outgoing {
-    /// An event for `queue_url` with the `EventType` and `CorrelationId`
-    /// attributes, grouped by `group_id` and deduplicated by `deduplication_id`
-    /// when the queue is FIFO.
-    pub fn event<T: EventBody>(
-        queue_url: &Arc<str>,
-        event_type: EventType,
-        event: &T,
-        correlation_id: &str,
-        group_id: &str,
-        deduplication_id: String,
-    ) -> Result<Outgoing, RecordError> {
-        Ok(Outgoing::encoded(
-            queue_url,
-            event_type,
-            encode(event)?,
-            correlation_id.to_owned(),
-            group_id.to_owned(),
-            deduplication_id,
-        ))
-    }
+/// An event for a queue: its JSON body, its type and correlation ID (sent as
+/// the `EventType` and `CorrelationId` attributes), and the group and
+/// deduplication ID it gets on a FIFO queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventMessage {
+    /// The event type, e.g. `INVENTORY_RESERVED`.
+    pub event_type: &'static str,
+    /// The event's JSON text.
+    pub body: String,
+    /// Carried from the record the event comes from.
+    pub correlation_id: String,
+    /// The FIFO message group (events of one group stay in order).
+    pub group_id: String,
+    /// The FIFO deduplication ID (the step's idempotency key is a good one:
+    /// a rerun of the step sends the same ID).
+    pub deduplication_id: String,
+}
 
-    /// [`Outgoing::event`] for a body already encoded with [`encode`], taking
-    /// the attributes' strings over: a step can encode its event, then move
-    /// the event's own fields here instead of copying them.
-    pub fn encoded(
-        queue_url: &Arc<str>,
-        event_type: EventType,
-        body: String,
-        correlation_id: String,
-        group_id: String,
-        deduplication_id: String,
-    ) -> Outgoing {
-        let mut message = OutgoingMessage::new(body);
+impl Outgoing {
+    /// `event` for `queue_url`, with its attributes, group and deduplication ID.
+    pub fn event(queue_url: &Arc<str>, event: EventMessage) -> Outgoing {
+        let mut message = OutgoingMessage::new(event.body);
         // Exactly the two attributes (pushing them one by one makes room for four).
         message.attributes = vec![
-            (attribute::EVENT_TYPE.into(), event_type.as_str().into()),
-            (attribute::CORRELATION_ID.into(), correlation_id.into()),
+            (attributes::EVENT_TYPE.into(), event.event_type.into()),
+            (attributes::CORRELATION_ID.into(), event.correlation_id.into()),
         ];
-        message.group_id = Some(group_id);
-        message.deduplication_id = Some(deduplication_id);
+        message.group_id = Some(event.group_id);
+        message.deduplication_id = Some(event.deduplication_id);
         Outgoing {
             queue_url: Arc::clone(queue_url),
             message,
         }
     }
-}
-
-/// An event's JSON body, for [`Outgoing::encoded`].
-pub fn encode<T: EventBody>(event: &T) -> Result<String, RecordError> {
-    // Our events are a few hundred bytes: one allocation instead of a doubling series.
-    let mut body = String::with_capacity(512);
-    event
-        .write_json(&mut body)
-        .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
-    Ok(body)
 }
 
 /// What a step sees of the record it runs for.
@@ -1446,12 +1423,12 @@ pub fn dead_letter_message(
         .event_source_arn()
         .map_or_else(String::new, |arn| queue_name(arn).to_owned());
     let mut message = OutgoingMessage::new(body)
-        .with_attribute(attribute::ERROR_CODE, error.code())
-        .with_attribute(attribute::ERROR_MESSAGE, message_text)
-        .with_attribute(attribute::FAILED_AT, failed_at.to_owned())
-        .with_attribute(attribute::SOURCE_QUEUE, source)
+        .with_attribute(attributes::ERROR_CODE, error.code())
+        .with_attribute(attributes::ERROR_MESSAGE, message_text)
+        .with_attribute(attributes::FAILED_AT, failed_at.to_owned())
+        .with_attribute(attributes::SOURCE_QUEUE, source)
         .with_attribute(
-            attribute::ORIGINAL_MESSAGE_ID,
+            attributes::ORIGINAL_MESSAGE_ID,
             record.message_id().unwrap_or_default().to_owned(),
         );
     let mut originals = record.string_attributes();

@@ -17,26 +17,16 @@ use crate::money::Money;
 /// The version every event this pipeline writes carries.
 pub const EVENT_VERSION: &str = "1.0";
 
-/// Names of the SQS message attributes the pipeline reads and writes.
+/// Names of the SQS message attributes the pipeline reads and writes: the
+/// batch processor's own, and the order's.
 pub mod attribute {
-    /// The event type, e.g. `ORDER_CREATED`. On every message the pipeline sends.
-    pub const EVENT_TYPE: &str = "EventType";
-    /// The correlation ID, carried from the order through every stage.
-    pub const CORRELATION_ID: &str = "CorrelationId";
+    pub use crate::attributes::{
+        CORRELATION_ID, ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, FAILED_AT, ORIGINAL_MESSAGE_ID, SOURCE_QUEUE,
+    };
     /// `high` when the order's total is over 1000, else `normal`. On orders.
     pub const PRIORITY: &str = "Priority";
     /// The shipping region. On orders; a fallback for the body's `shippingRegion`.
     pub const REGION: &str = "Region";
-    /// Dead-lettered messages: the error's stable code.
-    pub const ERROR_CODE: &str = "ErrorCode";
-    /// Dead-lettered messages: the error's message, bounded in length.
-    pub const ERROR_MESSAGE: &str = "ErrorMessage";
-    /// Dead-lettered messages: when the record failed (RFC 3339).
-    pub const FAILED_AT: &str = "FailedAt";
-    /// Dead-lettered messages: the queue the record came from.
-    pub const SOURCE_QUEUE: &str = "SourceQueue";
-    /// Dead-lettered messages: the record's original SQS message ID.
-    pub const ORIGINAL_MESSAGE_ID: &str = "OriginalMessageId";
 }
 
 /// The kind of an event, as written in the `EventType` message attribute.
@@ -399,9 +389,8 @@ impl EventBody for ShipmentCreated {
     }
 }
 
-/// With serde: so a step can send an `OrderCreated` through
-/// [`Outgoing::event`](crate::batch::Outgoing::event) (callers cannot add this
-/// impl themselves; both types are this crate's).
+/// With serde: so an `OrderCreated` can be [`encode`](crate::event_json::encode)d
+/// (callers cannot add this impl themselves; both types are this crate's).
 impl EventBody for OrderCreated {}
 
 #[cfg(test)]

@@ -6,9 +6,10 @@
 //! world's fault (throttling, a timeout, a duplicate still in progress): the
 //! record is reported in `batchItemFailures` and comes back later.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use crate::validation::ValidationErrors;
+use serde::{Serialize, Serializer};
 
 /// Why one record could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +29,7 @@ pub enum RecordError {
         /// The event type that was expected, e.g. `OrderCreated`.
         event: &'static str,
         /// Every broken rule, each naming its field.
-        errors: ValidationErrors,
+        errors: FieldErrors,
     },
     /// Neither the `EventType` attribute nor the body's shape says what this
     /// is; says which (never the attribute's value).
@@ -88,6 +89,67 @@ impl RecordError {
             RecordError::InProgress { .. } => "InProgress",
             RecordError::Port(e) => e.kind.code(),
         }
+    }
+}
+
+/// One broken rule of a message's contract: the field's path
+/// (`items[2].quantity`), the rule's stable code (`range`) and what the rule
+/// says (`must be from 1 to 1000`), never the value: errors go to logs and
+/// DLQ attributes, and values may be customer data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's path in the body, or `messageAttributes.<Name>`.
+    pub field: String,
+    /// The rule's stable, machine-readable name.
+    pub rule: &'static str,
+    /// What the rule asks for.
+    pub message: Cow<'static, str>,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl Serialize for FieldError {
+    /// `{"field": "items[2].quantity", "rule": "range", "message": "must be from 1 to 1000"}`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("FieldError", 3)?;
+        s.serialize_field("field", &self.field)?;
+        s.serialize_field("rule", self.rule)?;
+        s.serialize_field("message", &self.message)?;
+        s.end()
+    }
+}
+
+/// Every rule a message breaks, in the contract's field order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    /// Whether no rule is broken.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The broken rules.
+    pub fn iter(&self) -> impl Iterator<Item = &FieldError> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
     }
 }
 

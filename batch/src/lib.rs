@@ -16,13 +16,16 @@
 //!   functions decode their invocations into.
 //! - [`lambda`]: running a step on `lambda_runtime`.
 
+pub mod attributes;
 pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod contracts;
+pub mod correlation;
 pub mod error;
 pub mod event_json;
 pub mod fingerprint;
+pub mod json;
 mod json_scan;
 pub mod lambda;
 pub mod log_value;

@@ -181,7 +181,7 @@ pub fn serialize<S: Serializer>(dt: &OffsetDateTime, serializer: S) -> Result<S:
 /// serde: reads by [`parse`]'s rule.
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
     // Borrowed from the input unless it has escapes.
-    let text = <crate::validation::Key<'de> as serde::Deserialize>::deserialize(deserializer)?;
+    let text = <crate::json::Key<'de> as serde::Deserialize>::deserialize(deserializer)?;
     parse(&text.0).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 timestamp"))
 }
 

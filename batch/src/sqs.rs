@@ -17,7 +17,8 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::validation::{Key, MessageAttributes};
+use crate::attributes::MessageAttributes;
+use crate::json::Key;
 
 /// Read access to one SQS record of a Lambda event.
 pub trait SqsRecord: MessageAttributes + fmt::Debug + Send + Sync {

@@ -27,7 +27,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::event_json::write_json_string;
+use crate::json::write_json_string;
 use crate::log_value::bounded;
 
 /// Installs the global subscriber once; later calls do nothing.

@@ -27,10 +27,7 @@ impl RecordStep for Step {
         "test"
     }
 
-    fn decode(
-        &self,
-        message: &dyn orderflow_batch::sqs::SqsRecord,
-    ) -> Result<(String, String), RecordError> {
+    fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<(String, String), RecordError> {
         let body = orderflow_batch::batch::body(message)?.to_owned();
         Ok((format!("corr-{body}"), body))
     }
@@ -75,9 +72,7 @@ async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
     let writer = captured.clone();
     // Lambda's subscriber, at its default level.
     let subscriber =
-        orderflow_batch::telemetry::json_subscriber("info".parse().expect("a level"), move || {
-            writer.clone()
-        });
+        orderflow_batch::telemetry::json_subscriber("info".parse().expect("a level"), move || writer.clone());
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let processor = BatchProcessor::new(
         BatchConfig::default(),

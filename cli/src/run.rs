@@ -29,8 +29,6 @@ use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_embedded::broker::{Broker, QueueSettings, Redrive};
-use orderflow_embedded::poller::{BatchHandler, MappingSettings, Poller, PollerStats, ProcessorHandler};
 use orderflow_batch::batch::{BatchConfig, BatchProcessor, Outgoing, RecordContext, RecordStep};
 use orderflow_batch::contracts::attribute;
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
@@ -44,6 +42,8 @@ use orderflow_batch::ports::{
 use orderflow_batch::publish::{RetryPolicy, change_visibility, publish_batch};
 use orderflow_batch::queue_url::queue_name;
 use orderflow_batch::sqs::SqsRecord;
+use orderflow_embedded::broker::{Broker, QueueSettings, Redrive};
+use orderflow_embedded::poller::{BatchHandler, MappingSettings, Poller, PollerStats, ProcessorHandler};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;

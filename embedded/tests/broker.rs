@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use orderflow_embedded::broker::{Broker, QueueSettings, Redrive};
 use orderflow_batch::error::PortErrorKind;
 use orderflow_batch::ports::OutgoingMessage;
+use orderflow_embedded::broker::{Broker, QueueSettings, Redrive};
 use tokio::time::{Instant, sleep};
 
 const NOW: Duration = Duration::ZERO;

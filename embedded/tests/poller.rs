@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use orderflow_batch::ports::OutgoingMessage;
 use orderflow_embedded::broker::{Broker, QueueSettings};
 use orderflow_embedded::poller::{BatchHandler, MappingSettings, Poller, PollerStats, heartbeat_interval};
-use orderflow_batch::ports::OutgoingMessage;
 use tokio::sync::watch;
 
 /// Fails bodies starting with "fail" on their first delivery, panics on "crash" once.

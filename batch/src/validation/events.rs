@@ -64,7 +64,7 @@ fn finish<T>(event: EventType, value: Option<T>, errors: ValidationErrors) -> Re
         Some(value) if errors.is_empty() => Ok(value),
         _ => Err(RecordError::Invalid {
             event: event.name(),
-            errors,
+            errors: errors.into(),
         }),
     }
 }
@@ -246,7 +246,7 @@ mod tests {
     fn fields_of<T: DecodeEvent + std::fmt::Debug>(body: &str) -> Vec<(String, &'static str)> {
         match decode_event::<T>(body) {
             Err(RecordError::Invalid { errors, .. }) => {
-                errors.iter().map(|e| (e.field.clone(), e.rule.code())).collect()
+                errors.iter().map(|e| (e.field.clone(), e.rule)).collect()
             }
             other => panic!("expected broken rules, got {other:?}"),
         }

@@ -4,14 +4,15 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::rules::{self, Chars};
 use super::{Rule, ValidationErrors};
 use crate::contracts::{EVENT_VERSION, EventType, OrderItem};
 use crate::error::RecordError;
+use crate::json::Key;
 
 /// The JSON object keys a slot accepts (the contract's name first, then its snake_case alias).
 pub(crate) type FieldNames = &'static [&'static str];
@@ -93,28 +94,6 @@ impl<'de, const N: usize> Visitor<'de> for CaptureFields<N> {
     }
 }
 
-/// An object key, borrowed from the input unless it has escapes.
-pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
 /// Captures the fields of `text`, which must be exactly one JSON object.
 pub(crate) fn capture<'de, const N: usize>(
     text: &'de str,
@@ -141,7 +120,7 @@ pub(crate) fn capture_body<'de, const N: usize>(
                 errors.push("(body)", Rule::Type("a JSON object"));
                 RecordError::Invalid {
                     event: event.name(),
-                    errors,
+                    errors: errors.into(),
                 }
             }
             // The parser's message names a line and column, never the text.

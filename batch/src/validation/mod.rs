@@ -24,10 +24,10 @@ pub mod rules;
 #[cfg(test)]
 mod parity_tests;
 
+pub use crate::attributes::MessageAttributes;
 pub use events::{DecodeEvent, decode_event};
-pub(crate) use fields::Key;
 pub use order::decode_order_created;
-pub use rules::{DEFAULT_REGION, MAX_CORRELATION_ID, fallback_correlation_id};
+pub use rules::DEFAULT_REGION;
 
 /// The rule a field breaks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,15 +198,19 @@ impl fmt::Display for ValidationErrors {
     }
 }
 
-/// Read access to a message's string attributes (SQS message attributes, HTTP headers).
-pub trait MessageAttributes {
-    /// The string value of the named attribute, if present.
-    fn string_attribute(&self, name: &str) -> Option<&str>;
-}
-
-/// No attributes at all.
-impl MessageAttributes for () {
-    fn string_attribute(&self, _name: &str) -> Option<&str> {
-        None
+impl From<ValidationErrors> for crate::error::FieldErrors {
+    /// Each broken rule as the code and message the batch processor reports.
+    fn from(errors: ValidationErrors) -> Self {
+        crate::error::FieldErrors(
+            errors
+                .0
+                .into_iter()
+                .map(|e| crate::error::FieldError {
+                    field: e.field,
+                    rule: e.rule.code(),
+                    message: e.rule.to_string().into(),
+                })
+                .collect(),
+        )
     }
 }

@@ -127,7 +127,7 @@ fn read_valid_order(
     {
         Some(c) if CORRELATION_ID.accepts(c) => c.to_owned(),
         Some(_) => return None,
-        None => rules::new_correlation_id(),
+        None => crate::correlation::new_correlation_id(),
     };
     Some(OrderCreated {
         version,
@@ -219,7 +219,7 @@ pub(crate) fn decode_order_precisely(
         &CORRELATION_ID,
         &mut errors,
     )
-    .map(|c| c.unwrap_or_else(|| Cow::Owned(rules::new_correlation_id())));
+    .map(|c| c.unwrap_or_else(|| Cow::Owned(crate::correlation::new_correlation_id())));
 
     match (
         order_id,
@@ -250,7 +250,7 @@ pub(crate) fn decode_order_precisely(
         }),
         _ => Err(RecordError::Invalid {
             event: EventType::OrderCreated.name(),
-            errors,
+            errors: errors.into(),
         }),
     }
 }
@@ -308,7 +308,7 @@ pub(crate) mod tests {
     fn errors_of(body: &str) -> Vec<(String, &'static str)> {
         match decode_order_created(body, &()) {
             Err(RecordError::Invalid { errors, .. }) => {
-                errors.iter().map(|e| (e.field.clone(), e.rule.code())).collect()
+                errors.iter().map(|e| (e.field.clone(), e.rule)).collect()
             }
             other => panic!("expected a validation error, got {other:?}"),
         }
@@ -593,7 +593,7 @@ pub(crate) mod tests {
         let body = with(r#""orderId":"ord-1""#, r#""orderId":"ord-1","orderId":"ord-2""#);
         match decode_order_created(&body, &()) {
             Err(RecordError::Invalid { errors, .. }) => {
-                assert_eq!(errors.0[0].rule, Rule::Repeated);
+                assert_eq!(errors.0[0].rule, Rule::Repeated.code());
                 assert_eq!(errors.to_string(), "orderId: appears twice in the object");
             }
             other => panic!("{other:?}"),

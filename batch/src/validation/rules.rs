@@ -4,8 +4,8 @@
 
 use time::OffsetDateTime;
 
-use super::{MessageAttributes, Rule};
-use crate::contracts::attribute;
+use super::Rule;
+use crate::correlation::{MAX_CORRELATION_ID, correlation_id_byte};
 use crate::money::{Money, MoneyError};
 
 /// A string rule: a length range and an allowed ASCII character set.
@@ -83,15 +83,12 @@ pub const REGION: Chars = Chars {
     set: "A-Z and '-'",
 };
 
-/// The longest correlation ID accepted.
-pub const MAX_CORRELATION_ID: usize = 128;
-
 /// A correlation ID: 1 to 128 printable ASCII characters (`!` to `~`), so it
 /// can go into a header, an attribute and a log line as it is.
 pub const CORRELATION_ID: Chars = Chars {
     min: 1,
     max: MAX_CORRELATION_ID,
-    allowed: table!(|b| b.is_ascii_graphic()),
+    allowed: table!(|b| correlation_id_byte(b)),
     set: "printable ASCII characters ('!' to '~')",
 };
 
@@ -191,20 +188,6 @@ pub fn version(text: &str) -> Result<(), Rule> {
     } else {
         Ok(())
     }
-}
-
-/// The correlation ID of a message whose body could not be read: the
-/// `CorrelationId` attribute when it keeps the rule, else a new UUID.
-pub fn fallback_correlation_id(attributes: &(impl MessageAttributes + ?Sized)) -> String {
-    attributes
-        .string_attribute(attribute::CORRELATION_ID)
-        .filter(|v| CORRELATION_ID.accepts(v))
-        .map_or_else(new_correlation_id, str::to_owned)
-}
-
-/// A new correlation ID (a UUID), for messages that carry none.
-pub fn new_correlation_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 #[cfg(test)]

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use orderflow_aws::dynamodb::DynamoInventory;
 use orderflow_aws::wiring::Adapters;
 use orderflow_batch::RecordError;
-use orderflow_batch::batch::{Outgoing, RecordContext, RecordStep, body, encode};
+use orderflow_batch::batch::{EventMessage, Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::config::{ConfigError, Env};
 use orderflow_batch::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
+use orderflow_batch::event_json::encode;
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::memory::InMemoryInventory;
 use orderflow_batch::pipeline::{INVENTORY, NOTIFICATIONS};
@@ -164,42 +165,34 @@ impl RecordStep for InventoryStep {
         order: OrderCreated,
         context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
-        let dedup = context.idempotency_key.to_owned();
         // Each event is encoded, then gives its correlation and customer IDs
         // to the message's attributes and group.
-        let (queue, event_type, body, correlation_id, customer_id) = match reserve_stock(
-            order,
-            &*self.inventory,
-            context.started_at,
-        )
-        .await?
-        {
+        let (queue, event) = match reserve_stock(order, &*self.inventory, context.started_at).await? {
             StockDecision::Reserved(event) => (
                 &self.routes.reserved,
-                EventType::InventoryReserved,
-                encode(&event)?,
-                event.correlation_id,
-                event.customer_id,
+                EventMessage {
+                    event_type: EventType::InventoryReserved.as_str(),
+                    body: encode(&event)?,
+                    correlation_id: event.correlation_id,
+                    group_id: event.customer_id,
+                    deduplication_id: context.idempotency_key.to_owned(),
+                },
             ),
             StockDecision::Rejected(event) => {
                 tracing::info!(orderId = %event.order_id, short = event.shortages.len(), "order rejected for stock");
                 (
                     &self.routes.rejected,
-                    EventType::OrderRejected,
-                    encode(&event)?,
-                    event.correlation_id,
-                    event.customer_id,
+                    EventMessage {
+                        event_type: EventType::OrderRejected.as_str(),
+                        body: encode(&event)?,
+                        correlation_id: event.correlation_id,
+                        group_id: event.customer_id,
+                        deduplication_id: context.idempotency_key.to_owned(),
+                    },
                 )
             }
         };
-        Ok(vec![Outgoing::encoded(
-            queue,
-            event_type,
-            body,
-            correlation_id,
-            customer_id,
-            dedup,
-        )])
+        Ok(vec![Outgoing::event(queue, event)])
     }
 }
 

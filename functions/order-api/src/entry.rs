@@ -19,8 +19,8 @@ use lambda_http::{Adapter, Body, LambdaEvent, Request, Service, service_fn};
 use serde::Serialize;
 
 use crate::{ApiError, Config, Headers, error_response, handle};
+use orderflow_batch::correlation::fallback_correlation_id;
 use orderflow_batch::ports::MessageQueue;
-use orderflow_batch::validation::fallback_correlation_id;
 
 /// What Lambda gets back: `lambda_http`'s own response for a converted
 /// request, or ours for one refused before conversion (the same JSON shape).

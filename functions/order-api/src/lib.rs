@@ -43,13 +43,13 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use orderflow_batch::RecordError;
 use orderflow_batch::contracts::{EventType, OrderCreated, attribute};
+use orderflow_batch::correlation::fallback_correlation_id;
 use orderflow_batch::error::PortError;
+use orderflow_batch::error::{FieldError, FieldErrors};
 use orderflow_batch::ports::{MessageQueue, OutgoingMessage};
 use orderflow_batch::publish::{RetryPolicy, publish_batch};
 use orderflow_batch::queue_url::is_fifo;
-use orderflow_batch::validation::{
-    FieldError, MessageAttributes, Rule, ValidationErrors, decode_order_created, fallback_correlation_id,
-};
+use orderflow_batch::validation::{MessageAttributes, Rule, ValidationErrors, decode_order_created};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -134,7 +134,7 @@ pub enum ApiError {
     InvalidJson(String),
     /// The body is JSON but breaks the `OrderCreated` contract.
     #[error("the order is invalid: {0}")]
-    Invalid(ValidationErrors),
+    Invalid(FieldErrors),
     /// The body's `version` has a major version other than 1.
     #[error("unsupported version: the major version must be 1")]
     UnsupportedVersion,
@@ -197,13 +197,13 @@ impl ApiError {
     }
 
     /// The broken rules, each naming its field, when there are any.
-    pub fn field_errors(&self) -> Option<ValidationErrors> {
+    pub fn field_errors(&self) -> Option<FieldErrors> {
         match self {
             ApiError::Invalid(errors) => Some(errors.clone()),
             ApiError::UnsupportedVersion => {
                 let mut errors = ValidationErrors::default();
                 errors.push("version", Rule::UnsupportedVersion);
-                Some(errors)
+                Some(errors.into())
             }
             _ => None,
         }
@@ -240,19 +240,19 @@ impl MessageAttributes for Headers<'_> {
 }
 
 /// Names the fields the decoder read from "message attributes" by the headers they came from.
-fn with_header_names(errors: ValidationErrors) -> ValidationErrors {
+fn with_header_names(errors: FieldErrors) -> FieldErrors {
     let renamed = |field: String| match field.strip_prefix("messageAttributes.") {
         Some(attribute::CORRELATION_ID) => "headers.X-Correlation-Id".to_owned(),
         Some(attribute::REGION) => "headers.X-Region".to_owned(),
         _ => field,
     };
-    ValidationErrors(
+    FieldErrors(
         errors
             .0
             .into_iter()
             .map(|e| FieldError {
                 field: renamed(e.field),
-                rule: e.rule,
+                ..e
             })
             .collect(),
     )
@@ -378,7 +378,7 @@ struct Accepted<'a> {
 struct ErrorBody {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<ValidationErrors>,
+    errors: Option<FieldErrors>,
 }
 
 /// Handles one request: parses and validates the order, sends it, and

@@ -29,9 +29,7 @@ async fn info_logs_name_the_request_and_outcome_never_the_order() {
     let writer = captured.clone();
     // Lambda's subscriber at info level, as deployed.
     let subscriber =
-        orderflow_batch::telemetry::json_subscriber("info".parse().expect("a level"), move || {
-            writer.clone()
-        });
+        orderflow_batch::telemetry::json_subscriber("info".parse().expect("a level"), move || writer.clone());
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let queues = InMemoryQueues::new();

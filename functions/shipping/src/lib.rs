@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use orderflow_aws::wiring::Adapters;
 use orderflow_batch::RecordError;
-use orderflow_batch::batch::{Outgoing, RecordContext, RecordStep, body, encode};
+use orderflow_batch::batch::{EventMessage, Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::config::{ConfigError, Env};
 use orderflow_batch::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
+use orderflow_batch::event_json::encode;
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::pipeline::NOTIFICATIONS;
 use orderflow_batch::sqs::SqsRecord;
@@ -130,16 +131,15 @@ impl RecordStep for ShippingStep {
         reserved: InventoryReserved,
         context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
-        let dedup = context.idempotency_key.to_owned();
         let shipment = plan_shipment(reserved, context.started_at);
-        Ok(vec![Outgoing::encoded(
-            &self.notifications,
-            EventType::ShipmentCreated,
-            encode(&shipment)?,
-            shipment.correlation_id,
-            shipment.customer_id,
-            dedup,
-        )])
+        let event = EventMessage {
+            event_type: EventType::ShipmentCreated.as_str(),
+            body: encode(&shipment)?,
+            correlation_id: shipment.correlation_id,
+            group_id: shipment.customer_id,
+            deduplication_id: context.idempotency_key.to_owned(),
+        };
+        Ok(vec![Outgoing::event(&self.notifications, event)])
     }
 }
 
