@@ -13,16 +13,17 @@ use orderflow_batch::batch::{
     Backoff, BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordOutcome,
     RecordStep,
 };
-use orderflow_batch::contracts::OrderItem;
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::memory::InMemoryIdempotencyStore;
 use orderflow_batch::metrics::NoMetrics;
 use orderflow_batch::ports::{
-    Claim, Completion, EntryResults, IdempotencyStore, InventoryStore, MessageQueue, OutgoingMessage,
-    Reservation, Undelivered, VisibilityChange,
+    Claim, Completion, EntryResults, IdempotencyStore, MessageQueue, OutgoingMessage, Undelivered,
+    VisibilityChange,
 };
 use orderflow_batch::publish::{RetryPolicy, publish_batch};
+use orderflow_embedded::InMemoryIdempotencyStore;
+use orderflow_orders::contracts::OrderItem;
+use orderflow_orders::ports::{InventoryStore, Reservation};
 use orderflow_tests::{
     TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, idempotency_contract, lambda_event,
     moto, receive, receive_all, sdk_config, string_attributes, unique,
@@ -709,7 +710,7 @@ async fn a_fifo_queue_drops_a_retried_order_but_not_another_order_reusing_its_id
             r#"{{"orderId":"ord-1","customerId":"{customer}","items":[{{"sku":"SKU-1","quantity":2}}],
             "totalAmount":10,"createdAt":"2026-11-05T10:00:00Z","correlationId":"{correlation}"}}"#
         );
-        orderflow_batch::validation::decode_order_created(&body, &()).unwrap()
+        orderflow_orders::validation::decode_order_created(&body, &()).unwrap()
     };
     for (customer, correlation) in [("alice", "first"), ("alice", "a-retry"), ("mallory", "reused-id")] {
         order_api::send_order(&order(customer, correlation), &queues, &config)

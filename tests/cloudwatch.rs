@@ -15,8 +15,8 @@ use orderflow_aws::dynamodb::{
 };
 use orderflow_aws::sqs::SqsQueues;
 use orderflow_batch::batch::{BatchConfig, BatchProcessor, InvocationContext};
-use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
 use orderflow_batch::metrics::EmfMetrics;
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
 use orderflow_tests::{create_queue, dynamodb_endpoint, localstack, moto, receive_all, sdk_config, unique};
 
 /// The settings every test here starts from: the dimensions [`statistic`]

@@ -14,11 +14,9 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent};
 use orderflow_batch::batch::{BatchConfig, BatchProcessor, InvocationContext, RecordStep};
-use orderflow_batch::memory::{
-    InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier, InMemoryQueues,
-};
 use orderflow_batch::metrics::NoMetrics;
 use orderflow_batch::telemetry::{MemoryWriter, json_subscriber, text_subscriber};
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier, InMemoryQueues};
 use serde_json::{Value, json};
 
 /// What must never show: its two halves are searched for apart, since a

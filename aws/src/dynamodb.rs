@@ -21,12 +21,11 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
     Update, WriteRequest,
 };
-use orderflow_batch::contracts::{OrderItem, Shortage};
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::ports::{
-    Claim, Completion, EntryResults, IdempotencyStore, InventoryStore, Reservation,
-};
+use orderflow_batch::ports::{Claim, Completion, EntryResults, IdempotencyStore};
+use orderflow_orders::contracts::{OrderItem, Shortage};
+use orderflow_orders::ports::{InventoryStore, Reservation};
 
 use crate::error::{classify, service_error};
 

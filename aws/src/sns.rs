@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 use orderflow_batch::error::{PortError, PortErrorKind};
-use orderflow_batch::ports::{CustomerNotification, Notifier};
+use orderflow_orders::ports::{CustomerNotification, Notifier};
 
 use crate::error::classify;
 

@@ -12,10 +12,11 @@ use aws_config::timeout::TimeoutConfig;
 use orderflow_batch::BatchProcessor;
 use orderflow_batch::batch::BatchConfig;
 use orderflow_batch::config::{ConfigError, Env};
-use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryQueues, LogNotifier};
 use orderflow_batch::metrics::{EmfMetrics, NoMetrics};
-use orderflow_batch::pipeline::embedded_queue_url;
-use orderflow_batch::ports::{IdempotencyStore, MessageQueue, MetricsSink, Notifier};
+use orderflow_batch::ports::{IdempotencyStore, MessageQueue, MetricsSink};
+use orderflow_embedded::address::embedded_queue_url;
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues, LogNotifier};
+use orderflow_orders::ports::Notifier;
 
 use crate::cloudwatch::CloudWatchMetrics;
 use crate::dynamodb::DynamoIdempotencyStore;

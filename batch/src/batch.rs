@@ -260,13 +260,13 @@ pub trait RecordStep: Send + Sync {
     /// The decoded input.
     type Input: Send;
 
-    /// The step's name, the first part of its idempotency keys (`inventory`).
+    /// The step's name, the first part of its idempotency keys (`billing`).
     fn name(&self) -> &'static str;
 
     /// Decodes and validates a record. Contract violations must be permanent errors.
     fn decode(&self, message: &dyn SqsRecord) -> Result<Self::Input, RecordError>;
 
-    /// The input's business key (`orderId`): its idempotency key is
+    /// The input's business key (an invoice ID, say): its idempotency key is
     /// `<name>#<key>`, and records of a batch with the same key never race.
     fn key<'a>(&self, input: &'a Self::Input) -> Cow<'a, str>;
 

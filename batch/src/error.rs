@@ -26,7 +26,7 @@ pub enum RecordError {
     /// The body is JSON but breaks the event contract.
     #[error("invalid {event}: {errors}")]
     Invalid {
-        /// The event type that was expected, e.g. `OrderCreated`.
+        /// The event type that was expected, e.g. `InvoiceIssued`.
         event: &'static str,
         /// Every broken rule, each naming its field.
         errors: FieldErrors,
@@ -45,7 +45,7 @@ pub enum RecordError {
     /// Another invocation holds the idempotency record of this business key.
     #[error("{key} is being processed by another invocation")]
     InProgress {
-        /// The idempotency key, e.g. `inventory#ord-1`.
+        /// The idempotency key, e.g. `billing#inv-1`.
         key: String,
     },
     /// A port (queue, store, notifier) failed.

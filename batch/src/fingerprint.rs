@@ -1,14 +1,14 @@
 //! Fingerprints of a step's business input, kept in its idempotency record.
 //!
-//! An idempotency key (`inventory#<orderId>`) says which business object a
+//! An idempotency key (`<step>#<business key>`) says which business object a
 //! message is about; its fingerprint says what the message says about it. The
 //! same key with the same fingerprint is a redelivery (skipped); with another
-//! fingerprint it is a different input reusing the key (another customer's
-//! order under a known order ID), which must never be skipped as a duplicate.
+//! fingerprint it is a different input reusing the key (another user's
+//! invoice under a known invoice ID), which must never be skipped as a duplicate.
 //!
 //! A fingerprint covers the fields that define the input, not delivery
 //! details (a correlation ID, a contract version, the time a step ran): a
-//! redelivered or regenerated message of the same order keeps its fingerprint.
+//! redelivered or regenerated message of the same input keeps its fingerprint.
 
 use std::fmt;
 

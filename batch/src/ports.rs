@@ -1,8 +1,8 @@
 //! The ports: small traits the business steps and the batch processor talk to.
 //!
 //! AWS adapters (the `orderflow-aws` crate) implement them with the AWS SDK;
-//! [`crate::memory`] implements them in memory. Nothing that uses a port knows
-//! which one it got.
+//! the `orderflow-embedded` crate implements them in memory. Nothing that
+//! uses a port knows which one it got.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -10,7 +10,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::SqsMessage;
 
-use crate::contracts::{OrderItem, Shortage};
 use crate::error::PortError;
 use crate::fingerprint::Fingerprint;
 use crate::metrics::InvocationMetrics;
@@ -216,72 +215,6 @@ pub trait IdempotencyStore: Send + Sync {
     }
     /// Removes the claim on `key` after the step failed, so a retry can run it.
     async fn release(&self, key: &str) -> Result<(), PortError>;
-}
-
-/// What a stock reservation did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reservation {
-    /// Every line was reserved now.
-    Reserved,
-    /// This order's reservation already exists (a retry): nothing was taken twice.
-    AlreadyReserved,
-    /// Not enough stock; nothing was reserved.
-    Short(Vec<Shortage>),
-}
-
-/// Stock levels, reserved all-or-nothing per order.
-#[async_trait]
-pub trait InventoryStore: Send + Sync {
-    /// Reserves every line of the order or none, recording the reservation under
-    /// the order ID so a retried reservation never takes stock twice.
-    async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError>;
-}
-
-/// Which message a customer gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Template {
-    /// The order shipped.
-    ShipmentConfirmation,
-    /// The order was rejected for stock.
-    OrderRejected,
-}
-
-impl Template {
-    /// The template's name, e.g. `shipment-confirmation`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Template::ShipmentConfirmation => "shipment-confirmation",
-            Template::OrderRejected => "order-rejected",
-        }
-    }
-}
-
-/// A message to a customer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CustomerNotification {
-    /// The order it is about.
-    pub order_id: String,
-    /// The recipient.
-    pub customer_id: String,
-    /// Which template was rendered.
-    pub template: Template,
-    /// The subject line.
-    pub subject: String,
-    /// The text.
-    pub body: String,
-    /// Carried from the order.
-    pub correlation_id: String,
-    /// The same for every delivery of this order's message with this template:
-    /// a notifier that deduplicates (an SNS FIFO topic, the embedded one)
-    /// delivers it once even when the step runs again after a crash.
-    pub deduplication_id: String,
-}
-
-/// Delivers customer messages (email/SMS through SNS, or a log line).
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    /// Delivers one message.
-    async fn notify(&self, notification: &CustomerNotification) -> Result<(), PortError>;
 }
 
 /// Receives one invocation's aggregated metrics.

@@ -14,9 +14,9 @@ use orderflow_batch::batch::{
 };
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
 use orderflow_batch::metrics::InvocationMetrics;
 use orderflow_batch::ports::{Claim, IdempotencyStore, MetricsSink};
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
 
 const STANDARD: &str = "arn:aws:sqs:us-east-1:123456789012:work";
 const FIFO: &str = "arn:aws:sqs:us-east-1:123456789012:work.fifo";

@@ -14,8 +14,8 @@ use orderflow_batch::batch::{
     BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordStep,
 };
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
-use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryQueues};
 use orderflow_batch::metrics::NoMetrics;
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues};
 
 /// Fails bodies that say "fail", succeeds the rest.
 struct Step;

@@ -17,10 +17,11 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group};
 use orderflow::workload::{WorkloadSpec, generate_event};
 use orderflow_batch::batch::{BatchConfig, BatchProcessor, InvocationContext};
-use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
 use orderflow_batch::metrics::NoMetrics;
-use orderflow_batch::pipeline::{INVENTORY, NOTIFICATIONS, embedded_queue_url};
 use orderflow_batch::sqs::SqsBatch;
+use orderflow_embedded::address::embedded_queue_url;
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
+use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS};
 
 /// mimalloc (as in the binaries), counting live and peak bytes and
 /// allocations (a figure that, unlike time, does not vary with the machine's

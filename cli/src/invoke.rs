@@ -21,13 +21,12 @@ use lambda_http::{Context, LambdaEvent};
 use orderflow_batch::batch::{
     BatchConfig, BatchError, BatchProcessor, BatchReport, InvocationContext, RecordOutcome,
 };
-use orderflow_batch::memory::{
-    InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier, InMemoryQueues,
-};
 use orderflow_batch::metrics::NoMetrics;
-use orderflow_batch::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS, embedded_queue_url};
 use orderflow_batch::queue_url::queue_name;
 use orderflow_batch::sqs::SqsBatch;
+use orderflow_embedded::address::embedded_queue_url;
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier, InMemoryQueues};
+use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS};
 
 /// The functions of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -37,10 +37,10 @@ use aws_sdk_sqs::types::{
 };
 use orderflow_aws::error::{batch_entry_error, classify, is_unsupported_operation};
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_batch::contracts::attribute;
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::publish::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, RetryPolicy};
 use orderflow_batch::queue_url::is_fifo;
+use orderflow_orders::contracts::attribute;
 use serde::Serialize;
 
 /// DLQ diagnostics the receive path drops (see the module documentation).

@@ -30,20 +30,21 @@ use orderflow_aws::dynamodb::{
 };
 use orderflow_aws::sqs::SqsQueues;
 use orderflow_batch::batch::{BatchConfig, BatchProcessor, Outgoing, RecordContext, RecordStep};
-use orderflow_batch::contracts::attribute;
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
-use orderflow_batch::memory::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier};
 use orderflow_batch::metrics::InvocationMetrics;
-use orderflow_batch::pipeline::{EMBEDDED_ENDPOINT, INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
 use orderflow_batch::ports::{
-    CustomerNotification, IdempotencyStore, InventoryStore, MessageQueue, MetricsSink, Notifier,
-    OutgoingMessage, QueueConsumer, Template, VisibilityChange,
+    IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage, QueueConsumer, VisibilityChange,
 };
 use orderflow_batch::publish::{RetryPolicy, change_visibility, publish_batch};
 use orderflow_batch::queue_url::queue_name;
 use orderflow_batch::sqs::SqsRecord;
+use orderflow_embedded::address::EMBEDDED_ENDPOINT;
 use orderflow_embedded::broker::{Broker, QueueSettings, Redrive};
 use orderflow_embedded::poller::{BatchHandler, MappingSettings, Poller, PollerStats, ProcessorHandler};
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier};
+use orderflow_orders::contracts::attribute;
+use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
+use orderflow_orders::ports::{CustomerNotification, InventoryStore, Notifier, Template};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_batch::contracts::{EventType, attribute};
 use orderflow_batch::error::PortError;
 use orderflow_batch::ports::OutgoingMessage;
 use orderflow_batch::publish::{MAX_BATCH_ENTRIES, RetryPolicy, publish_batch};
 use orderflow_batch::queue_url::is_fifo;
-use orderflow_batch::validation::decode_order_created;
+use orderflow_orders::contracts::{EventType, attribute};
+use orderflow_orders::validation::decode_order_created;
 use serde::Serialize;
 
 use crate::workload::{GeneratedOrder, orders};

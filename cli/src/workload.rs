@@ -247,7 +247,7 @@ mod tests {
         for record in &event.records {
             let body = record.body.as_deref().unwrap();
             let id = record.message_id.as_deref().unwrap();
-            let decoded = orderflow_batch::validation::decode_order_created(body, record);
+            let decoded = orderflow_orders::validation::decode_order_created(body, record);
             let expected_invalid = invalid.iter().any(|(i, _)| i == id);
             assert_eq!(decoded.is_err(), expected_invalid, "{id}: {body} -> {decoded:?}");
         }

@@ -13,12 +13,12 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::address::{EMBEDDED_ACCOUNT, EMBEDDED_ENDPOINT, EMBEDDED_REGION};
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use md5::{Digest, Md5};
 use orderflow_batch::clock::unix_millis;
 use orderflow_batch::error::{PortError, PortErrorKind};
-use orderflow_batch::pipeline::{EMBEDDED_ACCOUNT, EMBEDDED_ENDPOINT, EMBEDDED_REGION};
 use orderflow_batch::ports::{
     EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, Undelivered, VisibilityChange,
 };

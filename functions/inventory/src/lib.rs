@@ -14,16 +14,16 @@ use orderflow_aws::wiring::Adapters;
 use orderflow_batch::RecordError;
 use orderflow_batch::batch::{EventMessage, Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::config::{ConfigError, Env};
-use orderflow_batch::contracts::{
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::sqs::SqsRecord;
+use orderflow_embedded::InMemoryInventory;
+use orderflow_orders::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
-use orderflow_batch::event_json::encode;
-use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::memory::InMemoryInventory;
-use orderflow_batch::pipeline::{INVENTORY, NOTIFICATIONS};
-use orderflow_batch::ports::{InventoryStore, Reservation};
-use orderflow_batch::sqs::SqsRecord;
-use orderflow_batch::validation::decode_order_created;
+use orderflow_orders::event_json::encode;
+use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS};
+use orderflow_orders::ports::{InventoryStore, Reservation};
+use orderflow_orders::validation::decode_order_created;
 use time::OffsetDateTime;
 
 /// The step's name: the first part of its idempotency keys.
@@ -198,8 +198,8 @@ impl RecordStep for InventoryStep {
 
 #[cfg(test)]
 mod tests {
-    use orderflow_batch::memory::InMemoryInventory;
-    use orderflow_batch::validation::decode_order_created;
+    use orderflow_embedded::InMemoryInventory;
+    use orderflow_orders::validation::decode_order_created;
 
     use super::*;
 

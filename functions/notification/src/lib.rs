@@ -13,11 +13,11 @@ use orderflow_aws::wiring::Adapters;
 use orderflow_batch::RecordError;
 use orderflow_batch::batch::{Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::config::{ConfigError, Env};
-use orderflow_batch::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::ports::{CustomerNotification, Notifier, Template};
 use orderflow_batch::sqs::SqsRecord;
-use orderflow_batch::validation::decode_event;
+use orderflow_orders::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
+use orderflow_orders::ports::{CustomerNotification, Notifier, Template};
+use orderflow_orders::validation::decode_event;
 use serde::Deserialize;
 
 /// The step's name: the first part of its idempotency keys.

@@ -42,14 +42,14 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use orderflow_batch::RecordError;
-use orderflow_batch::contracts::{EventType, OrderCreated, attribute};
 use orderflow_batch::correlation::fallback_correlation_id;
 use orderflow_batch::error::PortError;
 use orderflow_batch::error::{FieldError, FieldErrors};
 use orderflow_batch::ports::{MessageQueue, OutgoingMessage};
 use orderflow_batch::publish::{RetryPolicy, publish_batch};
 use orderflow_batch::queue_url::is_fifo;
-use orderflow_batch::validation::{MessageAttributes, Rule, ValidationErrors, decode_order_created};
+use orderflow_orders::contracts::{EventType, OrderCreated, attribute};
+use orderflow_orders::validation::{MessageAttributes, Rule, ValidationErrors, decode_order_created};
 use serde::Serialize;
 use tracing::Instrument;
 

@@ -10,7 +10,7 @@ use lambda_http::{LambdaEvent, service_fn};
 use order_api::{Config, respond, var};
 use orderflow_aws::wiring::Adapters;
 use orderflow_batch::config::Env;
-use orderflow_batch::pipeline::ORDERS;
+use orderflow_orders::pipeline::ORDERS;
 
 /// mimalloc, like the consumers: parsing and answering a request is small allocations.
 #[global_allocator]

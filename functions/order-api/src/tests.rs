@@ -1,6 +1,6 @@
 use lambda_http::http;
 use orderflow_batch::error::PortErrorKind;
-use orderflow_batch::memory::InMemoryQueues;
+use orderflow_embedded::InMemoryQueues;
 use serde_json::{Value, json};
 
 use super::*;

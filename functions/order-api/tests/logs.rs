@@ -9,7 +9,7 @@ use orderflow_batch::telemetry::MemoryWriter;
 use lambda_http::{Body, Request, http};
 use order_api::{Config, handle};
 use orderflow_batch::error::PortErrorKind;
-use orderflow_batch::memory::InMemoryQueues;
+use orderflow_embedded::InMemoryQueues;
 
 fn request(correlation_id: &str, body: &str) -> Request {
     http::Request::builder()

@@ -12,12 +12,12 @@ use orderflow_aws::wiring::Adapters;
 use orderflow_batch::RecordError;
 use orderflow_batch::batch::{EventMessage, Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::config::{ConfigError, Env};
-use orderflow_batch::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
-use orderflow_batch::event_json::encode;
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::pipeline::NOTIFICATIONS;
 use orderflow_batch::sqs::SqsRecord;
-use orderflow_batch::validation::decode_event;
+use orderflow_orders::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
+use orderflow_orders::event_json::encode;
+use orderflow_orders::pipeline::NOTIFICATIONS;
+use orderflow_orders::validation::decode_event;
 use time::{Duration, OffsetDateTime};
 
 /// The step's name: the first part of its idempotency keys.
@@ -145,7 +145,7 @@ impl RecordStep for ShippingStep {
 
 #[cfg(test)]
 mod tests {
-    use orderflow_batch::money::Money;
+    use orderflow_orders::money::Money;
     use time::macros::datetime;
 
     use super::*;

@@ -9,10 +9,10 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::error::{PortError, PortErrorKind, RecordError};
-use crate::json::write_json_string;
 use crate::money::Money;
-use crate::rfc3339;
+use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
+use orderflow_batch::json::write_json_string;
+use orderflow_batch::rfc3339;
 
 /// An event a step sends: a JSON body.
 ///
@@ -32,7 +32,7 @@ pub trait EventBody: Serialize {
     }
 }
 
-/// An event's JSON body, for an [`EventMessage`](crate::batch::EventMessage).
+/// An event's JSON body, for an [`EventMessage`](orderflow_batch::batch::EventMessage).
 pub fn encode<T: EventBody>(event: &T) -> Result<String, RecordError> {
     // Our events are a few hundred bytes: one allocation instead of a doubling series.
     let mut body = String::with_capacity(512);

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::event_json::{EventBody, ObjectWriter};
-use crate::fingerprint::{Fingerprint, FingerprintBuilder};
 use crate::money::Money;
+use orderflow_batch::fingerprint::{Fingerprint, FingerprintBuilder};
 
 /// The version every event this pipeline writes carries.
 pub const EVENT_VERSION: &str = "1.0";
@@ -20,7 +20,7 @@ pub const EVENT_VERSION: &str = "1.0";
 /// Names of the SQS message attributes the pipeline reads and writes: the
 /// batch processor's own, and the order's.
 pub mod attribute {
-    pub use crate::attributes::{
+    pub use orderflow_batch::attributes::{
         CORRELATION_ID, ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, FAILED_AT, ORIGINAL_MESSAGE_ID, SOURCE_QUEUE,
     };
     /// `high` when the order's total is over 1000, else `normal`. On orders.
@@ -104,7 +104,7 @@ pub struct OrderCreated {
     /// 0 to 1,000,000 with at most two decimals.
     pub total_amount: Money,
     /// When the customer placed the order.
-    #[serde(with = "crate::rfc3339")]
+    #[serde(with = "orderflow_batch::rfc3339")]
     pub created_at: OffsetDateTime,
     /// From the body, else the `Region` attribute, else `US`.
     pub shipping_region: String,
@@ -186,10 +186,10 @@ pub struct InventoryReserved {
     /// Where to ship.
     pub shipping_region: String,
     /// When the order was placed.
-    #[serde(with = "crate::rfc3339")]
+    #[serde(with = "orderflow_batch::rfc3339")]
     pub order_created_at: OffsetDateTime,
     /// When the stock was reserved.
-    #[serde(with = "crate::rfc3339")]
+    #[serde(with = "orderflow_batch::rfc3339")]
     pub reserved_at: OffsetDateTime,
 }
 
@@ -230,7 +230,7 @@ pub struct OrderRejected {
     /// Which SKUs are short, and by how much.
     pub shortages: Vec<Shortage>,
     /// When the order was rejected.
-    #[serde(with = "crate::rfc3339")]
+    #[serde(with = "orderflow_batch::rfc3339")]
     pub rejected_at: OffsetDateTime,
 }
 
@@ -255,7 +255,7 @@ pub struct ShipmentCreated {
     /// The estimated delivery date, `YYYY-MM-DD`.
     pub estimated_delivery: String,
     /// When the shipment was created.
-    #[serde(with = "crate::rfc3339")]
+    #[serde(with = "orderflow_batch::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

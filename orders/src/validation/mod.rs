@@ -24,9 +24,9 @@ pub mod rules;
 #[cfg(test)]
 mod parity_tests;
 
-pub use crate::attributes::MessageAttributes;
 pub use events::{DecodeEvent, decode_event};
 pub use order::decode_order_created;
+pub use orderflow_batch::attributes::MessageAttributes;
 pub use rules::DEFAULT_REGION;
 
 /// The rule a field breaks.
@@ -198,14 +198,14 @@ impl fmt::Display for ValidationErrors {
     }
 }
 
-impl From<ValidationErrors> for crate::error::FieldErrors {
+impl From<ValidationErrors> for orderflow_batch::error::FieldErrors {
     /// Each broken rule as the code and message the batch processor reports.
     fn from(errors: ValidationErrors) -> Self {
-        crate::error::FieldErrors(
+        orderflow_batch::error::FieldErrors(
             errors
                 .0
                 .into_iter()
-                .map(|e| crate::error::FieldError {
+                .map(|e| orderflow_batch::error::FieldError {
                     field: e.field,
                     rule: e.rule.code(),
                     message: e.rule.to_string().into(),

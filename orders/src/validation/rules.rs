@@ -5,8 +5,8 @@
 use time::OffsetDateTime;
 
 use super::Rule;
-use crate::correlation::{MAX_CORRELATION_ID, correlation_id_byte};
 use crate::money::{Money, MoneyError};
+use orderflow_batch::correlation::{MAX_CORRELATION_ID, correlation_id_byte};
 
 /// A string rule: a length range and an allowed ASCII character set.
 pub struct Chars {
@@ -147,9 +147,9 @@ pub fn amount(text: &str) -> Result<Money, Rule> {
     })
 }
 
-/// A timestamp by the contract's RFC 3339 rule ([`crate::rfc3339`]).
+/// A timestamp by the contract's RFC 3339 rule ([`orderflow_batch::rfc3339`]).
 pub fn timestamp(text: &str) -> Result<OffsetDateTime, Rule> {
-    crate::rfc3339::parse(text).ok_or(Rule::Timestamp)
+    orderflow_batch::rfc3339::parse(text).ok_or(Rule::Timestamp)
 }
 
 /// A calendar date, `YYYY-MM-DD`.

@@ -13,8 +13,8 @@ use super::fields::{self, FieldNames, capture_body, chars, raw_with, text_with};
 use super::rules::{self, CORRELATION_ID, DEFAULT_REGION, ID, REGION, SKU};
 use super::{MessageAttributes, ValidationErrors};
 use crate::contracts::{EVENT_VERSION, EventType, OrderCreated, OrderItem, attribute};
-use crate::error::RecordError;
 use crate::json_scan::Cursor;
+use orderflow_batch::error::RecordError;
 
 const ORDER_FIELDS: [FieldNames; 8] = [
     &["version"],
@@ -127,7 +127,7 @@ fn read_valid_order(
     {
         Some(c) if CORRELATION_ID.accepts(c) => c.to_owned(),
         Some(_) => return None,
-        None => crate::correlation::new_correlation_id(),
+        None => orderflow_batch::correlation::new_correlation_id(),
     };
     Some(OrderCreated {
         version,
@@ -219,7 +219,7 @@ pub(crate) fn decode_order_precisely(
         &CORRELATION_ID,
         &mut errors,
     )
-    .map(|c| c.unwrap_or_else(|| Cow::Owned(crate::correlation::new_correlation_id())));
+    .map(|c| c.unwrap_or_else(|| Cow::Owned(orderflow_batch::correlation::new_correlation_id())));
 
     match (
         order_id,

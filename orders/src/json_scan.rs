@@ -7,7 +7,7 @@
 //! nesting deeper than [`MAX_DEPTH`]. A `Some` is always a correct reading of
 //! valid JSON; a `None` only means "decode this the careful way".
 
-use crate::json::first_special;
+use orderflow_batch::json::first_special;
 
 /// Deepest nesting of arrays and objects skipped as unknown values.
 pub(crate) const MAX_DEPTH: usize = 64;

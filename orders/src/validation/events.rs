@@ -14,7 +14,7 @@ use super::{Rule, ValidationErrors};
 use crate::contracts::{
     EventType, InventoryReserved, OrderRejected, RejectionReason, ShipmentCreated, Shortage,
 };
-use crate::error::RecordError;
+use orderflow_batch::error::RecordError;
 
 /// An event this pipeline writes, decoded and validated from a message body.
 pub trait DecodeEvent: Sized {

@@ -11,8 +11,8 @@ use serde_json::value::RawValue;
 use super::rules::{self, Chars};
 use super::{Rule, ValidationErrors};
 use crate::contracts::{EVENT_VERSION, EventType, OrderItem};
-use crate::error::RecordError;
-use crate::json::Key;
+use orderflow_batch::error::RecordError;
+use orderflow_batch::json::Key;
 
 /// The JSON object keys a slot accepts (the contract's name first, then its snake_case alias).
 pub(crate) type FieldNames = &'static [&'static str];

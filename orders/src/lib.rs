@@ -1,0 +1,19 @@
+//! The order domain: the pipeline's event contracts and their rules, money,
+//! and the ports of the order steps. The batch framework (`orderflow_batch`)
+//! runs the steps; this crate says what an order is.
+//!
+//! - [`contracts`]: `OrderCreated` and the downstream events, their
+//!   fingerprints and their JSON ([`event_json`]).
+//! - [`validation`]: decoding bodies by the contract's rules, every broken
+//!   rule named by its field and never its value.
+//! - [`money`]: amounts as exact cents.
+//! - [`ports`]: stock and customer notifications.
+//! - [`pipeline`]: the pipeline's queues by name.
+
+pub mod contracts;
+pub mod event_json;
+mod json_scan;
+pub mod money;
+pub mod pipeline;
+pub mod ports;
+pub mod validation;

@@ -1,0 +1,73 @@
+//! The order steps' own ports: stock and customer notifications. The batch
+//! processor's ports (queues, idempotency, metrics) are `orderflow_batch::ports`.
+
+use async_trait::async_trait;
+use orderflow_batch::error::PortError;
+
+use crate::contracts::{OrderItem, Shortage};
+
+/// What a stock reservation did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every line was reserved now.
+    Reserved,
+    /// This order's reservation already exists (a retry): nothing was taken twice.
+    AlreadyReserved,
+    /// Not enough stock; nothing was reserved.
+    Short(Vec<Shortage>),
+}
+
+/// Stock levels, reserved all-or-nothing per order.
+#[async_trait]
+pub trait InventoryStore: Send + Sync {
+    /// Reserves every line of the order or none, recording the reservation under
+    /// the order ID so a retried reservation never takes stock twice.
+    async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError>;
+}
+
+/// Which message a customer gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Template {
+    /// The order shipped.
+    ShipmentConfirmation,
+    /// The order was rejected for stock.
+    OrderRejected,
+}
+
+impl Template {
+    /// The template's name, e.g. `shipment-confirmation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::ShipmentConfirmation => "shipment-confirmation",
+            Template::OrderRejected => "order-rejected",
+        }
+    }
+}
+
+/// A message to a customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerNotification {
+    /// The order it is about.
+    pub order_id: String,
+    /// The recipient.
+    pub customer_id: String,
+    /// Which template was rendered.
+    pub template: Template,
+    /// The subject line.
+    pub subject: String,
+    /// The text.
+    pub body: String,
+    /// Carried from the order.
+    pub correlation_id: String,
+    /// The same for every delivery of this order's message with this template:
+    /// a notifier that deduplicates (an SNS FIFO topic, the embedded one)
+    /// delivers it once even when the step runs again after a crash.
+    pub deduplication_id: String,
+}
+
+/// Delivers customer messages (email/SMS through SNS, or a log line).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers one message.
+    async fn notify(&self, notification: &CustomerNotification) -> Result<(), PortError>;
+}
