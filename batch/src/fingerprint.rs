@@ -77,7 +77,7 @@ const KEYS: (u64, u64) = (0x6f72_6465_7266_6c6f, 0x7766_696e_6765_7270);
 /// bytes takes the high half, else its bytes follow, the last word
 /// zero-padded) and each list by its count, so no two inputs write the same
 /// words. The words go straight into the hash's state, a field at a
-/// time: an order's fingerprint costs a few hundred instructions.
+/// time: a typical record's fingerprint costs a few hundred instructions.
 pub struct FingerprintBuilder {
     v: [u64; 4],
     words: u64,
@@ -144,7 +144,7 @@ impl FingerprintBuilder {
         self.framed(value, 0)
     }
 
-    /// A string and a small number (an order line's SKU and quantity) as one
+    /// A string and a small number (a line's item code and count) as one
     /// field: the number shares the string's framing word.
     #[inline]
     pub fn str_and_u32(&mut self, value: &str, number: u32) -> &mut Self {
