@@ -32,9 +32,11 @@ fn template_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
 }
 
+use orderflow_aws::step_ports::{queue_url_variable, variables_read_by};
 use orderflow_aws::wiring::var as adapters;
 use orderflow_batch::batch::idempotency_key;
 use orderflow_batch::config::var as processor;
+use orderflow_orders::pipeline::Queue;
 
 /// Variables every consumer's deployment sets, beyond what its own code
 /// requires: the environment, the DLQ fast path, the idempotency table and
@@ -48,20 +50,25 @@ const DEPLOYED: &[&str] = &[
 ];
 
 /// The consumer functions: logical ID, binary (= crate under `functions/`),
-/// and the environment variables its code requires in AWS (the crates' own
-/// lists, so a new variable in the code fails this test until the template
-/// sets it).
-const CONSUMERS: &[(&str, &str, &[&str])] = &[
-    ("InventoryFunction", "inventory", inventory::var::REQUIRED_IN_AWS),
-    ("ShippingFunction", "shipping", shipping::var::REQUIRED_IN_AWS),
-    // The topic is optional in the code (without it, messages are logged);
-    // the template always creates one.
-    (
-        "NotificationFunction",
-        "notification",
-        &[adapters::NOTIFICATION_TOPIC_ARN],
-    ),
-];
+/// and the environment variables its step reads in AWS (found by building
+/// the step, so a new variable in the code fails this test until the
+/// template sets it). The notification topic is optional in the code
+/// (without it, messages are logged); the template always creates one.
+fn consumers() -> [(&'static str, &'static str, Vec<&'static str>); 3] {
+    [
+        (
+            "InventoryFunction",
+            "inventory",
+            variables_read_by(inventory::step),
+        ),
+        ("ShippingFunction", "shipping", variables_read_by(shipping::step)),
+        (
+            "NotificationFunction",
+            "notification",
+            variables_read_by(notification::step),
+        ),
+    ]
+}
 
 /// The logical ID of the function consuming the orders queue, which batches
 /// up to 100 messages within 5 s.
@@ -545,7 +552,7 @@ fn template_parses_and_declares_its_parameters() {
 fn functions_are_arm64_rust_binaries_built_by_cargo_lambda() {
     check_all_variants(|t, p| {
         let functions: Vec<_> = t.of_type("AWS::Serverless::Function").collect();
-        for (id, binary, _) in CONSUMERS {
+        for (id, binary, _) in &consumers() {
             p.check(t.kind(id) == "AWS::Serverless::Function", || {
                 format!("{id} is missing")
             });
@@ -621,7 +628,7 @@ fn every_consumer_reports_batch_item_failures_with_bounded_batches() {
                 }
             }
         }
-        for (id, _, _) in CONSUMERS {
+        for (id, _, _) in &consumers() {
             let f = t.props(id);
             p.check(sqs_events(f).len() == 1, || {
                 format!("{id}: exactly one SQS event source")
@@ -1039,7 +1046,7 @@ fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
 #[test]
 fn every_variable_the_code_requires_is_set_and_points_at_the_right_resource() {
     check_all_variants(|t, p| {
-        for (id, _, required) in CONSUMERS {
+        for (id, _, required) in &consumers() {
             let f = t.props(id);
             let env = &f["Environment"]["Variables"];
             for name in DEPLOYED.iter().chain(required.iter()) {
@@ -1204,7 +1211,7 @@ fn dashboard_shows_the_queues_dlqs_custom_metrics_and_functions() {
         ] {
             p.check(body.contains(needle), || format!("{id}: shows {needle}"));
         }
-        for (function, _, _) in CONSUMERS {
+        for (function, _, _) in &consumers() {
             p.check(body.contains(&format!("${{{function}}}")), || {
                 format!("{id}: shows {function}")
             });
@@ -1308,13 +1315,13 @@ fn the_local_runner_uses_the_templates_settings() {
 fn the_order_api_gets_its_variables() {
     check_all_variants(|t, p| {
         let env = &t.props("OrderApiFunction")["Environment"]["Variables"];
-        for name in order_api::var::REQUIRED_IN_AWS {
-            p.check(!env[*name].is_null(), || {
+        for name in variables_read_by(order_api::config) {
+            p.check(!env[name].is_null(), || {
                 format!("OrderApiFunction: {name} is not set")
             });
         }
         p.check(
-            ref_target(&env[order_api::var::ORDERS_QUEUE_URL]) == Some("OrdersQueue"),
+            ref_target(&env[queue_url_variable(Queue::Orders)]) == Some("OrdersQueue"),
             || "OrderApiFunction: ORDERS_QUEUE_URL must be the orders queue's URL".to_owned(),
         );
         p.check(env["IDEMPOTENCY_TABLE"].is_null(), || {

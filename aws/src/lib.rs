@@ -6,7 +6,8 @@
 //! - [`cloudwatch::CloudWatchMetrics`]: one `PutMetricData` per invocation.
 //! - [`sns::SnsNotifier`]: customer messages to a topic.
 //! - [`wiring`]: choosing AWS or embedded adapters from the environment, once,
-//!   at cold start.
+//!   at cold start; [`step_ports::EnvPorts`]: a step's ports from them.
+//! - [`entry`]: the start every function's `main` calls.
 //!
 //! Every client honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`),
 //! so the same code runs against local servers that speak the AWS protocols.
@@ -14,9 +15,11 @@
 pub mod calls;
 pub mod cloudwatch;
 pub mod dynamodb;
+pub mod entry;
 pub mod error;
 pub mod sns;
 pub mod sqs;
+pub mod step_ports;
 pub mod wiring;
 
 use aws_config::{BehaviorVersion, SdkConfig};

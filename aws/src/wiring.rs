@@ -14,13 +14,10 @@ use orderflow_batch::batch::BatchConfig;
 use orderflow_batch::config::{ConfigError, Env};
 use orderflow_batch::metrics::{EmfMetrics, NoMetrics};
 use orderflow_batch::ports::{IdempotencyStore, MessageQueue, MetricsSink};
-use orderflow_embedded::address::embedded_queue_url;
-use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues, LogNotifier};
-use orderflow_orders::ports::Notifier;
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues};
 
 use crate::cloudwatch::CloudWatchMetrics;
 use crate::dynamodb::DynamoIdempotencyStore;
-use crate::sns::SnsNotifier;
 use crate::sqs::SqsQueues;
 
 /// Variable names read here.
@@ -35,6 +32,10 @@ pub mod var {
     pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
     /// An SNS topic for customer messages (optional: else logged).
     pub const NOTIFICATION_TOPIC_ARN: &str = "NOTIFICATION_TOPIC_ARN";
+    /// The inventory table (required with AWS adapters by steps that reserve stock).
+    pub const INVENTORY_TABLE: &str = "INVENTORY_TABLE";
+    /// Stock per SKU of the embedded inventory (embedded adapters only).
+    pub const INVENTORY_DEFAULT_STOCK: &str = "INVENTORY_DEFAULT_STOCK";
 }
 
 /// The default metrics namespace.
@@ -47,6 +48,34 @@ pub enum Mode {
     Aws,
     /// In memory.
     Embedded,
+}
+
+/// Where the processor's metrics go (`METRICS_SINK`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsSinkKind {
+    /// One `PutMetricData` per invocation (`cloudwatch`; the default with AWS adapters).
+    CloudWatch,
+    /// Embedded Metric Format lines on stdout (`emf`).
+    Emf,
+    /// Nowhere (`off`; the default with embedded adapters).
+    Off,
+}
+
+impl MetricsSinkKind {
+    /// Reads `METRICS_SINK`, defaulting by `mode`.
+    pub fn from_env(env: &Env, mode: Mode) -> Result<MetricsSinkKind, ConfigError> {
+        let default = match mode {
+            Mode::Aws => "cloudwatch",
+            Mode::Embedded => "off",
+        };
+        Ok(
+            match env.choice_or(var::METRICS_SINK, default, &["cloudwatch", "emf", "off"])? {
+                "cloudwatch" => MetricsSinkKind::CloudWatch,
+                "emf" => MetricsSinkKind::Emf,
+                _ => MetricsSinkKind::Off,
+            },
+        )
+    }
 }
 
 /// The adapters every consumer needs, plus the SDK configuration in AWS mode.
@@ -102,12 +131,11 @@ impl Adapters {
             "embedded" => Mode::Embedded,
             _ => Mode::Aws,
         };
-        let default_sink = if mode == Mode::Aws { "cloudwatch" } else { "off" };
-        let sink = env.choice_or(var::METRICS_SINK, default_sink, &["cloudwatch", "emf", "off"])?;
+        let sink = MetricsSinkKind::from_env(env, mode)?;
         let namespace = env
             .optional(var::METRICS_NAMESPACE)
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-        let sdk = if mode == Mode::Aws || sink == "cloudwatch" {
+        let sdk = if mode == Mode::Aws || sink == MetricsSinkKind::CloudWatch {
             Some(match endpoint_url {
                 Some(url) => crate::load_sdk_config_for_endpoint(url).await,
                 None => crate::load_sdk_config().await,
@@ -116,8 +144,10 @@ impl Adapters {
             None
         };
         let metrics: Arc<dyn MetricsSink> = match (sink, &sdk) {
-            ("cloudwatch", Some(sdk)) => Arc::new(CloudWatchMetrics::new(metrics_client(sdk), namespace)),
-            ("emf", _) => Arc::new(EmfMetrics::stdout(namespace)),
+            (MetricsSinkKind::CloudWatch, Some(sdk)) => {
+                Arc::new(CloudWatchMetrics::new(metrics_client(sdk), namespace))
+            }
+            (MetricsSinkKind::Emf, _) => Arc::new(EmfMetrics::stdout(namespace)),
             _ => Arc::new(NoMetrics),
         };
         let (queue, idempotency): (Arc<dyn MessageQueue>, Arc<dyn IdempotencyStore>) = match (mode, &sdk) {
@@ -157,26 +187,6 @@ impl Adapters {
             Arc::clone(&self.idempotency),
             Arc::clone(&self.metrics),
         )
-    }
-
-    /// A queue URL from `variable`: required with AWS adapters, else the
-    /// embedded queue `default_queue`.
-    pub fn queue_url(&self, env: &Env, variable: &str, default_queue: &str) -> Result<Arc<str>, ConfigError> {
-        match self.mode {
-            Mode::Aws => env.required(variable, "a queue URL").map(Into::into),
-            Mode::Embedded => Ok(env
-                .optional(variable)
-                .unwrap_or_else(|| embedded_queue_url(default_queue))
-                .into()),
-        }
-    }
-
-    /// The customer notifier: SNS when `NOTIFICATION_TOPIC_ARN` is set (AWS), else a log line.
-    pub fn notifier(&self, env: &Env) -> Arc<dyn Notifier> {
-        match (env.optional(var::NOTIFICATION_TOPIC_ARN), &self.sdk) {
-            (Some(topic), Some(sdk)) => Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), topic)),
-            _ => Arc::new(LogNotifier),
-        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! for running outside Lambda (in a container).
 //!
 //! It runs the handler the Lambda runs: the function's step, built from the
-//! same environment by its `step_from_env`, under the same [`BatchProcessor`]
+//! same environment by its `step` over [`EnvPorts`], under the same [`BatchProcessor`]
 //! settings ([`batch_config`]: idempotency, the DLQ fast path with `DLQ_URL`,
 //! backoff, metrics). A [`Poller`] stands in for the event source mapping:
 //! long polls ([`WAIT`]) of up to [`BATCH_SIZE`] messages, one batch per
@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use orderflow_aws::sqs::SqsQueues;
+use orderflow_aws::step_ports::EnvPorts;
 use orderflow_aws::wiring::{self, Adapters, Mode};
 use orderflow_batch::BatchProcessor;
 use orderflow_batch::batch::RecordStep;
@@ -186,19 +187,13 @@ pub async fn prepare(spec: &ConsumeSpec, env: &Env) -> Result<Prepared, ConsumeE
         }
     };
     let processor = adapters.processor(config);
+    let ports = EnvPorts::new(env, &adapters);
     let handler = match spec.function {
-        Function::Inventory => processor_handler(
-            processor,
-            inventory::step_from_env(env, &adapters).map_err(config_error)?,
-        ),
-        Function::Shipping => processor_handler(
-            processor,
-            shipping::step_from_env(env, &adapters).map_err(config_error)?,
-        ),
-        Function::Notification => processor_handler(
-            processor,
-            notification::step_from_env(env, &adapters).map_err(config_error)?,
-        ),
+        Function::Inventory => processor_handler(processor, inventory::step(&ports).map_err(config_error)?),
+        Function::Shipping => processor_handler(processor, shipping::step(&ports).map_err(config_error)?),
+        Function::Notification => {
+            processor_handler(processor, notification::step(&ports).map_err(config_error)?)
+        }
         Function::OrderApi => return Err(ConsumeError::NotAConsumer(spec.function.name())),
     };
     let handler = match spec.simulated_latency {

@@ -250,7 +250,7 @@ impl Outcome {
 }
 
 /// The stock every SKU has in `invoke`'s embedded inventory.
-pub use inventory::EMBEDDED_DEFAULT_STOCK;
+pub use orderflow_aws::step_ports::EMBEDDED_DEFAULT_STOCK;
 
 /// Runs `function`'s handler once on `event` with fresh embedded adapters.
 pub async fn invoke(function: Function, event: &Event) -> Result<Outcome, WrongEvent> {

@@ -7,6 +7,31 @@ pub const INVENTORY: &str = "inventory";
 /// The notifications queue (OrderRejected, ShipmentCreated), consumed by `notification`.
 pub const NOTIFICATIONS: &str = "notifications";
 
+/// One of the pipeline's queues, as a step names where its events go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Queue {
+    /// [`ORDERS`].
+    Orders,
+    /// [`INVENTORY`].
+    Inventory,
+    /// [`NOTIFICATIONS`].
+    Notifications,
+}
+
+impl Queue {
+    /// Every queue, in pipeline order.
+    pub const ALL: [Queue; 3] = [Queue::Orders, Queue::Inventory, Queue::Notifications];
+
+    /// The queue's name (`orders`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Queue::Orders => ORDERS,
+            Queue::Inventory => INVENTORY,
+            Queue::Notifications => NOTIFICATIONS,
+        }
+    }
+}
+
 /// The name of a queue's dead-letter queue (`orders-dlq`, `orders-dlq.fifo`).
 pub fn dlq_name(queue: &str) -> String {
     match queue.strip_suffix(".fifo") {

@@ -1,10 +1,28 @@
-//! The order steps' own ports: stock and customer notifications. The batch
-//! processor's ports (queues, idempotency, metrics) are `orderflow_batch::ports`.
+//! The order steps' own ports: stock and customer notifications, and
+//! [`StepPorts`], through which a step is built without knowing what backs
+//! them. The batch processor's ports (queues, idempotency, metrics) are
+//! `orderflow_batch::ports`.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use orderflow_batch::config::ConfigError;
 use orderflow_batch::error::PortError;
 
 use crate::contracts::{OrderItem, Shortage};
+use crate::pipeline::Queue;
+
+/// What a step is built from: where the pipeline's queues are and the ports
+/// it uses. The wiring implements it (AWS adapters from the environment, or
+/// embedded ones), so a step never decides what backs its ports.
+pub trait StepPorts {
+    /// The URL of one of the pipeline's queues.
+    fn queue_url(&self, queue: Queue) -> Result<Arc<str>, ConfigError>;
+    /// The stock.
+    fn inventory(&self) -> Result<Arc<dyn InventoryStore>, ConfigError>;
+    /// Where customer messages go.
+    fn notifier(&self) -> Result<Arc<dyn Notifier>, ConfigError>;
+}
 
 /// What a stock reservation did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,43 +9,22 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use orderflow_aws::dynamodb::DynamoInventory;
-use orderflow_aws::wiring::Adapters;
 use orderflow_batch::RecordError;
 use orderflow_batch::batch::{EventMessage, Outgoing, RecordContext, RecordStep, body};
-use orderflow_batch::config::{ConfigError, Env};
+use orderflow_batch::config::ConfigError;
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::sqs::SqsRecord;
-use orderflow_embedded::InMemoryInventory;
 use orderflow_orders::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
 use orderflow_orders::event_json::encode;
-use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS};
-use orderflow_orders::ports::{InventoryStore, Reservation};
+use orderflow_orders::pipeline::Queue;
+use orderflow_orders::ports::{InventoryStore, Reservation, StepPorts};
 use orderflow_orders::validation::decode_order_created;
 use time::OffsetDateTime;
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "inventory";
-
-/// Environment variables this function reads, besides the batch processor's
-/// (`orderflow_batch::config::var`) and the adapters' (`orderflow_aws::wiring::var`).
-pub mod var {
-    /// Where `InventoryReserved` goes (required with AWS adapters).
-    pub const INVENTORY_QUEUE_URL: &str = "INVENTORY_QUEUE_URL";
-    /// Where `OrderRejected` goes (required with AWS adapters).
-    pub const NOTIFICATIONS_QUEUE_URL: &str = "NOTIFICATIONS_QUEUE_URL";
-    /// The inventory table (required with AWS adapters).
-    pub const INVENTORY_TABLE: &str = "INVENTORY_TABLE";
-    /// Stock per SKU of the embedded inventory (embedded adapters only).
-    pub const INVENTORY_DEFAULT_STOCK: &str = "INVENTORY_DEFAULT_STOCK";
-    /// The variables a deployment must set.
-    pub const REQUIRED_IN_AWS: &[&str] = &[INVENTORY_QUEUE_URL, NOTIFICATIONS_QUEUE_URL, INVENTORY_TABLE];
-}
-
-/// Stock per SKU in the embedded inventory, unless configured otherwise.
-pub const EMBEDDED_DEFAULT_STOCK: u32 = 500;
 
 /// What the reservation decided for an order.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,30 +90,14 @@ impl InventoryStep {
     }
 }
 
-/// The step as the deployed function builds it from `env`: the routes from
-/// `INVENTORY_QUEUE_URL` and `NOTIFICATIONS_QUEUE_URL`, and the stock in the
-/// DynamoDB table `INVENTORY_TABLE` with AWS adapters, or in memory
-/// (`INVENTORY_DEFAULT_STOCK` units per SKU) with embedded ones.
-pub fn step_from_env(env: &Env, adapters: &Adapters) -> Result<InventoryStep, ConfigError> {
+/// The step over `ports`: stock from its inventory, `InventoryReserved` to
+/// the inventory queue and `OrderRejected` to the notifications queue.
+pub fn step(ports: &dyn StepPorts) -> Result<InventoryStep, ConfigError> {
     let routes = Routes {
-        reserved: adapters.queue_url(env, var::INVENTORY_QUEUE_URL, INVENTORY)?,
-        rejected: adapters.queue_url(env, var::NOTIFICATIONS_QUEUE_URL, NOTIFICATIONS)?,
+        reserved: ports.queue_url(Queue::Inventory)?,
+        rejected: ports.queue_url(Queue::Notifications)?,
     };
-    let inventory: Arc<dyn InventoryStore> = match &adapters.sdk {
-        Some(sdk) => Arc::new(DynamoInventory::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            env.required(var::INVENTORY_TABLE, "the inventory table's name")?,
-        )),
-        None => {
-            let stock = env.integer_or(
-                var::INVENTORY_DEFAULT_STOCK,
-                EMBEDDED_DEFAULT_STOCK.into(),
-                0..=u32::MAX.into(),
-            )?;
-            Arc::new(InMemoryInventory::new(u32::try_from(stock).unwrap_or(u32::MAX)))
-        }
-    };
-    Ok(InventoryStep::new(inventory, routes))
+    Ok(InventoryStep::new(ports.inventory()?, routes))
 }
 
 impl RecordStep for InventoryStep {
@@ -241,33 +204,5 @@ mod tests {
             StockDecision::Reserved(_)
         ));
         assert_eq!((inventory.stock("A"), inventory.stock("B")), (0, 4));
-    }
-
-    #[tokio::test]
-    async fn the_step_from_the_environment_needs_the_inventory_table_with_aws_adapters() {
-        let aws = [
-            ("ORDERFLOW_ADAPTERS", "aws"),
-            ("IDEMPOTENCY_TABLE", "idempotency"),
-            ("METRICS_SINK", "off"),
-            (
-                "INVENTORY_QUEUE_URL",
-                "https://sqs.us-east-1.amazonaws.com/1/inventory",
-            ),
-            (
-                "NOTIFICATIONS_QUEUE_URL",
-                "https://sqs.us-east-1.amazonaws.com/1/notifications",
-            ),
-        ];
-        let adapters = Adapters::from_env(&Env::from_pairs(aws)).await.unwrap();
-        let err = step_from_env(&Env::from_pairs(aws), &adapters).err().unwrap();
-        assert!(err.to_string().contains(var::INVENTORY_TABLE), "{err}");
-
-        let embedded = Env::from_pairs([
-            ("ORDERFLOW_ADAPTERS", "embedded"),
-            ("INVENTORY_DEFAULT_STOCK", "lots"),
-        ]);
-        let adapters = Adapters::from_env(&embedded).await.unwrap();
-        let err = step_from_env(&embedded, &adapters).err().unwrap();
-        assert!(err.to_string().contains(var::INVENTORY_DEFAULT_STOCK), "{err}");
     }
 }

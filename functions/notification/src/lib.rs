@@ -9,27 +9,18 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use orderflow_aws::wiring::Adapters;
 use orderflow_batch::RecordError;
 use orderflow_batch::batch::{Outgoing, RecordContext, RecordStep, body};
-use orderflow_batch::config::{ConfigError, Env};
+use orderflow_batch::config::ConfigError;
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::sqs::SqsRecord;
 use orderflow_orders::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
-use orderflow_orders::ports::{CustomerNotification, Notifier, Template};
+use orderflow_orders::ports::{CustomerNotification, Notifier, StepPorts, Template};
 use orderflow_orders::validation::decode_event;
 use serde::Deserialize;
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "notification";
-
-/// Environment variables this function reads, besides the batch processor's
-/// (`orderflow_batch::config::var`) and the adapters' (`orderflow_aws::wiring::var`,
-/// where `NOTIFICATION_TOPIC_ARN` picks SNS over a log line).
-pub mod var {
-    /// The variables a deployment must set (none beyond the shared ones).
-    pub const REQUIRED_IN_AWS: &[&str] = &[];
-}
 
 /// An event the notification step handles.
 #[derive(Clone, Debug, PartialEq)]
@@ -163,12 +154,9 @@ impl NotificationStep {
     }
 }
 
-/// The step as the deployed function builds it from `env`: customer messages
-/// go to the SNS topic `NOTIFICATION_TOPIC_ARN` when set (AWS adapters), else
-/// to a log line. Nothing here can be missing yet; the `Result` keeps every
-/// function's `step_from_env` alike.
-pub fn step_from_env(env: &Env, adapters: &Adapters) -> Result<NotificationStep, ConfigError> {
-    Ok(NotificationStep::new(adapters.notifier(env)))
+/// The step over `ports`: customer messages go to its notifier.
+pub fn step(ports: &dyn StepPorts) -> Result<NotificationStep, ConfigError> {
+    Ok(NotificationStep::new(ports.notifier()?))
 }
 
 impl RecordStep for NotificationStep {

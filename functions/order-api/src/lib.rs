@@ -42,6 +42,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use orderflow_batch::RecordError;
+use orderflow_batch::config::ConfigError;
 use orderflow_batch::correlation::fallback_correlation_id;
 use orderflow_batch::error::PortError;
 use orderflow_batch::error::{FieldError, FieldErrors};
@@ -49,21 +50,14 @@ use orderflow_batch::ports::{MessageQueue, OutgoingMessage};
 use orderflow_batch::publish::{RetryPolicy, publish_batch};
 use orderflow_batch::queue_url::is_fifo;
 use orderflow_orders::contracts::{EventType, OrderCreated, attribute};
+use orderflow_orders::pipeline::Queue;
+use orderflow_orders::ports::StepPorts;
 use orderflow_orders::validation::{MessageAttributes, Rule, ValidationErrors, decode_order_created};
 use serde::Serialize;
 use tracing::Instrument;
 
 mod entry;
 pub use entry::{HttpApiResponse, UriPart, check_uri_parts, respond};
-
-/// Environment variables this function reads, besides the adapters'
-/// (`orderflow_aws::wiring::var`).
-pub mod var {
-    /// Where accepted orders go: the orders queue (required with AWS adapters).
-    pub const ORDERS_QUEUE_URL: &str = "ORDERS_QUEUE_URL";
-    /// The variables a deployment must set.
-    pub const REQUIRED_IN_AWS: &[&str] = &[ORDERS_QUEUE_URL];
-}
 
 /// Request headers the API reads (HTTP APIs pass header names in lower case).
 pub mod header {
@@ -99,6 +93,11 @@ impl Config {
             send_retry: RetryPolicy::default(),
         }
     }
+}
+
+/// The configuration over `ports`: accepted orders go to the orders queue.
+pub fn config(ports: &dyn StepPorts) -> Result<Config, ConfigError> {
+    Ok(Config::new(ports.queue_url(Queue::Orders)?))
 }
 
 /// Why a request was not accepted: the client's fault (4xx) or ours (5xx).

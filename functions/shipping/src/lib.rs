@@ -8,29 +8,20 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use orderflow_aws::wiring::Adapters;
 use orderflow_batch::RecordError;
 use orderflow_batch::batch::{EventMessage, Outgoing, RecordContext, RecordStep, body};
-use orderflow_batch::config::{ConfigError, Env};
+use orderflow_batch::config::ConfigError;
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::sqs::SqsRecord;
 use orderflow_orders::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
 use orderflow_orders::event_json::encode;
-use orderflow_orders::pipeline::NOTIFICATIONS;
+use orderflow_orders::pipeline::Queue;
+use orderflow_orders::ports::StepPorts;
 use orderflow_orders::validation::decode_event;
 use time::{Duration, OffsetDateTime};
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "shipping";
-
-/// Environment variables this function reads, besides the batch processor's
-/// (`orderflow_batch::config::var`) and the adapters' (`orderflow_aws::wiring::var`).
-pub mod var {
-    /// Where `ShipmentCreated` goes (required with AWS adapters).
-    pub const NOTIFICATIONS_QUEUE_URL: &str = "NOTIFICATIONS_QUEUE_URL";
-    /// The variables a deployment must set.
-    pub const REQUIRED_IN_AWS: &[&str] = &[NOTIFICATIONS_QUEUE_URL];
-}
 
 /// The shipment ID of an order: `shp-` and 16 hex digits of a stable hash of the order ID.
 pub fn shipment_id(order_id: &str) -> String {
@@ -96,11 +87,9 @@ impl ShippingStep {
     }
 }
 
-/// The step as the deployed function builds it from `env`: `ShipmentCreated`
-/// goes to `NOTIFICATIONS_QUEUE_URL` (required with AWS adapters).
-pub fn step_from_env(env: &Env, adapters: &Adapters) -> Result<ShippingStep, ConfigError> {
-    let notifications = adapters.queue_url(env, var::NOTIFICATIONS_QUEUE_URL, NOTIFICATIONS)?;
-    Ok(ShippingStep::new(notifications))
+/// The step over `ports`: `ShipmentCreated` goes to the notifications queue.
+pub fn step(ports: &dyn StepPorts) -> Result<ShippingStep, ConfigError> {
+    Ok(ShippingStep::new(ports.queue_url(Queue::Notifications)?))
 }
 
 impl RecordStep for ShippingStep {
@@ -189,21 +178,5 @@ mod tests {
         let other = plan_shipment(reserved("o", "MARS"), now);
         assert_eq!(other.carrier, "FedEx International");
         assert_eq!(us.correlation_id, "corr");
-    }
-
-    #[tokio::test]
-    async fn the_step_from_the_environment_needs_the_notifications_queue_with_aws_adapters() {
-        let aws = [
-            ("ORDERFLOW_ADAPTERS", "aws"),
-            ("IDEMPOTENCY_TABLE", "idempotency"),
-            ("METRICS_SINK", "off"),
-        ];
-        let adapters = Adapters::from_env(&Env::from_pairs(aws)).await.unwrap();
-        let err = step_from_env(&Env::from_pairs(aws), &adapters).unwrap_err();
-        assert!(err.to_string().contains(var::NOTIFICATIONS_QUEUE_URL), "{err}");
-
-        let embedded = Env::from_pairs([("ORDERFLOW_ADAPTERS", "embedded")]);
-        let adapters = Adapters::from_env(&embedded).await.unwrap();
-        assert!(step_from_env(&embedded, &adapters).is_ok());
     }
 }
