@@ -9,16 +9,16 @@ use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_batch::batch::{
-    Backoff, BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordOutcome,
-    RecordStep,
-};
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::metrics::NoMetrics;
 use orderflow_batch::ports::{
     Claim, Completion, EntryResults, IdempotencyStore, MessageQueue, OutgoingMessage, Undelivered,
     VisibilityChange,
+};
+use orderflow_batch::processor::{
+    Backoff, BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordOutcome,
+    RecordStep,
 };
 use orderflow_batch::publish::{RetryPolicy, publish_batch};
 use orderflow_embedded::InMemoryIdempotencyStore;
@@ -175,7 +175,7 @@ impl RecordStep for ForwardStep {
     }
 
     fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<String, RecordError> {
-        let body = orderflow_batch::batch::body(message)?;
+        let body = orderflow_batch::processor::body(message)?;
         if body.starts_with("poison") {
             return Err(RecordError::InvalidJson("poison".into()));
         }

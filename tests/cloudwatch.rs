@@ -14,8 +14,8 @@ use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_batch::batch::{BatchConfig, BatchProcessor, InvocationContext};
 use orderflow_batch::metrics::EmfMetrics;
+use orderflow_batch::processor::{BatchConfig, BatchProcessor, InvocationContext};
 use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
 use orderflow_tests::{create_queue, dynamodb_endpoint, localstack, moto, receive_all, sdk_config, unique};
 

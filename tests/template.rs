@@ -34,8 +34,8 @@ fn template_path() -> PathBuf {
 
 use orderflow_aws::step_ports::{queue_url_variable, variables_read_by};
 use orderflow_aws::wiring::var as adapters;
-use orderflow_batch::batch::idempotency_key;
 use orderflow_batch::config::var as processor;
+use orderflow_batch::processor::idempotency_key;
 use orderflow_orders::pipeline::Queue;
 
 /// Variables every consumer's deployment sets, beyond what its own code

@@ -10,10 +10,10 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
 use orderflow_batch::BatchProcessor;
-use orderflow_batch::batch::BatchConfig;
 use orderflow_batch::config::{ConfigError, Env};
 use orderflow_batch::metrics::{EmfMetrics, NoMetrics};
 use orderflow_batch::ports::{IdempotencyStore, MessageQueue, MetricsSink};
+use orderflow_batch::processor::BatchConfig;
 use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues};
 
 use crate::cloudwatch::CloudWatchMetrics;

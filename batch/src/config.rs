@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::batch::{Backoff, BatchConfig, FifoFailureMode, MAX_VISIBILITY_SECONDS};
+use crate::processor::{Backoff, BatchConfig, FifoFailureMode, MAX_VISIBILITY_SECONDS};
 
 /// A variable is missing or cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsBatchResponse;
 use lambda_runtime::{LambdaEvent, service_fn};
 
-use crate::batch::{BatchError, BatchProcessor, InvocationContext, RecordStep};
+use crate::processor::{BatchError, BatchProcessor, InvocationContext, RecordStep};
 use crate::sqs::SqsBatch;
 
 /// Serves SQS invocations until the runtime stops: each event goes through

@@ -1,9 +1,9 @@
 //! The batch framework: what makes an SQS consumer on Lambda correct, fast and
 //! observable, whatever its business step. It knows nothing of orders.
 //!
-//! - [`batch`]: the [`BatchProcessor`](batch::BatchProcessor), partial batch
+//! - [`processor`]: the [`BatchProcessor`](processor::BatchProcessor), partial batch
 //!   failures with classification, FIFO safety, deadlines, idempotency and
-//!   batched sends; [`RecordStep`](batch::RecordStep) is what a consumer writes.
+//!   batched sends; [`RecordStep`](processor::RecordStep) is what a consumer writes.
 //! - [`ports`]: the traits the processor talks to (queues, idempotency
 //!   store, metrics sink); AWS and embedded adapters implement them.
 //! - [`error`]: why a record fails, permanent or retryable.
@@ -17,7 +17,6 @@
 //! - [`lambda`]: running a step on `lambda_runtime`.
 
 pub mod attributes;
-pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod correlation;
@@ -28,11 +27,12 @@ pub mod lambda;
 pub mod log_value;
 pub mod metrics;
 pub mod ports;
+pub mod processor;
 pub mod publish;
 pub mod queue_url;
 pub mod rfc3339;
 pub mod sqs;
 pub mod telemetry;
 
-pub use batch::{BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordStep};
 pub use error::{PortError, PortErrorKind, RecordError};
+pub use processor::{BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordStep};

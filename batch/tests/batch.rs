@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use orderflow_batch::batch::{
-    BatchConfig, BatchError, BatchProcessor, FailureReason, FifoFailureMode, InvocationContext, Outgoing,
-    RecordContext, RecordOutcome, RecordStep,
-};
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::metrics::InvocationMetrics;
 use orderflow_batch::ports::{Claim, IdempotencyStore, MetricsSink};
+use orderflow_batch::processor::{
+    BatchConfig, BatchError, BatchProcessor, FailureReason, FifoFailureMode, InvocationContext, Outgoing,
+    RecordContext, RecordOutcome, RecordStep,
+};
 use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
 
 const STANDARD: &str = "arn:aws:sqs:us-east-1:123456789012:work";
@@ -59,7 +59,7 @@ impl RecordStep for ScriptedStep {
     }
 
     fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<Script, RecordError> {
-        let body = orderflow_batch::batch::body(message)?;
+        let body = orderflow_batch::processor::body(message)?;
         let mut script: Script =
             serde_json::from_str(body).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
         script.correlation_id = format!("corr-{}", script.key);

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use orderflow_batch::batch::{
-    BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordStep,
-};
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::metrics::NoMetrics;
+use orderflow_batch::processor::{
+    BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordStep,
+};
 use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues};
 
 /// Fails bodies that say "fail", succeeds the rest.
@@ -28,7 +28,7 @@ impl RecordStep for Step {
     }
 
     fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<(String, String), RecordError> {
-        let body = orderflow_batch::batch::body(message)?.to_owned();
+        let body = orderflow_batch::processor::body(message)?.to_owned();
         Ok((format!("corr-{body}"), body))
     }
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group};
 use orderflow::workload::{WorkloadSpec, generate_event};
-use orderflow_batch::batch::{BatchConfig, BatchProcessor, InvocationContext};
 use orderflow_batch::metrics::NoMetrics;
+use orderflow_batch::processor::{BatchConfig, BatchProcessor, InvocationContext};
 use orderflow_batch::sqs::SqsBatch;
 use orderflow_embedded::address::embedded_queue_url;
 use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};

@@ -32,10 +32,10 @@ use orderflow_aws::sqs::SqsQueues;
 use orderflow_aws::step_ports::EnvPorts;
 use orderflow_aws::wiring::{self, Adapters, Mode};
 use orderflow_batch::BatchProcessor;
-use orderflow_batch::batch::RecordStep;
 use orderflow_batch::config::{ConfigError, Env, batch_config};
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::ports::{EntryResults, QueueConsumer, VisibilityChange};
+use orderflow_batch::processor::RecordStep;
 use orderflow_batch::publish::change_visibility;
 use orderflow_embedded::poller::{
     BatchHandler, MappingSettings, Poller, PollerStats, ProcessorHandler, heartbeat_interval,

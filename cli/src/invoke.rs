@@ -18,10 +18,10 @@ use std::time::Duration;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent};
-use orderflow_batch::batch::{
+use orderflow_batch::metrics::NoMetrics;
+use orderflow_batch::processor::{
     BatchConfig, BatchError, BatchProcessor, BatchReport, InvocationContext, RecordOutcome,
 };
-use orderflow_batch::metrics::NoMetrics;
 use orderflow_batch::queue_url::queue_name;
 use orderflow_batch::sqs::SqsBatch;
 use orderflow_embedded::address::embedded_queue_url;

@@ -29,12 +29,12 @@ use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
 use orderflow_aws::sqs::SqsQueues;
-use orderflow_batch::batch::{BatchConfig, BatchProcessor, Outgoing, RecordContext, RecordStep};
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::metrics::InvocationMetrics;
 use orderflow_batch::ports::{
     IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage, QueueConsumer, VisibilityChange,
 };
+use orderflow_batch::processor::{BatchConfig, BatchProcessor, Outgoing, RecordContext, RecordStep};
 use orderflow_batch::publish::{RetryPolicy, change_visibility, publish_batch};
 use orderflow_batch::queue_url::queue_name;
 use orderflow_batch::sqs::SqsRecord;

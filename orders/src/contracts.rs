@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::event_json::{EventBody, ObjectWriter};
+use crate::event_json::{EventBody, ObjectWriter, field};
 use crate::money::Money;
 use orderflow_batch::fingerprint::{Fingerprint, FingerprintBuilder};
 
@@ -313,10 +313,10 @@ fn write_common(
     customer_id: &str,
     correlation_id: &str,
 ) {
-    o.string("version", version);
-    o.string("orderId", order_id);
-    o.string("customerId", customer_id);
-    o.string("correlationId", correlation_id);
+    o.string(field!("version"), version);
+    o.string(field!("orderId"), order_id);
+    o.string(field!("customerId"), customer_id);
+    o.string(field!("correlationId"), correlation_id);
 }
 
 impl EventBody for InventoryReserved {
@@ -329,14 +329,14 @@ impl EventBody for InventoryReserved {
             &self.customer_id,
             &self.correlation_id,
         );
-        o.objects("items", &self.items, |o, item| {
-            o.string("sku", &item.sku);
-            o.unsigned("quantity", item.quantity);
+        o.objects(field!("items"), &self.items, |o, item| {
+            o.string(field!("sku"), &item.sku);
+            o.unsigned(field!("quantity"), item.quantity);
         });
-        o.money("totalAmount", self.total_amount);
-        o.string("shippingRegion", &self.shipping_region);
-        o.timestamp("orderCreatedAt", self.order_created_at)?;
-        o.timestamp("reservedAt", self.reserved_at)?;
+        o.money(field!("totalAmount"), self.total_amount);
+        o.string(field!("shippingRegion"), &self.shipping_region);
+        o.timestamp(field!("orderCreatedAt"), self.order_created_at)?;
+        o.timestamp(field!("reservedAt"), self.reserved_at)?;
         o.finish();
         Ok(())
     }
@@ -353,17 +353,17 @@ impl EventBody for OrderRejected {
             &self.correlation_id,
         );
         o.string(
-            "reason",
+            field!("reason"),
             match self.reason {
                 RejectionReason::OutOfStock => "OUT_OF_STOCK",
             },
         );
-        o.objects("shortages", &self.shortages, |o, shortage| {
-            o.string("sku", &shortage.sku);
-            o.unsigned("requested", shortage.requested);
-            o.unsigned("available", shortage.available);
+        o.objects(field!("shortages"), &self.shortages, |o, shortage| {
+            o.string(field!("sku"), &shortage.sku);
+            o.unsigned(field!("requested"), shortage.requested);
+            o.unsigned(field!("available"), shortage.available);
         });
-        o.timestamp("rejectedAt", self.rejected_at)?;
+        o.timestamp(field!("rejectedAt"), self.rejected_at)?;
         o.finish();
         Ok(())
     }
@@ -379,11 +379,11 @@ impl EventBody for ShipmentCreated {
             &self.customer_id,
             &self.correlation_id,
         );
-        o.string("shipmentId", &self.shipment_id);
-        o.string("carrier", &self.carrier);
-        o.string("shippingRegion", &self.shipping_region);
-        o.string("estimatedDelivery", &self.estimated_delivery);
-        o.timestamp("createdAt", self.created_at)?;
+        o.string(field!("shipmentId"), &self.shipment_id);
+        o.string(field!("carrier"), &self.carrier);
+        o.string(field!("shippingRegion"), &self.shipping_region);
+        o.string(field!("estimatedDelivery"), &self.estimated_delivery);
+        o.timestamp(field!("createdAt"), self.created_at)?;
         o.finish();
         Ok(())
     }

@@ -32,7 +32,7 @@ pub trait EventBody: Serialize {
     }
 }
 
-/// An event's JSON body, for an [`EventMessage`](orderflow_batch::batch::EventMessage).
+/// An event's JSON body, for an [`EventMessage`](orderflow_batch::processor::EventMessage).
 pub fn encode<T: EventBody>(event: &T) -> Result<String, RecordError> {
     // Our events are a few hundred bytes: one allocation instead of a doubling series.
     let mut body = String::with_capacity(512);
@@ -41,6 +41,20 @@ pub fn encode<T: EventBody>(event: &T) -> Result<String, RecordError> {
         .map_err(|e| PortError::new(PortErrorKind::Other, "EncodeEvent", e.to_string()))?;
     Ok(body)
 }
+
+/// A field's name as the object writer takes it: `field!("orderId")` is
+/// `"orderId":` with its quotes, written in one piece.
+macro_rules! field {
+    ($name:literal) => {
+        $crate::event_json::Field(concat!("\"", $name, "\":"))
+    };
+}
+pub(crate) use field;
+
+/// A field name, quoted and followed by its colon (made by [`field!`]):
+/// names are the contracts' camelCase literals, which need no escaping.
+#[derive(Clone, Copy)]
+pub(crate) struct Field(pub(crate) &'static str);
 
 /// Writes one JSON object's fields, in the order they are given.
 pub(crate) struct ObjectWriter<'a> {
@@ -55,36 +69,34 @@ impl<'a> ObjectWriter<'a> {
         ObjectWriter { out, empty: true }
     }
 
-    /// Writes `"name":`; names are the contracts' camelCase literals, which need no escaping.
-    fn key(&mut self, name: &'static str) -> &mut String {
+    /// Writes `"name":`, after a comma unless it is the first field.
+    fn key(&mut self, name: Field) -> &mut String {
         if !self.empty {
             self.out.push(',');
         }
         self.empty = false;
-        self.out.push('"');
-        self.out.push_str(name);
-        self.out.push_str("\":");
+        self.out.push_str(name.0);
         self.out
     }
 
     /// A string field.
-    pub(crate) fn string(&mut self, name: &'static str, value: &str) {
+    pub(crate) fn string(&mut self, name: Field, value: &str) {
         write_json_string(self.key(name), value);
     }
 
     /// A whole-number field.
-    pub(crate) fn unsigned(&mut self, name: &'static str, value: u32) {
+    pub(crate) fn unsigned(&mut self, name: Field, value: u32) {
         let out = self.key(name);
         out.push_str(itoa::Buffer::new().format(value));
     }
 
     /// An amount, as serde writes it (a JSON number: `19.99`, `10.0`).
-    pub(crate) fn money(&mut self, name: &'static str, value: Money) {
+    pub(crate) fn money(&mut self, name: Field, value: Money) {
         write_money(self.key(name), value);
     }
 
     /// An RFC 3339 timestamp; an error for years RFC 3339 cannot express.
-    pub(crate) fn timestamp(&mut self, name: &'static str, value: OffsetDateTime) -> serde_json::Result<()> {
+    pub(crate) fn timestamp(&mut self, name: Field, value: OffsetDateTime) -> serde_json::Result<()> {
         let text = rfc3339::write(value).ok_or_else(|| {
             <serde_json::Error as serde::ser::Error>::custom("a timestamp outside years 0 to 9999")
         })?;
@@ -99,7 +111,7 @@ impl<'a> ObjectWriter<'a> {
     /// An array of objects, each written by `write`.
     pub(crate) fn objects<T>(
         &mut self,
-        name: &'static str,
+        name: Field,
         items: &[T],
         mut write: impl FnMut(&mut ObjectWriter<'_>, &T),
     ) {

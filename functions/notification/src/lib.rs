@@ -10,9 +10,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use orderflow_batch::RecordError;
-use orderflow_batch::batch::{Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::config::ConfigError;
 use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::processor::{Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::sqs::SqsRecord;
 use orderflow_orders::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
 use orderflow_orders::ports::{CustomerNotification, Notifier, StepPorts, Template};

@@ -9,9 +9,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use orderflow_batch::RecordError;
-use orderflow_batch::batch::{EventMessage, Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::config::ConfigError;
 use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::processor::{EventMessage, Outgoing, RecordContext, RecordStep, body};
 use orderflow_batch::sqs::SqsRecord;
 use orderflow_orders::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
 use orderflow_orders::event_json::encode;

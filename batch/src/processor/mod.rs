@@ -1,0 +1,192 @@
+//! The SQS batch processor: partial batch failures done right.
+//!
+//! [`BatchProcessor::process`] takes the raw SQS event (any [`SqsBatchEvent`]:
+//! the lean [`SqsBatch`](crate::sqs::SqsBatch) or Lambda's own type), the invocation's
+//! deadline and a [`RecordStep`], and returns the `batchItemFailures` response:
+//!
+//! - Each record is decoded on its own: one bad body fails only that record.
+//! - Failures are classified ([`RecordError::is_permanent`]). Permanent ones go
+//!   to the dead-letter queue when one is configured (and count as handled);
+//!   retryable ones are reported, with their visibility timeout raised by
+//!   exponential backoff with full jitter.
+//! - Standard queues run records concurrently up to a limit. FIFO queues run each
+//!   message group in order and report the rest of a group failed after its first
+//!   failure (or, by setting, the rest of the batch).
+//! - Records of one batch with the same business key never race: the first runs,
+//!   the later ones follow its outcome (a duplicate is skipped, not failed).
+//! - Each step is guarded by an idempotency record (`<step>#<key>`), claimed
+//!   before it runs, released if it fails, and completed only after its outgoing
+//!   messages were sent. Outgoing messages of the whole batch are sent together,
+//!   ten per `SendMessageBatch` call.
+//! - When the remaining time falls below a margin, no record starts and nothing
+//!   unfinished is reported as done.
+//! - Metrics are aggregated per invocation and published on every path.
+
+mod dead_letter;
+mod decode;
+mod invocation;
+mod outcome;
+mod run;
+mod settings;
+mod settlement;
+mod step;
+
+use std::sync::{Arc, Mutex};
+
+use aws_lambda_events::sqs::SqsBatchResponse;
+use tokio::time::Instant;
+use tracing::warn;
+
+use crate::clock::unix_millis;
+use crate::metrics::{InvocationMetrics, take_cold_start};
+use crate::ports::{IdempotencyStore, MessageQueue, MetricsSink};
+use crate::sqs::{SqsBatchEvent, SqsRecord};
+
+pub use dead_letter::{MAX_ERROR_MESSAGE_CHARS, dead_letter_message, now_rfc3339};
+pub use invocation::InvocationContext;
+pub use outcome::{BatchError, BatchReport, FailureReason, RecordOutcome};
+pub use settings::{Backoff, BatchConfig, FifoFailureMode, MAX_VISIBILITY_SECONDS};
+pub use step::{EventMessage, Outgoing, RecordContext, RecordStep, body, idempotency_key};
+
+/// Runs record steps over SQS batches with the semantics in the module docs.
+pub struct BatchProcessor {
+    config: BatchConfig,
+    queue: Arc<dyn MessageQueue>,
+    idempotency: Arc<dyn IdempotencyStore>,
+    metrics: Arc<dyn MetricsSink>,
+}
+
+impl std::fmt::Debug for BatchProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchProcessor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchProcessor {
+    /// A processor over the given queue (outgoing messages, DLQ, visibility),
+    /// idempotency store and metrics sink.
+    pub fn new(
+        config: BatchConfig,
+        queue: Arc<dyn MessageQueue>,
+        idempotency: Arc<dyn IdempotencyStore>,
+        metrics: Arc<dyn MetricsSink>,
+    ) -> Self {
+        BatchProcessor {
+            config,
+            queue,
+            idempotency,
+            metrics,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BatchConfig {
+        &self.config
+    }
+
+    /// When every call of the invocation must have ended: its deadline less the margin.
+    fn settle_by(&self, context: &InvocationContext) -> Instant {
+        context
+            .deadline
+            .checked_sub(self.config.deadline_margin)
+            .unwrap_or(context.deadline)
+    }
+
+    /// Processes one batch and returns what Lambda gets.
+    pub async fn handle<E: SqsBatchEvent, S: RecordStep>(
+        &self,
+        event: &E,
+        context: &InvocationContext,
+        step: &S,
+    ) -> Result<SqsBatchResponse, BatchError> {
+        self.process(event, context, step).await.map(|r| r.response)
+    }
+
+    /// Processes one batch and reports what happened to each record.
+    pub async fn process<E: SqsBatchEvent, S: RecordStep>(
+        &self,
+        event: &E,
+        context: &InvocationContext,
+        step: &S,
+    ) -> Result<BatchReport, BatchError> {
+        let records = event.records();
+        let mut metrics = InvocationMetrics {
+            service: self.config.service.clone(),
+            environment: self.config.environment.clone(),
+            timestamp_ms: unix_millis(),
+            batch_size: records.len(),
+            cold_start: take_cold_start(),
+            ..Default::default()
+        };
+
+        if let Some(index) = records
+            .iter()
+            .position(|r| r.message_id().is_none_or(str::is_empty))
+        {
+            let error = BatchError::MissingMessageId { index };
+            warn!(index, error = %error, "batch rejected");
+            metrics.failed = records.len();
+            self.publish_metrics(&metrics, self.settle_by(context)).await;
+            return Err(error);
+        }
+
+        let report = self.run_batch(records, context, step, metrics).await;
+        let all_failed_retryably = !records.is_empty()
+            && report.outcomes.iter().all(
+                |o| matches!(o, RecordOutcome::Failed { reason, .. } if *reason != FailureReason::Permanent),
+            );
+        let mut report = report;
+        if all_failed_retryably && self.config.error_when_all_retryable {
+            report.metrics.failed = records.len();
+            self.publish_metrics(&report.metrics, self.settle_by(context))
+                .await;
+            let first = match &report.outcomes[0] {
+                RecordOutcome::Failed { code, .. } => (*code).to_owned(),
+                _ => String::new(),
+            };
+            let error = BatchError::AllRecordsFailed {
+                count: records.len(),
+                first,
+            };
+            warn!(error = %error, "batch failed");
+            return Err(error);
+        }
+        self.publish_metrics(&report.metrics, self.settle_by(context))
+            .await;
+        Ok(report)
+    }
+
+    /// Releases a claim; one left expires with its in-progress time.
+    async fn release(&self, key: &str) {
+        if let Err(e) = self.idempotency.release(key).await {
+            // The claim expires with the invocation, so a retry can still run the step.
+            warn!(key, error = %e, "could not release an idempotency claim");
+        }
+    }
+
+    /// Publishes the invocation's metrics, waiting at most the metrics timeout
+    /// and never past `settle_by` (a sink that answers at once, like EMF on
+    /// stdout, still publishes after it).
+    async fn publish_metrics(&self, metrics: &InvocationMetrics, settle_by: Instant) {
+        let until = (Instant::now() + self.config.metrics_timeout).min(settle_by);
+        match tokio::time::timeout_at(until, self.metrics.publish(metrics)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "could not publish metrics"),
+            Err(_) => warn!(
+                timeout_ms = self.config.metrics_timeout.as_millis() as u64,
+                "metrics publishing timed out"
+            ),
+        }
+    }
+}
+
+/// The FIFO message group of a record (empty on standard queues).
+fn group_of(record: &impl SqsRecord) -> &str {
+    record.message_group_id().unwrap_or_default()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

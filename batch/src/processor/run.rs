@@ -1,0 +1,315 @@
+//! Running the steps: records in chains (each alone on standard queues, each
+//! message group in order on FIFO queues), a fixed number of workers, each
+//! record under its idempotency claim, none started past the cutoff.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::error::RecordError;
+use crate::fingerprint::Fingerprint;
+use crate::metrics::InvocationMetrics;
+use crate::ports::Claim;
+use crate::queue_url::is_fifo;
+use crate::sqs::SqsRecord;
+
+use super::decode::{Decoding, RecordStrings, Stage, decode_all};
+use super::invocation::InvocationContext;
+use super::outcome::BatchReport;
+use super::settings::FifoFailureMode;
+use super::settlement::Settlement;
+use super::step::{Outgoing, RecordContext, RecordStep};
+use super::{BatchProcessor, group_of, lock};
+
+/// What the steps left for settlement: each record's status, and whether its
+/// key is held for its fingerprint (which decides its rivals).
+pub(super) struct StepResults {
+    pub(super) statuses: Vec<StepStatus>,
+    pub(super) held: Vec<bool>,
+}
+
+/// Where a record stands after the steps ran.
+pub(super) enum StepStatus {
+    NotRun,
+    Skipped,
+    /// Claimed and running; if it stays so, the deadline cut it off.
+    Claimed,
+    Succeeded(Vec<Outgoing>),
+    Duplicate,
+    Failed(RecordError),
+}
+
+/// What the workers take and record as records run, under one lock.
+struct Progress<T> {
+    /// The decoded inputs, each taken by the record's run.
+    inputs: Vec<Option<T>>,
+    statuses: Vec<StepStatus>,
+    /// Whether the record's key is held for its fingerprint: its claim was
+    /// acquired, or found completed or in progress for the same fingerprint.
+    held: Vec<bool>,
+    /// Milliseconds, one a record that ran (and one a record that failed to decode).
+    latencies: Vec<f64>,
+}
+
+/// Shared state of one run of the steps.
+struct Run<'a, S: RecordStep, R> {
+    step: &'a S,
+    records: &'a [R],
+    stages: &'a [Stage],
+    keys: &'a RecordStrings,
+    correlation_ids: &'a RecordStrings,
+    fingerprints: &'a [Option<Fingerprint>],
+    progress: Mutex<Progress<S::Input>>,
+    cutoff: Instant,
+    fifo: bool,
+    in_progress_until: u64,
+    /// The wall-clock time at `started`: a record's time is derived from the
+    /// deadline check's clock read instead of reading the wall clock again.
+    wall_at_start: OffsetDateTime,
+    started: Instant,
+}
+
+impl<S: RecordStep, R> Run<'_, S, R> {
+    /// The wall-clock time at `instant`.
+    fn wall_at(&self, instant: Instant) -> OffsetDateTime {
+        time::Duration::try_from(instant.saturating_duration_since(self.started))
+            .ok()
+            .and_then(|elapsed| self.wall_at_start.checked_add(elapsed))
+            .unwrap_or(self.wall_at_start)
+    }
+}
+
+impl BatchProcessor {
+    pub(super) async fn run_batch<R: SqsRecord, S: RecordStep>(
+        &self,
+        records: &[R],
+        context: &InvocationContext,
+        step: &S,
+        mut metrics: InvocationMetrics,
+    ) -> BatchReport {
+        let fifo = records.iter().any(|r| r.event_source_arn().is_some_and(is_fifo));
+        let mut latencies = Vec::with_capacity(records.len());
+        let Decoding {
+            stages,
+            inputs,
+            keys,
+            correlation_ids,
+            fingerprints,
+        } = decode_all(step, records, &mut latencies);
+
+        let settle_by = self.settle_by(context);
+        let cutoff = settle_by
+            .checked_sub(self.config.settlement_reserve)
+            .unwrap_or(settle_by);
+        let remaining = context.remaining().as_secs() + 1;
+        let wall_now = crate::clock::now_utc();
+        let unix_now = u64::try_from(wall_now.unix_timestamp()).unwrap_or(0);
+        let run = Run {
+            step,
+            records,
+            stages: &stages,
+            keys: &keys,
+            correlation_ids: &correlation_ids,
+            fingerprints: &fingerprints,
+            progress: Mutex::new(Progress {
+                inputs,
+                statuses: (0..records.len()).map(|_| StepStatus::NotRun).collect(),
+                held: vec![false; records.len()],
+                latencies,
+            }),
+            cutoff,
+            fifo,
+            in_progress_until: unix_now + remaining,
+            wall_at_start: wall_now,
+            started: Instant::now(),
+        };
+        let (order, chains) = self.chains(records, &stages, fifo);
+        // `limit` workers take the chains in order: one future per worker, not
+        // per record, so a large batch costs no per-record task allocation.
+        let next_chain = AtomicUsize::new(0);
+        let worker_count = self.config.max_concurrency.max(1).min(chains.len());
+        let workers: FuturesUnordered<_> = (0..worker_count)
+            .map(|_| async {
+                let mut now = Instant::now();
+                while let Some(chain) = chains.get(next_chain.fetch_add(1, Ordering::Relaxed)) {
+                    now = self.run_chain(&run, &order[chain.clone()], now).await;
+                }
+            })
+            .collect();
+        let steps = workers.collect::<()>();
+        if tokio::time::timeout_at(cutoff, steps).await.is_err() {
+            warn!("deadline margin reached: unfinished records are reported failed");
+        }
+
+        let Progress {
+            statuses,
+            held,
+            latencies,
+            ..
+        } = run
+            .progress
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        metrics.latencies_ms = latencies;
+        let steps = StepResults { statuses, held };
+        Settlement::new(self, records, &keys, &fingerprints, settle_by)
+            .settle(stages, steps, metrics, fifo)
+            .await
+    }
+
+    /// Which records run one after another: every record alone on standard
+    /// queues, each message group (or the whole batch) on FIFO queues. Returns
+    /// record indices in run order, and each chain's range of them.
+    fn chains(
+        &self,
+        records: &[impl SqsRecord],
+        stages: &[Stage],
+        fifo: bool,
+    ) -> (Vec<usize>, Vec<Range<usize>>) {
+        if !fifo {
+            let order: Vec<usize> = (0..records.len())
+                .filter(|&i| matches!(stages[i], Stage::Ready))
+                .collect();
+            let chains = (0..order.len()).map(|i| i..i + 1).collect();
+            return (order, chains);
+        }
+        if self.config.fifo_failure_mode == FifoFailureMode::StopBatch {
+            let all = 0..records.len();
+            return (all.clone().collect(), std::iter::once(all).collect());
+        }
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, r) in records.iter().enumerate() {
+            let g = *index.entry(group_of(r)).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(i);
+        }
+        let mut order = Vec::with_capacity(records.len());
+        let mut chains = Vec::with_capacity(groups.len());
+        for group in groups {
+            chains.push(order.len()..order.len() + group.len());
+            order.extend(group);
+        }
+        (order, chains)
+    }
+
+    /// Runs one chain's records in order, from `now` (the clock as the last
+    /// record of this worker ended, so a record's start costs no clock read);
+    /// returns the time its last record ended.
+    async fn run_chain<S: RecordStep, R: SqsRecord>(
+        &self,
+        run: &Run<'_, S, R>,
+        chain: &[usize],
+        mut now: Instant,
+    ) -> Instant {
+        for (pos, &i) in chain.iter().enumerate() {
+            let ok = match &run.stages[i] {
+                Stage::Refused(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
+                Stage::Follower { .. } | Stage::Rival { .. } => true,
+                Stage::Ready => {
+                    if now >= run.cutoff {
+                        return now; // the rest stays NotRun: reported as cut off by the deadline
+                    }
+                    let (ok, ended) = self.run_record(run, i, now).await;
+                    now = ended;
+                    ok
+                }
+            };
+            if !ok && run.fifo {
+                let statuses = &mut lock(&run.progress).statuses;
+                for &j in &chain[pos + 1..] {
+                    statuses[j] = StepStatus::Skipped;
+                }
+                return now;
+            }
+        }
+        now
+    }
+
+    /// Claims, runs and records one step, which starts `started`; returns
+    /// whether it succeeded or was a duplicate, and when it ended.
+    async fn run_record<S: RecordStep, R: SqsRecord>(
+        &self,
+        run: &Run<'_, S, R>,
+        i: usize,
+        started: Instant,
+    ) -> (bool, Instant) {
+        let record = &run.records[i];
+        let message_id = record.message_id().unwrap_or_default();
+        let Some(input) = lock(&run.progress).inputs[i].take() else {
+            return (false, started); // never: each ready record runs once
+        };
+        let key = run.keys.get(i);
+        let Some(fingerprint) = run.fingerprints[i] else {
+            return (false, started); // never: every decoded record has one
+        };
+        let correlation_id = run.correlation_ids.get(i);
+        let started_at = run.wall_at(started);
+        let span = info_span!("record", messageId = message_id, correlationId = correlation_id);
+        async {
+            let claim = self
+                .idempotency
+                .claim(
+                    key,
+                    fingerprint,
+                    u64::try_from(started_at.unix_timestamp()).unwrap_or(0),
+                    run.in_progress_until,
+                )
+                .await;
+            // Whether this record's fingerprint holds the key (its rivals depend on it);
+            // recorded with the status, under the lock taken for it anyway.
+            let held = matches!(claim, Ok(Claim::Acquired | Claim::Completed | Claim::InProgress));
+            let status = match claim {
+                Err(e) => StepStatus::Failed(e.into()),
+                Ok(Claim::Completed) => {
+                    debug!(key, "already done: skipped");
+                    StepStatus::Duplicate
+                }
+                Ok(Claim::InProgress) => StepStatus::Failed(RecordError::InProgress { key: key.to_owned() }),
+                Ok(Claim::Reused) => StepStatus::Failed(RecordError::IdempotencyKeyReused),
+                Ok(Claim::Acquired) => {
+                    {
+                        let mut progress = lock(&run.progress);
+                        progress.statuses[i] = StepStatus::Claimed;
+                        progress.held[i] = true;
+                    }
+                    let context = RecordContext {
+                        message_id,
+                        correlation_id,
+                        idempotency_key: key,
+                        message: record,
+                        started_at,
+                    };
+                    match run.step.run(input, &context).await {
+                        Ok(messages) => StepStatus::Succeeded(messages),
+                        Err(e) => {
+                            self.release(key).await;
+                            StepStatus::Failed(e)
+                        }
+                    }
+                }
+            };
+            let ok = matches!(status, StepStatus::Succeeded(_) | StepStatus::Duplicate);
+            if let StepStatus::Failed(e) = &status {
+                warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record failed");
+            }
+            let ended = Instant::now();
+            let mut progress = lock(&run.progress);
+            progress.latencies.push((ended - started).as_secs_f64() * 1000.0);
+            progress.statuses[i] = status;
+            progress.held[i] = held;
+            (ok, ended)
+        }
+        .instrument(span)
+        .await
+    }
+}

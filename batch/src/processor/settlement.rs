@@ -1,0 +1,939 @@
+//! Settling a batch: what the steps did becomes one outcome a record, in
+//! phases that run in this order, each for a reason:
+//!
+//! 1. [`classify`](Settlement::classify): each record's stage and status
+//!    give its final outcome, or the phase it waits for (a dead-letter send,
+//!    the send of its messages, its leader's outcome).
+//! 2. [`dead_letter`](Settlement::dead_letter): permanent failures go to the
+//!    DLQ first. A record that could not be dead-lettered is reported failed,
+//!    which the FIFO cut must know.
+//! 3. [`cut_failed_groups`](Settlement::cut_failed_groups) (FIFO only): after a
+//!    record is reported failed, the later records of its group (or batch)
+//!    are too, and their messages are dropped *before* anything is sent, so
+//!    a group's order holds downstream.
+//! 4. [`send`](Settlement::send): the remaining records' messages go out,
+//!    ten per call per queue; a record whose message was not delivered is
+//!    retried.
+//! 5. [`follow`]: followers take their leader's outcome, known only now.
+//! 6. [`record_claims`](Settlement::record_claims): the claims of records
+//!    whose messages all went out are completed, only now, so a crash before
+//!    loses nothing; every other claim is released.
+//! 7. [`back_off`](Settlement::back_off): records that ran and failed
+//!    retryably get a longer visibility timeout.
+//! 8. [`respond`](Settlement::respond): `batchItemFailures` and the metrics.
+//!
+//! Between phases a record is a [`Pending`] whose type parameters say which
+//! waits remain: a phase that has run turns its parameter into
+//! [`Infallible`], so a record a phase should have settled cannot reach a
+//! later one, and the final outcomes need no default. Every call ends by
+//! `settle_by` (the deadline less its margin); what it cut off is reported
+//! failed with [`DEADLINE_REACHED`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
+use futures::StreamExt;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::clock::unix_seconds;
+use crate::error::RecordError;
+use crate::fingerprint::Fingerprint;
+use crate::metrics::InvocationMetrics;
+use crate::ports::{Completion, EntryResults, OutgoingMessage, VisibilityChange};
+use crate::publish::{change_visibility, publish_batch};
+use crate::queue_url::{QueueArn, queue_name};
+use crate::sqs::SqsRecord;
+
+use super::dead_letter::{dead_letter_message, now_rfc3339};
+use super::decode::{RecordStrings, Stage};
+use super::outcome::{BatchReport, FailureReason, RecordOutcome};
+use super::run::{StepResults, StepStatus};
+use super::settings::FifoFailureMode;
+use super::step::Outgoing;
+use super::{BatchProcessor, group_of};
+
+/// The code of records the invocation's deadline margin cut off.
+pub(super) const DEADLINE_REACHED: &str = "DeadlineReached";
+
+/// A record between phases: settled, or waiting for the dead-letter send
+/// (`D`), the send of its messages (`S`), or its leader.
+#[derive(Debug, PartialEq)]
+pub(super) enum Pending<D, S> {
+    /// Its outcome is final.
+    Settled(RecordOutcome),
+    /// A permanent failure, for the DLQ.
+    DeadLetter(D),
+    /// Succeeded: its messages wait to be sent.
+    Send(S),
+    /// Follows the outcome of the earlier record with its key and content.
+    Follow(usize),
+}
+
+/// After [`Settlement::classify`].
+/// A dead letter's error is boxed: every phase's records are then the same
+/// size, and each phase's conversion reuses the last one's allocation.
+pub(super) type Classified = Pending<Box<RecordError>, Vec<Outgoing>>;
+/// After [`Settlement::dead_letter`]: nothing waits for the DLQ.
+pub(super) type Unsent = Pending<Infallible, Vec<Outgoing>>;
+/// After [`Settlement::send`]: only followers wait.
+pub(super) type Sent = Pending<Infallible, Infallible>;
+
+/// The state of settling one batch.
+pub(super) struct Settlement<'a, R> {
+    processor: &'a BatchProcessor,
+    records: &'a [R],
+    keys: &'a RecordStrings,
+    fingerprints: &'a [Option<Fingerprint>],
+    /// Every call ends by then.
+    settle_by: Instant,
+    /// Records that ran and failed retryably: backed off.
+    ran_and_failed: Vec<usize>,
+    /// Claims to release.
+    releases: Vec<&'a str>,
+    /// Claims to complete.
+    completions: Vec<Completion<'a>>,
+    /// Messages delivered, by queue URL.
+    forwarded: BTreeMap<String, usize>,
+}
+
+impl<'a, R: SqsRecord> Settlement<'a, R> {
+    /// Settlement of `records`, whose keys and fingerprints decoding found.
+    pub(super) fn new(
+        processor: &'a BatchProcessor,
+        records: &'a [R],
+        keys: &'a RecordStrings,
+        fingerprints: &'a [Option<Fingerprint>],
+        settle_by: Instant,
+    ) -> Self {
+        Settlement {
+            processor,
+            records,
+            keys,
+            fingerprints,
+            settle_by,
+            ran_and_failed: Vec::new(),
+            releases: Vec::new(),
+            completions: Vec::new(),
+            forwarded: BTreeMap::new(),
+        }
+    }
+
+    /// Every phase, in the order of the module docs.
+    pub(super) async fn settle(
+        mut self,
+        stages: Vec<Stage>,
+        steps: StepResults,
+        metrics: InvocationMetrics,
+        fifo: bool,
+    ) -> BatchReport {
+        let classified = self.classify(stages, steps.statuses, &steps.held);
+        let unsent = self.dead_letter(classified).await;
+        let unsent = if fifo {
+            self.cut_failed_groups(unsent)
+        } else {
+            unsent
+        };
+        let sent = self.send(unsent).await;
+        let outcomes = follow(sent);
+        self.record_claims().await;
+        self.back_off(&outcomes).await;
+        self.respond(outcomes, metrics)
+    }
+
+    /// Phase 1: each record's outcome, or the phase it waits for.
+    pub(super) fn classify(
+        &mut self,
+        stages: Vec<Stage>,
+        statuses: Vec<StepStatus>,
+        held: &[bool],
+    ) -> Vec<Classified> {
+        let dead_letters = self.processor.config.dead_letter_queue_url.is_some();
+        let for_good = |e: RecordError| {
+            if dead_letters {
+                Pending::DeadLetter(Box::new(e))
+            } else {
+                failed(FailureReason::Permanent, e.code())
+            }
+        };
+        let mut classified = Vec::with_capacity(stages.len());
+        for (i, (stage, status)) in stages.into_iter().zip(statuses).enumerate() {
+            classified.push(match (stage, status) {
+                (Stage::Refused(e), _) if e.is_permanent() => for_good(e),
+                (Stage::Refused(e), _) => failed(FailureReason::Retryable, e.code()),
+                (Stage::Follower { leader }, _) => Pending::Follow(leader),
+                (Stage::Rival { leader }, _) if held.get(leader).copied().unwrap_or(false) => {
+                    let e = RecordError::IdempotencyKeyReused;
+                    warn!(
+                        messageId = self.records[i].message_id().unwrap_or_default(),
+                        code = e.code(),
+                        error = %e,
+                        "record rejected"
+                    );
+                    for_good(e)
+                }
+                (Stage::Rival { .. }, _) => failed(FailureReason::Retryable, "KeyContended"),
+                (Stage::Ready, StepStatus::Succeeded(messages)) => Pending::Send(messages),
+                (Stage::Ready, StepStatus::Duplicate) => Pending::Settled(RecordOutcome::Duplicate),
+                (Stage::Ready, StepStatus::Failed(e)) if e.is_permanent() => for_good(e),
+                (Stage::Ready, StepStatus::Failed(e)) => {
+                    self.ran_and_failed.push(i);
+                    failed(FailureReason::Retryable, e.code())
+                }
+                (Stage::Ready, StepStatus::Skipped) => failed(FailureReason::Skipped, "GroupFailed"),
+                (Stage::Ready, StepStatus::NotRun) => failed(FailureReason::Deadline, DEADLINE_REACHED),
+                (Stage::Ready, StepStatus::Claimed) => {
+                    self.releases.push(self.keys.get(i));
+                    failed(FailureReason::Deadline, DEADLINE_REACHED)
+                }
+            });
+        }
+        classified
+    }
+
+    /// Phase 2: permanent failures to the DLQ, as one batched send.
+    pub(super) async fn dead_letter(&mut self, classified: Vec<Classified>) -> Vec<Unsent> {
+        let dead: Vec<(usize, &RecordError)> = classified
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match p {
+                Pending::DeadLetter(e) => Some((i, &**e)),
+                _ => None,
+            })
+            .collect();
+        let results = match (
+            self.processor.config.dead_letter_queue_url.as_deref(),
+            dead.is_empty(),
+        ) {
+            (Some(dlq), false) => {
+                let failed_at = now_rfc3339();
+                let messages: Vec<OutgoingMessage> = dead
+                    .iter()
+                    .map(|&(i, e)| dead_letter_message(&self.records[i], e, &failed_at))
+                    .collect();
+                let results = self.publish(dlq, messages).await;
+                if results.is_none() {
+                    warn!(
+                        records = dead.len(),
+                        "deadline margin reached before the dead-letter sends finished; those records are reported failed"
+                    );
+                }
+                results.unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        drop(dead);
+        // One result per dead letter, in order; none when the deadline cut the send off.
+        let mut results = results.into_iter();
+        classified
+            .into_iter()
+            .enumerate()
+            .map(|(i, pending)| match pending {
+                Pending::DeadLetter(error) => Pending::Settled(match results.next() {
+                    Some(Ok(())) => RecordOutcome::DeadLettered { code: error.code() },
+                    Some(Err(send_error)) => {
+                        warn!(
+                            messageId = self.records[i].message_id().unwrap_or_default(),
+                            error = %send_error,
+                            "could not dead-letter a permanently failed record; reporting it failed"
+                        );
+                        RecordOutcome::Failed {
+                            reason: FailureReason::Permanent,
+                            code: error.code(),
+                        }
+                    }
+                    None => RecordOutcome::Failed {
+                        reason: FailureReason::Deadline,
+                        code: DEADLINE_REACHED,
+                    },
+                }),
+                Pending::Settled(outcome) => Pending::Settled(outcome),
+                Pending::Send(messages) => Pending::Send(messages),
+                Pending::Follow(leader) => Pending::Follow(leader),
+            })
+            .collect()
+    }
+
+    /// Phase 3 (FIFO): after a record is reported failed, every later record
+    /// of its group (or, by setting, of the batch) is too; their messages are
+    /// dropped and their claims released.
+    pub(super) fn cut_failed_groups(&mut self, mut unsent: Vec<Unsent>) -> Vec<Unsent> {
+        let whole_batch = self.processor.config.fifo_failure_mode == FifoFailureMode::StopBatch;
+        let mut failed_groups: HashSet<&str> = HashSet::new();
+        let mut batch_failed = false;
+        for (i, (record, pending)) in self.records.iter().zip(&mut unsent).enumerate() {
+            let group = group_of(record);
+            let reported = matches!(
+                pending,
+                Pending::Settled(RecordOutcome::DeadLettered { .. } | RecordOutcome::Failed { .. })
+            );
+            if !reported && (batch_failed || failed_groups.contains(group)) {
+                if matches!(pending, Pending::Send(_)) {
+                    self.releases.push(self.keys.get(i));
+                }
+                *pending = failed(FailureReason::Skipped, "GroupFailed");
+            }
+            if matches!(pending, Pending::Settled(RecordOutcome::Failed { .. })) {
+                failed_groups.insert(group);
+                batch_failed |= whole_batch;
+            }
+        }
+        unsent
+    }
+
+    /// Phase 4: every waiting record's messages, per destination queue, all
+    /// queues at once. A record is processed when all its messages went out.
+    pub(super) async fn send(&mut self, unsent: Vec<Unsent>) -> Vec<Sent> {
+        // Per queue, in batch order: the messages and the record each came from.
+        let mut queues: Vec<(Arc<str>, Vec<OutgoingMessage>, Vec<usize>)> = Vec::new();
+        let mut waiting: Vec<usize> = Vec::new();
+        let mut sent: Vec<Sent> = unsent
+            .into_iter()
+            .enumerate()
+            .map(|(i, pending)| match pending {
+                Pending::Send(messages) => {
+                    waiting.push(i);
+                    for outgoing in messages {
+                        let slot = match queues.iter().position(|(q, _, _)| *q == outgoing.queue_url) {
+                            Some(slot) => slot,
+                            None => {
+                                queues.push((outgoing.queue_url.clone(), Vec::new(), Vec::new()));
+                                queues.len() - 1
+                            }
+                        };
+                        queues[slot].1.push(outgoing.message);
+                        queues[slot].2.push(i);
+                    }
+                    Pending::Settled(RecordOutcome::Processed)
+                }
+                Pending::Settled(outcome) => Pending::Settled(outcome),
+                Pending::Follow(leader) => Pending::Follow(leader),
+                Pending::DeadLetter(never) => match never {},
+            })
+            .collect();
+        let this: &Self = self;
+        let (destinations, sends): (Vec<_>, Vec<_>) = queues
+            .into_iter()
+            .map(|(url, messages, owners)| {
+                let destination = Arc::clone(&url);
+                let send = async move { this.publish(&destination, messages).await };
+                ((url, owners), send)
+            })
+            .unzip();
+        let results = futures::future::join_all(sends).await;
+        for ((url, owners), results) in destinations.iter().zip(results) {
+            let Some(results) = results else {
+                // Some may have gone out before the cut: the retry's duplicates are skipped downstream.
+                warn!(
+                    queue = queue_name(url),
+                    "deadline margin reached before a destination's sends finished; their records will be retried"
+                );
+                for &i in owners {
+                    sent[i] = failed(FailureReason::Deadline, DEADLINE_REACHED);
+                }
+                continue;
+            };
+            let mut delivered = 0;
+            for (&i, result) in owners.iter().zip(results) {
+                match result {
+                    Ok(()) => delivered += 1,
+                    Err(e) => {
+                        if sent[i] == Pending::Settled(RecordOutcome::Processed) {
+                            warn!(queue = queue_name(url), error = %e, "could not send a record's message; the record will be retried");
+                        }
+                        sent[i] = failed(FailureReason::Retryable, e.kind.code());
+                    }
+                }
+            }
+            if delivered > 0 {
+                *self.forwarded.entry(url.to_string()).or_default() += delivered;
+            }
+        }
+        for i in waiting {
+            match (&sent[i], self.fingerprints[i]) {
+                (Pending::Settled(RecordOutcome::Processed), Some(fingerprint)) => {
+                    self.completions.push(Completion {
+                        key: self.keys.get(i),
+                        fingerprint,
+                    })
+                }
+                _ => self.releases.push(self.keys.get(i)),
+            }
+        }
+        sent
+    }
+
+    /// Phase 6: completes the claims of processed records and releases the
+    /// rest, by `settle_by`; a claim left expires with its in-progress time.
+    pub(super) async fn record_claims(&mut self) {
+        let store = &self.processor.idempotency;
+        if !self.completions.is_empty() {
+            let keep_until = unix_seconds() + self.processor.config.idempotency_ttl.as_secs();
+            match before(self.settle_by, store.complete_all(&self.completions, keep_until)).await {
+                Some(results) => {
+                    for (completion, result) in self.completions.iter().zip(results) {
+                        if let Err(e) = result {
+                            // The effect happened; a redelivery after the claim expires may repeat it.
+                            warn!(key = completion.key, error = %e, "could not mark the step completed");
+                        }
+                    }
+                }
+                None => warn!(
+                    steps = self.completions.len(),
+                    "deadline margin reached before the steps were marked completed; their claims expire"
+                ),
+            }
+        }
+        let limit = self.processor.config.max_concurrency.max(1);
+        let releases = std::mem::take(&mut self.releases);
+        let released =
+            futures::stream::iter(releases).for_each_concurrent(limit, |key| self.processor.release(key));
+        if before(self.settle_by, released).await.is_none() {
+            warn!("deadline margin reached before every claim was released; the rest expire");
+        }
+    }
+
+    /// Phase 7: a longer visibility timeout for records that ran and are
+    /// still reported retryable, by `settle_by`.
+    pub(super) async fn back_off(&self, outcomes: &[RecordOutcome]) {
+        let Some(backoff) = self.processor.config.visibility_backoff else {
+            return;
+        };
+        let mut by_queue: BTreeMap<String, Vec<VisibilityChange>> = BTreeMap::new();
+        for &i in &self.ran_and_failed {
+            let record = &self.records[i];
+            let (
+                RecordOutcome::Failed {
+                    reason: FailureReason::Retryable,
+                    ..
+                },
+                Some(arn),
+                Some(handle),
+            ) = (
+                &outcomes[i],
+                record.event_source_arn().and_then(QueueArn::parse),
+                record.receipt_handle(),
+            )
+            else {
+                continue;
+            };
+            by_queue
+                .entry(arn.url(self.processor.config.sqs_endpoint_url.as_deref()))
+                .or_default()
+                .push(VisibilityChange {
+                    receipt_handle: handle.to_owned(),
+                    timeout_seconds: backoff.visibility_timeout(record.receive_count().unwrap_or(1)),
+                });
+        }
+        let queue = &*self.processor.queue;
+        let changes = async {
+            for (url, changes) in by_queue {
+                for result in change_visibility(queue, &url, &changes).await {
+                    if let Err(e) = result {
+                        warn!(queue = queue_name(&url), error = %e, "could not back off a failed record");
+                    }
+                }
+            }
+        };
+        if before(self.settle_by, changes).await.is_none() {
+            warn!("deadline margin reached before every failed record was backed off");
+        }
+    }
+
+    /// Phase 8: the response names every failed record once; the metrics
+    /// count the outcomes.
+    pub(super) fn respond(self, outcomes: Vec<RecordOutcome>, mut metrics: InvocationMetrics) -> BatchReport {
+        let mut response = SqsBatchResponse::default();
+        let mut reported: HashSet<&str> = HashSet::new();
+        for (record, outcome) in self.records.iter().zip(&outcomes) {
+            if let RecordOutcome::DeadLettered { code } | RecordOutcome::Failed { code, .. } = outcome
+                && *code == RecordError::IdempotencyKeyReused.code()
+            {
+                metrics.keys_reused += 1;
+            }
+            match outcome {
+                RecordOutcome::Processed => metrics.processed += 1,
+                RecordOutcome::Duplicate => metrics.duplicates_skipped += 1,
+                RecordOutcome::DeadLettered { .. } => metrics.sent_to_dlq += 1,
+                RecordOutcome::Failed { .. } => {
+                    metrics.failed += 1;
+                    let id = record.message_id().unwrap_or_default();
+                    if !id.is_empty() && reported.insert(id) {
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = id.to_owned();
+                        response.batch_item_failures.push(failure);
+                    }
+                }
+            }
+        }
+        info!(
+            records = outcomes.len(),
+            processed = metrics.processed,
+            duplicates = metrics.duplicates_skipped,
+            deadLettered = metrics.sent_to_dlq,
+            failed = metrics.failed,
+            "batch done"
+        );
+        BatchReport {
+            response,
+            outcomes,
+            metrics,
+            forwarded: self.forwarded,
+        }
+    }
+
+    /// Sends `messages` to `queue_url` by `settle_by` (`None` when cut off),
+    /// counting what was delivered.
+    async fn publish(&self, queue_url: &str, messages: Vec<OutgoingMessage>) -> Option<EntryResults> {
+        let processor = self.processor;
+        before(
+            self.settle_by,
+            publish_batch(
+                &*processor.queue,
+                queue_url,
+                messages,
+                &processor.config.send_retry,
+            ),
+        )
+        .await
+    }
+}
+
+/// Phase 5: followers take their leader's outcome: a duplicate when it was
+/// processed or a duplicate itself, else retried.
+pub(super) fn follow(sent: Vec<Sent>) -> Vec<RecordOutcome> {
+    let mut followers: Vec<(usize, usize)> = Vec::new();
+    let mut outcomes: Vec<RecordOutcome> = sent
+        .into_iter()
+        .enumerate()
+        .map(|(i, pending)| match pending {
+            Pending::Settled(outcome) => outcome,
+            Pending::Follow(leader) => {
+                followers.push((i, leader));
+                // Unless its leader succeeded (below).
+                RecordOutcome::Failed {
+                    reason: FailureReason::Retryable,
+                    code: "DuplicateOfFailed",
+                }
+            }
+            Pending::DeadLetter(never) | Pending::Send(never) => match never {},
+        })
+        .collect();
+    for (i, leader) in followers {
+        if matches!(
+            outcomes.get(leader),
+            Some(RecordOutcome::Processed | RecordOutcome::Duplicate)
+        ) {
+            outcomes[i] = RecordOutcome::Duplicate;
+        }
+    }
+    outcomes
+}
+
+/// A record reported failed.
+fn failed<D, S>(reason: FailureReason, code: &'static str) -> Pending<D, S> {
+    Pending::Settled(RecordOutcome::Failed { reason, code })
+}
+
+/// Runs one call of the settlement unless `bound` passes first; starts
+/// nothing once it has passed.
+async fn before<T>(bound: Instant, call: impl Future<Output = T>) -> Option<T> {
+    if Instant::now() >= bound {
+        return None;
+    }
+    tokio::time::timeout_at(bound, call).await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use aws_lambda_events::sqs::SqsMessage;
+
+    use super::*;
+    use crate::error::{PortError, PortErrorKind};
+    use crate::ports::{Claim, IdempotencyStore, MessageQueue, MetricsSink, Undelivered};
+    use crate::processor::BatchConfig;
+
+    const DLQ: &str = "https://sqs.us-east-1.amazonaws.com/1/source-dlq";
+    const OUT: &str = "https://sqs.us-east-1.amazonaws.com/1/out";
+    const BROKEN: &str = "https://sqs.us-east-1.amazonaws.com/1/broken";
+
+    /// Delivers to every queue but [`BROKEN`]; records what it was given.
+    #[derive(Default)]
+    struct Ports {
+        sent: Mutex<HashMap<String, usize>>,
+        completed: Mutex<Vec<String>>,
+        released: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl MessageQueue for Ports {
+        async fn send_batch(&self, queue_url: &str, messages: Vec<OutgoingMessage>) -> Vec<Undelivered> {
+            if queue_url == BROKEN {
+                let error = PortError::new(PortErrorKind::NotFound, "SendMessageBatch", "no such queue");
+                return Undelivered::all(messages, &error);
+            }
+            *self.sent.lock().unwrap().entry(queue_url.to_owned()).or_default() += messages.len();
+            Vec::new()
+        }
+
+        async fn change_visibility_batch(
+            &self,
+            _queue_url: &str,
+            changes: &[VisibilityChange],
+        ) -> Result<EntryResults, PortError> {
+            Ok(vec![Ok(()); changes.len()])
+        }
+    }
+
+    #[async_trait]
+    impl IdempotencyStore for Ports {
+        async fn claim(&self, _: &str, _: Fingerprint, _: u64, _: u64) -> Result<Claim, PortError> {
+            Ok(Claim::Acquired)
+        }
+
+        async fn complete(&self, completion: Completion<'_>, _: u64) -> Result<(), PortError> {
+            self.completed.lock().unwrap().push(completion.key.to_owned());
+            Ok(())
+        }
+
+        async fn release(&self, key: &str) -> Result<(), PortError> {
+            self.released.lock().unwrap().push(key.to_owned());
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl MetricsSink for Ports {
+        async fn publish(&self, _: &InvocationMetrics) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    fn processor(ports: &Arc<Ports>, dlq: Option<&str>, mode: FifoFailureMode) -> BatchProcessor {
+        let config = BatchConfig {
+            dead_letter_queue_url: dlq.map(str::to_owned),
+            fifo_failure_mode: mode,
+            ..BatchConfig::default()
+        };
+        BatchProcessor::new(config, ports.clone(), ports.clone(), ports.clone())
+    }
+
+    /// Records `m0`, `m1`, ... in message groups `groups` (FIFO when given).
+    fn records(groups: &[&str]) -> Vec<SqsMessage> {
+        groups
+            .iter()
+            .enumerate()
+            .map(|(i, group)| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some(format!("m{i}"));
+                if !group.is_empty() {
+                    record
+                        .attributes
+                        .insert("MessageGroupId".into(), (*group).to_owned());
+                }
+                record
+            })
+            .collect()
+    }
+
+    /// Keys `k0`, `k1`, ...
+    fn keys(n: usize) -> RecordStrings {
+        let mut keys = RecordStrings::with_capacity(n);
+        for i in 0..n {
+            keys.push(&[&format!("k{i}")]);
+        }
+        keys
+    }
+
+    fn fingerprints(n: usize) -> Vec<Option<Fingerprint>> {
+        (0..n)
+            .map(|i| {
+                Some(Fingerprint::of(|f| {
+                    f.str(&i.to_string());
+                }))
+            })
+            .collect()
+    }
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    fn message(queue: &str) -> Outgoing {
+        Outgoing {
+            queue_url: queue.into(),
+            message: OutgoingMessage::new("{}".to_owned()),
+        }
+    }
+
+    fn failed_with<D, S>(reason: FailureReason, code: &'static str) -> Pending<D, S> {
+        failed(reason, code)
+    }
+
+    #[tokio::test]
+    async fn classify_settles_each_stage_and_status_or_says_what_it_waits_for() {
+        let ports = Arc::new(Ports::default());
+        let processor = processor(&ports, Some(DLQ), FifoFailureMode::SkipGroup);
+        let records = records(&[""; 10]);
+        let (keys, prints) = (keys(10), fingerprints(10));
+        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let retryable = || RecordError::InProgress { key: "k".into() };
+        let stages = vec![
+            Stage::Refused(RecordError::MissingBody),
+            Stage::Refused(retryable()),
+            Stage::Follower { leader: 4 },
+            Stage::Rival { leader: 4 },
+            Stage::Ready,
+            Stage::Ready,
+            Stage::Ready,
+            Stage::Ready,
+            Stage::Ready,
+            Stage::Ready,
+        ];
+        let statuses = vec![
+            StepStatus::NotRun,
+            StepStatus::NotRun,
+            StepStatus::NotRun,
+            StepStatus::NotRun,
+            StepStatus::Succeeded(vec![message(OUT)]),
+            StepStatus::Duplicate,
+            StepStatus::Failed(RecordError::UnsupportedVersion),
+            StepStatus::Failed(retryable()),
+            StepStatus::NotRun,
+            StepStatus::Claimed,
+        ];
+        let mut held = vec![false; 10];
+        held[4] = true;
+        let classified = settlement.classify(stages, statuses, &held);
+        // Errors are not comparable: their debug text is.
+        let expected: Vec<Classified> = vec![
+            Pending::DeadLetter(Box::new(RecordError::MissingBody)),
+            failed_with(FailureReason::Retryable, "InProgress"),
+            Pending::Follow(4),
+            Pending::DeadLetter(Box::new(RecordError::IdempotencyKeyReused)),
+            Pending::Send(vec![message(OUT)]),
+            Pending::Settled(RecordOutcome::Duplicate),
+            Pending::DeadLetter(Box::new(RecordError::UnsupportedVersion)),
+            failed_with(FailureReason::Retryable, "InProgress"),
+            failed_with(FailureReason::Deadline, DEADLINE_REACHED),
+            failed_with(FailureReason::Deadline, DEADLINE_REACHED),
+        ];
+        assert_eq!(format!("{classified:#?}"), format!("{expected:#?}"));
+        assert_eq!(
+            settlement.ran_and_failed,
+            [7],
+            "only a record that ran is backed off"
+        );
+        assert_eq!(
+            settlement.releases,
+            ["k9"],
+            "a claim the deadline cut off is released"
+        );
+
+        // Without a DLQ, permanent failures are reported; a rival whose leader
+        // does not hold the key is retried.
+        let processor = self::processor(&ports, None, FifoFailureMode::SkipGroup);
+        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let classified = settlement.classify(
+            vec![
+                Stage::Refused(RecordError::MissingBody),
+                Stage::Ready,
+                Stage::Rival { leader: 1 },
+            ],
+            vec![
+                StepStatus::NotRun,
+                StepStatus::Failed(RecordError::UnsupportedVersion),
+                StepStatus::NotRun,
+            ],
+            &[false; 3],
+        );
+        let expected: Vec<Classified> = vec![
+            failed_with(FailureReason::Permanent, "MissingBody"),
+            failed_with(FailureReason::Permanent, "UnsupportedVersion"),
+            failed_with(FailureReason::Retryable, "KeyContended"),
+        ];
+        assert_eq!(format!("{classified:#?}"), format!("{expected:#?}"));
+    }
+
+    #[tokio::test]
+    async fn dead_letter_settles_each_waiting_record_by_its_send() {
+        let waiting = || {
+            vec![
+                Pending::DeadLetter(Box::new(RecordError::MissingBody)),
+                Pending::Send(vec![]),
+                Pending::Follow(0),
+                Pending::DeadLetter(Box::new(RecordError::UnsupportedVersion)),
+            ]
+        };
+        let ports = Arc::new(Ports::default());
+        let records = records(&[""; 4]);
+        let (keys, prints) = (keys(4), fingerprints(4));
+
+        let processor = processor(&ports, Some(DLQ), FifoFailureMode::SkipGroup);
+        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let unsent = settlement.dead_letter(waiting()).await;
+        assert_eq!(
+            unsent,
+            vec![
+                Pending::Settled(RecordOutcome::DeadLettered { code: "MissingBody" }),
+                Pending::Send(vec![]),
+                Pending::Follow(0),
+                Pending::Settled(RecordOutcome::DeadLettered {
+                    code: "UnsupportedVersion"
+                }),
+            ]
+        );
+        assert_eq!(ports.sent.lock().unwrap()[DLQ], 2);
+
+        let processor = self::processor(&ports, Some(BROKEN), FifoFailureMode::SkipGroup);
+        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let unsent = settlement.dead_letter(waiting()).await;
+        assert_eq!(unsent[0], failed_with(FailureReason::Permanent, "MissingBody"));
+
+        let past = Instant::now() - Duration::from_millis(1);
+        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, past);
+        let unsent = settlement.dead_letter(waiting()).await;
+        assert_eq!(unsent[3], failed_with(FailureReason::Deadline, DEADLINE_REACHED));
+    }
+
+    #[tokio::test]
+    async fn a_failed_record_cuts_the_rest_of_its_group_and_drops_their_messages() {
+        let ports = Arc::new(Ports::default());
+        let records = records(&["a", "a", "b", "a", "a", "c"]);
+        let (keys, prints) = (keys(6), fingerprints(6));
+        let unsent = || -> Vec<Unsent> {
+            vec![
+                Pending::Send(vec![message(OUT)]),
+                failed(FailureReason::Retryable, "Timeout"),
+                Pending::Send(vec![message(OUT)]),
+                Pending::Send(vec![message(OUT)]),
+                Pending::Follow(0),
+                Pending::Settled(RecordOutcome::Duplicate),
+            ]
+        };
+        let skipped = || failed_with(FailureReason::Skipped, "GroupFailed");
+
+        let processor = processor(&ports, None, FifoFailureMode::SkipGroup);
+        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let cut = settlement.cut_failed_groups(unsent());
+        assert_eq!(cut[0], Pending::Send(vec![message(OUT)]), "before the failure");
+        assert_eq!(cut[2], Pending::Send(vec![message(OUT)]), "another group");
+        assert_eq!((&cut[3], &cut[4]), (&skipped(), &skipped()));
+        assert_eq!(cut[5], Pending::Settled(RecordOutcome::Duplicate));
+        assert_eq!(settlement.releases, ["k3"], "the dropped record's claim");
+
+        let processor = self::processor(&ports, None, FifoFailureMode::StopBatch);
+        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let cut = settlement.cut_failed_groups(unsent());
+        assert_eq!(cut[0], Pending::Send(vec![message(OUT)]));
+        assert!(cut[2..].iter().all(|p| *p == skipped()), "{cut:?}");
+        assert_eq!(settlement.releases, ["k2", "k3"]);
+    }
+
+    #[tokio::test]
+    async fn a_record_is_processed_when_all_its_messages_went_out() {
+        let ports = Arc::new(Ports::default());
+        let processor = processor(&ports, None, FifoFailureMode::SkipGroup);
+        let records = records(&[""; 4]);
+        let (keys, prints) = (keys(4), fingerprints(4));
+        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let sent = settlement
+            .send(vec![
+                Pending::Send(vec![message(OUT), message(OUT)]),
+                Pending::Send(vec![message(OUT), message(BROKEN)]),
+                Pending::Send(vec![]),
+                Pending::Follow(0),
+            ])
+            .await;
+        assert_eq!(
+            sent,
+            vec![
+                Pending::Settled(RecordOutcome::Processed),
+                failed_with(FailureReason::Retryable, "NotFound"),
+                Pending::Settled(RecordOutcome::Processed),
+                Pending::Follow(0),
+            ]
+        );
+        let completed: Vec<&str> = settlement.completions.iter().map(|c| c.key).collect();
+        assert_eq!(completed, ["k0", "k2"]);
+        assert_eq!(settlement.releases, ["k1"]);
+        assert_eq!(settlement.forwarded[OUT], 3);
+
+        settlement.record_claims().await;
+        assert_eq!(*ports.completed.lock().unwrap(), ["k0", "k2"]);
+        assert_eq!(*ports.released.lock().unwrap(), ["k1"]);
+    }
+
+    #[test]
+    fn followers_take_their_leaders_outcome() {
+        let outcomes = follow(vec![
+            Pending::Settled(RecordOutcome::Processed),
+            Pending::Follow(0),
+            Pending::Settled(RecordOutcome::Duplicate),
+            Pending::Follow(2),
+            failed(FailureReason::Retryable, "Timeout"),
+            Pending::Follow(4),
+        ]);
+        assert_eq!(outcomes[1], RecordOutcome::Duplicate);
+        assert_eq!(outcomes[3], RecordOutcome::Duplicate);
+        assert_eq!(
+            outcomes[5],
+            RecordOutcome::Failed {
+                reason: FailureReason::Retryable,
+                code: "DuplicateOfFailed"
+            }
+        );
+    }
+
+    #[test]
+    fn the_response_names_each_failed_message_once_and_the_metrics_count_every_outcome() {
+        let ports = Arc::new(Ports::default());
+        let processor = processor(&ports, None, FifoFailureMode::SkipGroup);
+        let mut records = records(&[""; 5]);
+        records[4].message_id = Some("m3".into());
+        let (keys, prints) = (keys(5), fingerprints(5));
+        let settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let failure = RecordOutcome::Failed {
+            reason: FailureReason::Retryable,
+            code: "Timeout",
+        };
+        let report = settlement.respond(
+            vec![
+                RecordOutcome::Processed,
+                RecordOutcome::Duplicate,
+                RecordOutcome::DeadLettered {
+                    code: "IdempotencyKeyReused",
+                },
+                failure.clone(),
+                failure,
+            ],
+            InvocationMetrics::default(),
+        );
+        let ids: Vec<&str> = report
+            .response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["m3"]);
+        let m = &report.metrics;
+        assert_eq!(
+            (
+                m.processed,
+                m.duplicates_skipped,
+                m.sent_to_dlq,
+                m.failed,
+                m.keys_reused
+            ),
+            (1, 1, 1, 2, 1)
+        );
+    }
+}
