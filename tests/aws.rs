@@ -175,7 +175,7 @@ impl RecordStep for ForwardStep {
     }
 
     fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<String, RecordError> {
-        let body = orderflow_batch::processor::body(message)?;
+        let body = orderflow_batch::sqs::body(message)?;
         if body.starts_with("poison") {
             return Err(RecordError::InvalidJson("poison".into()));
         }

@@ -2,8 +2,11 @@
 //! observable, whatever its business step. It knows nothing of orders.
 //!
 //! - [`processor`]: the [`BatchProcessor`](processor::BatchProcessor), partial batch
-//!   failures with classification, FIFO safety, deadlines, idempotency and
+//!   failures with classification, ordering, deadlines, idempotency and
 //!   batched sends; [`RecordStep`](processor::RecordStep) is what a consumer writes.
+//! - [`source`]: the [`EventSource`](source::EventSource) trait the processor
+//!   runs on; [`sqs_source`]: SQS's (`batchItemFailures`, FIFO groups, the
+//!   DLQ copy, visibility backoff).
 //! - [`ports`]: the traits the processor talks to (queues, idempotency
 //!   store, metrics sink); AWS and embedded adapters implement them.
 //! - [`error`]: why a record fails, permanent or retryable.
@@ -15,6 +18,84 @@
 //!   processor reads, their attributes and correlation IDs, queue addresses.
 //! - [`json`], [`rfc3339`], [`clock`]: JSON text, timestamps and the time.
 //! - [`lambda`]: running a step on `lambda_runtime`.
+//!
+//! # A consumer in a few dozen lines
+//!
+//! A step decodes a record into its input, names the input's business key
+//! and fingerprint, and runs; the processor does the rest (partial batch
+//! failures, idempotency, ordering, the deadline, metrics):
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use orderflow_batch::fingerprint::Fingerprint;
+//! use orderflow_batch::metrics::NoMetrics;
+//! use orderflow_batch::sqs::{SqsBatch, SqsRecord, body};
+//! use orderflow_batch::{
+//!     BatchConfig, BatchProcessor, InvocationContext, Outgoing, RecordContext, RecordError, RecordStep,
+//! };
+//! use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues};
+//!
+//! /// Marks invoices paid; a message's body is an invoice ID.
+//! struct MarkPaid;
+//!
+//! impl RecordStep for MarkPaid {
+//!     type Input = String;
+//!
+//!     fn name(&self) -> &'static str {
+//!         "billing"
+//!     }
+//!
+//!     fn decode(&self, message: &dyn SqsRecord) -> Result<String, RecordError> {
+//!         match body(message)?.trim() {
+//!             "" => Err(RecordError::MissingBody),
+//!             invoice => Ok(invoice.to_owned()),
+//!         }
+//!     }
+//!
+//!     fn key<'a>(&self, invoice: &'a String) -> Cow<'a, str> {
+//!         Cow::Borrowed(invoice)
+//!     }
+//!
+//!     fn correlation_id<'a>(&self, invoice: &'a String) -> &'a str {
+//!         invoice
+//!     }
+//!
+//!     fn fingerprint(&self, invoice: &String) -> Fingerprint {
+//!         Fingerprint::of(|f| {
+//!             f.str(invoice);
+//!         })
+//!     }
+//!
+//!     async fn run(&self, invoice: String, _: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+//!         println!("{invoice} paid"); // your business step, over your ports
+//!         Ok(Vec::new()) // or messages for other queues: Outgoing::event(...)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // In a Lambda function: `orderflow_batch::lambda::serve(processor, MarkPaid)`,
+//! // with the AWS adapters of the ports.
+//! let processor = BatchProcessor::new(
+//!     BatchConfig::default(),
+//!     Arc::new(InMemoryQueues::new()),
+//!     Arc::new(InMemoryIdempotencyStore::new()),
+//!     Arc::new(NoMetrics),
+//! );
+//! let event: SqsBatch = serde_json::from_str(
+//!     r#"{"Records":[{"messageId":"m1","body":"inv-1"},{"messageId":"m2","body":" "}]}"#,
+//! )
+//! .unwrap();
+//! let context = InvocationContext::with_timeout("request-1", Duration::from_secs(30));
+//! let response = processor.handle(&event, &context, &MarkPaid).await.unwrap();
+//! // Only the record that failed is retried (without a DLQ, a permanent failure is reported too).
+//! assert_eq!(response.batch_item_failures.len(), 1);
+//! assert_eq!(response.batch_item_failures[0].item_identifier, "m2");
+//! # }
+//! ```
 
 pub mod attributes;
 pub mod clock;
@@ -31,7 +112,9 @@ pub mod processor;
 pub mod publish;
 pub mod queue_url;
 pub mod rfc3339;
+pub mod source;
 pub mod sqs;
+pub mod sqs_source;
 pub mod telemetry;
 
 pub use error::{PortError, PortErrorKind, RecordError};

@@ -18,6 +18,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::{Deserialize, Serialize};
 
 use crate::attributes::MessageAttributes;
+use crate::error::RecordError;
 use crate::json::Key;
 
 /// Read access to one SQS record of a Lambda event.
@@ -41,7 +42,7 @@ pub trait SqsRecord: MessageAttributes + fmt::Debug + Send + Sync {
 /// An SQS event: its records, in delivery order.
 pub trait SqsBatchEvent: Sync {
     /// The record type.
-    type Record: SqsRecord;
+    type Record: SqsRecord + 'static;
     /// The records.
     fn records(&self) -> &[Self::Record];
 }
@@ -560,6 +561,11 @@ impl<'de> ObjectReader<'de> for StringValue<'_> {
         }
         Ok(value)
     }
+}
+
+/// The body of a record, or [`RecordError::MissingBody`].
+pub fn body<R: SqsRecord + ?Sized>(message: &R) -> Result<&str, RecordError> {
+    message.body().ok_or(RecordError::MissingBody)
 }
 
 #[cfg(test)]

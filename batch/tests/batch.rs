@@ -59,7 +59,7 @@ impl RecordStep for ScriptedStep {
     }
 
     fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<Script, RecordError> {
-        let body = orderflow_batch::processor::body(message)?;
+        let body = orderflow_batch::sqs::body(message)?;
         let mut script: Script =
             serde_json::from_str(body).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
         script.correlation_id = format!("corr-{}", script.key);

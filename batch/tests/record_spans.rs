@@ -28,7 +28,7 @@ impl RecordStep for Step {
     }
 
     fn decode(&self, message: &dyn orderflow_batch::sqs::SqsRecord) -> Result<(String, String), RecordError> {
-        let body = orderflow_batch::processor::body(message)?.to_owned();
+        let body = orderflow_batch::sqs::body(message)?.to_owned();
         Ok((format!("corr-{body}"), body))
     }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::aws_lambda_events::sqs::SqsBatchResponse;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent};
 use orderflow_batch::metrics::NoMetrics;
@@ -226,7 +227,7 @@ pub enum Outcome {
         /// Records in the event.
         records: usize,
         /// The batch response, or the error that fails the invocation.
-        result: Result<BatchReport, BatchError>,
+        result: Result<BatchReport<SqsBatchResponse>, BatchError>,
     },
     /// `order-api`'s HTTP response.
     HttpApi {

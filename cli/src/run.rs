@@ -350,7 +350,7 @@ impl<S: RecordStep> RecordStep for FaultyStep<S> {
         self.inner.name()
     }
 
-    fn decode(&self, message: &dyn SqsRecord) -> Result<S::Input, RecordError> {
+    fn decode(&self, message: &(dyn SqsRecord + 'static)) -> Result<S::Input, RecordError> {
         self.inner.decode(message)
     }
 

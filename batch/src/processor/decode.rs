@@ -5,10 +5,9 @@
 use rustc_hash::FxHashMap;
 use tracing::{debug, info_span, warn};
 
-use crate::correlation::fallback_correlation_id;
 use crate::error::RecordError;
 use crate::fingerprint::Fingerprint;
-use crate::sqs::SqsRecord;
+use crate::source::EventSource;
 
 use super::step::{RecordStep, idempotency_key_parts};
 
@@ -40,9 +39,9 @@ pub(super) struct Decoding<T> {
 
 /// Decodes every record, in order, and marks records whose business key an
 /// earlier record of the batch has as its followers.
-pub(super) fn decode_all<S: RecordStep>(
+pub(super) fn decode_all<Src: EventSource, S: RecordStep<Src::StepRecord>>(
     step: &S,
-    records: &[impl SqsRecord],
+    records: &[Src::Record],
     latencies: &mut Vec<f64>,
 ) -> Decoding<S::Input> {
     let n = records.len();
@@ -53,7 +52,7 @@ pub(super) fn decode_all<S: RecordStep>(
     let mut errors = Vec::with_capacity(n);
     for record in records {
         let started = std::time::Instant::now();
-        match step.decode(record) {
+        match step.decode(Src::step_record(record)) {
             Ok(input) => {
                 keys.push(&idempotency_key_parts(step.name(), &step.key(&input)));
                 correlation_ids.push(&[step.correlation_id(&input)]);
@@ -62,10 +61,10 @@ pub(super) fn decode_all<S: RecordStep>(
                 errors.push(None);
             }
             Err(e) => {
-                let correlation_id = fallback_correlation_id(record);
+                let correlation_id = Src::fallback_correlation_id(record);
                 let span = info_span!(
                     "record",
-                    messageId = record.message_id().unwrap_or_default(),
+                    messageId = Src::record_id(record).unwrap_or_default(),
                     correlationId = %correlation_id
                 );
                 span.in_scope(
@@ -90,7 +89,7 @@ pub(super) fn decode_all<S: RecordStep>(
             None => match leaders.get(keys.get(i)) {
                 Some(&leader) if fingerprints[leader] == fingerprints[i] => {
                     debug!(
-                        messageId = records[i].message_id(),
+                        messageId = Src::record_id(&records[i]),
                         "same business key as an earlier record"
                     );
                     Stage::Follower { leader }

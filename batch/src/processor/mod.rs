@@ -1,17 +1,20 @@
-//! The SQS batch processor: partial batch failures done right.
+//! The batch processor: partial batch failures done right, for any
+//! [`EventSource`].
 //!
-//! [`BatchProcessor::process`] takes the raw SQS event (any [`SqsBatchEvent`]:
-//! the lean [`SqsBatch`](crate::sqs::SqsBatch) or Lambda's own type), the invocation's
-//! deadline and a [`RecordStep`], and returns the `batchItemFailures` response:
+//! [`BatchProcessor::process_records`] takes a batch's records, the
+//! invocation's deadline and a [`RecordStep`], and returns one outcome a
+//! record and the source's answer; for SQS, [`BatchProcessor::process`] takes
+//! the raw event (the lean [`SqsBatch`](crate::sqs::SqsBatch) or Lambda's
+//! own type) and answers `batchItemFailures`.
 //!
 //! - Each record is decoded on its own: one bad body fails only that record.
-//! - Failures are classified ([`RecordError::is_permanent`]). Permanent ones go
-//!   to the dead-letter queue when one is configured (and count as handled);
-//!   retryable ones are reported, with their visibility timeout raised by
-//!   exponential backoff with full jitter.
-//! - Standard queues run records concurrently up to a limit. FIFO queues run each
-//!   message group in order and report the rest of a group failed after its first
-//!   failure (or, by setting, the rest of the batch).
+//! - Failures are classified ([`RecordError::is_permanent`](crate::RecordError::is_permanent)).
+//!   Permanent ones go to the source's dead-letter destination when it has
+//!   one (and count as handled); retryable ones are reported, and the source
+//!   delays their redelivery (SQS: visibility backoff with full jitter).
+//! - Unordered sources run records concurrently up to a limit. Ordered ones
+//!   (FIFO queues) run each group in order and report the rest of a group
+//!   failed after its first failure (or, by setting, the rest of the batch).
 //! - Records of one batch with the same business key never race: the first runs,
 //!   the later ones follow its outcome (a duplicate is skipped, not failed).
 //! - Each step is guarded by an idempotency record (`<step>#<key>`), claimed
@@ -22,7 +25,6 @@
 //!   unfinished is reported as done.
 //! - Metrics are aggregated per invocation and published on every path.
 
-mod dead_letter;
 mod decode;
 mod invocation;
 mod outcome;
@@ -33,22 +35,20 @@ mod step;
 
 use std::sync::{Arc, Mutex};
 
-use aws_lambda_events::sqs::SqsBatchResponse;
 use tokio::time::Instant;
 use tracing::warn;
 
 use crate::clock::unix_millis;
 use crate::metrics::{InvocationMetrics, take_cold_start};
 use crate::ports::{IdempotencyStore, MessageQueue, MetricsSink};
-use crate::sqs::{SqsBatchEvent, SqsRecord};
+use crate::source::EventSource;
 
-pub use dead_letter::{MAX_ERROR_MESSAGE_CHARS, dead_letter_message, now_rfc3339};
 pub use invocation::InvocationContext;
 pub use outcome::{BatchError, BatchReport, FailureReason, RecordOutcome};
 pub use settings::{Backoff, BatchConfig, FifoFailureMode, MAX_VISIBILITY_SECONDS};
-pub use step::{EventMessage, Outgoing, RecordContext, RecordStep, body, idempotency_key};
+pub use step::{EventMessage, Outgoing, RecordContext, RecordStep, idempotency_key};
 
-/// Runs record steps over SQS batches with the semantics in the module docs.
+/// Runs record steps over batches with the semantics in the module docs.
 pub struct BatchProcessor {
     config: BatchConfig,
     queue: Arc<dyn MessageQueue>,
@@ -94,24 +94,24 @@ impl BatchProcessor {
             .unwrap_or(context.deadline)
     }
 
-    /// Processes one batch and returns what Lambda gets.
-    pub async fn handle<E: SqsBatchEvent, S: RecordStep>(
-        &self,
-        event: &E,
-        context: &InvocationContext,
-        step: &S,
-    ) -> Result<SqsBatchResponse, BatchError> {
-        self.process(event, context, step).await.map(|r| r.response)
+    /// The port outgoing messages go through.
+    pub(crate) fn queue(&self) -> &dyn MessageQueue {
+        &*self.queue
     }
 
-    /// Processes one batch and reports what happened to each record.
-    pub async fn process<E: SqsBatchEvent, S: RecordStep>(
+    /// Processes one batch of `source`'s records and reports what happened
+    /// to each (for SQS: [`BatchProcessor::process`]).
+    pub async fn process_records<Src, S>(
         &self,
-        event: &E,
+        source: &Src,
+        records: &[Src::Record],
         context: &InvocationContext,
         step: &S,
-    ) -> Result<BatchReport, BatchError> {
-        let records = event.records();
+    ) -> Result<BatchReport<Src::Response>, BatchError>
+    where
+        Src: EventSource,
+        S: RecordStep<Src::StepRecord>,
+    {
         let mut metrics = InvocationMetrics {
             service: self.config.service.clone(),
             environment: self.config.environment.clone(),
@@ -123,7 +123,7 @@ impl BatchProcessor {
 
         if let Some(index) = records
             .iter()
-            .position(|r| r.message_id().is_none_or(str::is_empty))
+            .position(|r| Src::record_id(r).is_none_or(str::is_empty))
         {
             let error = BatchError::MissingMessageId { index };
             warn!(index, error = %error, "batch rejected");
@@ -132,7 +132,7 @@ impl BatchProcessor {
             return Err(error);
         }
 
-        let report = self.run_batch(records, context, step, metrics).await;
+        let report = self.run_batch(source, records, context, step, metrics).await;
         let all_failed_retryably = !records.is_empty()
             && report.outcomes.iter().all(
                 |o| matches!(o, RecordOutcome::Failed { reason, .. } if *reason != FailureReason::Permanent),
@@ -180,11 +180,6 @@ impl BatchProcessor {
             ),
         }
     }
-}
-
-/// The FIFO message group of a record (empty on standard queues).
-fn group_of(record: &impl SqsRecord) -> &str {
-    record.message_group_id().unwrap_or_default()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

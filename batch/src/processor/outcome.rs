@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::sqs::SqsBatchResponse;
-
 use crate::metrics::InvocationMetrics;
 
 /// Why a record was reported failed.
@@ -41,11 +39,11 @@ pub enum RecordOutcome {
     },
 }
 
-/// The response and what the batch did.
+/// The source's answer (for SQS, a `SqsBatchResponse`) and what the batch did.
 #[derive(Clone, Debug)]
-pub struct BatchReport {
-    /// What Lambda gets.
-    pub response: SqsBatchResponse,
+pub struct BatchReport<Response> {
+    /// What the invocation answers.
+    pub response: Response,
     /// One outcome per record, in batch order.
     pub outcomes: Vec<RecordOutcome>,
     /// The invocation's metrics, as published.

@@ -1,5 +1,5 @@
-//! Running the steps: records in chains (each alone on standard queues, each
-//! message group in order on FIFO queues), a fixed number of workers, each
+//! Running the steps: records in chains (each alone in an unordered batch,
+//! each group in order in an ordered one: a FIFO queue's message groups), a fixed number of workers, each
 //! record under its idempotency claim, none started past the cutoff.
 
 use std::collections::HashMap;
@@ -17,8 +17,7 @@ use crate::error::RecordError;
 use crate::fingerprint::Fingerprint;
 use crate::metrics::InvocationMetrics;
 use crate::ports::Claim;
-use crate::queue_url::is_fifo;
-use crate::sqs::SqsRecord;
+use crate::source::EventSource;
 
 use super::decode::{Decoding, RecordStrings, Stage, decode_all};
 use super::invocation::InvocationContext;
@@ -26,7 +25,7 @@ use super::outcome::BatchReport;
 use super::settings::FifoFailureMode;
 use super::settlement::Settlement;
 use super::step::{Outgoing, RecordContext, RecordStep};
-use super::{BatchProcessor, group_of, lock};
+use super::{BatchProcessor, lock};
 
 /// What the steps left for settlement: each record's status, and whether its
 /// key is held for its fingerprint (which decides its rivals).
@@ -59,16 +58,20 @@ struct Progress<T> {
 }
 
 /// Shared state of one run of the steps.
-struct Run<'a, S: RecordStep, R> {
+struct Run<'a, Src: EventSource, S: RecordStep<Src::StepRecord>> {
     step: &'a S,
-    records: &'a [R],
+    records: &'a [Src::Record],
     stages: &'a [Stage],
     keys: &'a RecordStrings,
     correlation_ids: &'a RecordStrings,
     fingerprints: &'a [Option<Fingerprint>],
     progress: Mutex<Progress<S::Input>>,
     cutoff: Instant,
-    fifo: bool,
+    /// Records run in order within their groups.
+    ordered: bool,
+    /// Permanent failures go to a dead-letter destination (so an ordered
+    /// group goes on after one).
+    dead_letters: bool,
     in_progress_until: u64,
     /// The wall-clock time at `started`: a record's time is derived from the
     /// deadline check's clock read instead of reading the wall clock again.
@@ -76,7 +79,7 @@ struct Run<'a, S: RecordStep, R> {
     started: Instant,
 }
 
-impl<S: RecordStep, R> Run<'_, S, R> {
+impl<Src: EventSource, S: RecordStep<Src::StepRecord>> Run<'_, Src, S> {
     /// The wall-clock time at `instant`.
     fn wall_at(&self, instant: Instant) -> OffsetDateTime {
         time::Duration::try_from(instant.saturating_duration_since(self.started))
@@ -87,14 +90,15 @@ impl<S: RecordStep, R> Run<'_, S, R> {
 }
 
 impl BatchProcessor {
-    pub(super) async fn run_batch<R: SqsRecord, S: RecordStep>(
+    pub(super) async fn run_batch<Src: EventSource, S: RecordStep<Src::StepRecord>>(
         &self,
-        records: &[R],
+        source: &Src,
+        records: &[Src::Record],
         context: &InvocationContext,
         step: &S,
         mut metrics: InvocationMetrics,
-    ) -> BatchReport {
-        let fifo = records.iter().any(|r| r.event_source_arn().is_some_and(is_fifo));
+    ) -> BatchReport<Src::Response> {
+        let ordered = source.ordered(records);
         let mut latencies = Vec::with_capacity(records.len());
         let Decoding {
             stages,
@@ -102,7 +106,7 @@ impl BatchProcessor {
             keys,
             correlation_ids,
             fingerprints,
-        } = decode_all(step, records, &mut latencies);
+        } = decode_all::<Src, S>(step, records, &mut latencies);
 
         let settle_by = self.settle_by(context);
         let cutoff = settle_by
@@ -111,7 +115,7 @@ impl BatchProcessor {
         let remaining = context.remaining().as_secs() + 1;
         let wall_now = crate::clock::now_utc();
         let unix_now = u64::try_from(wall_now.unix_timestamp()).unwrap_or(0);
-        let run = Run {
+        let run: Run<'_, Src, S> = Run {
             step,
             records,
             stages: &stages,
@@ -125,12 +129,13 @@ impl BatchProcessor {
                 latencies,
             }),
             cutoff,
-            fifo,
+            ordered,
+            dead_letters: source.dead_letter_destination().is_some(),
             in_progress_until: unix_now + remaining,
             wall_at_start: wall_now,
             started: Instant::now(),
         };
-        let (order, chains) = self.chains(records, &stages, fifo);
+        let (order, chains) = self.chains::<Src>(records, &stages, ordered);
         // `limit` workers take the chains in order: one future per worker, not
         // per record, so a large batch costs no per-record task allocation.
         let next_chain = AtomicUsize::new(0);
@@ -159,21 +164,22 @@ impl BatchProcessor {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         metrics.latencies_ms = latencies;
         let steps = StepResults { statuses, held };
-        Settlement::new(self, records, &keys, &fingerprints, settle_by)
-            .settle(stages, steps, metrics, fifo)
+        Settlement::new(self, source, records, &keys, &fingerprints, settle_by)
+            .settle(stages, steps, metrics, ordered)
             .await
     }
 
-    /// Which records run one after another: every record alone on standard
-    /// queues, each message group (or the whole batch) on FIFO queues. Returns
-    /// record indices in run order, and each chain's range of them.
-    fn chains(
+    /// Which records run one after another: every ready record alone when
+    /// the batch is unordered, each group (or the whole batch) in order when
+    /// it is ordered. Returns record indices in run order, and each chain's
+    /// range of them.
+    fn chains<Src: EventSource>(
         &self,
-        records: &[impl SqsRecord],
+        records: &[Src::Record],
         stages: &[Stage],
-        fifo: bool,
+        ordered: bool,
     ) -> (Vec<usize>, Vec<Range<usize>>) {
-        if !fifo {
+        if !ordered {
             let order: Vec<usize> = (0..records.len())
                 .filter(|&i| matches!(stages[i], Stage::Ready))
                 .collect();
@@ -187,7 +193,7 @@ impl BatchProcessor {
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, r) in records.iter().enumerate() {
-            let g = *index.entry(group_of(r)).or_insert_with(|| {
+            let g = *index.entry(Src::group(r)).or_insert_with(|| {
                 groups.push(Vec::new());
                 groups.len() - 1
             });
@@ -205,15 +211,15 @@ impl BatchProcessor {
     /// Runs one chain's records in order, from `now` (the clock as the last
     /// record of this worker ended, so a record's start costs no clock read);
     /// returns the time its last record ended.
-    async fn run_chain<S: RecordStep, R: SqsRecord>(
+    async fn run_chain<Src: EventSource, S: RecordStep<Src::StepRecord>>(
         &self,
-        run: &Run<'_, S, R>,
+        run: &Run<'_, Src, S>,
         chain: &[usize],
         mut now: Instant,
     ) -> Instant {
         for (pos, &i) in chain.iter().enumerate() {
             let ok = match &run.stages[i] {
-                Stage::Refused(e) => e.is_permanent() && self.config.dead_letter_queue_url.is_some(),
+                Stage::Refused(e) => e.is_permanent() && run.dead_letters,
                 Stage::Follower { .. } | Stage::Rival { .. } => true,
                 Stage::Ready => {
                     if now >= run.cutoff {
@@ -224,7 +230,7 @@ impl BatchProcessor {
                     ok
                 }
             };
-            if !ok && run.fifo {
+            if !ok && run.ordered {
                 let statuses = &mut lock(&run.progress).statuses;
                 for &j in &chain[pos + 1..] {
                     statuses[j] = StepStatus::Skipped;
@@ -237,14 +243,14 @@ impl BatchProcessor {
 
     /// Claims, runs and records one step, which starts `started`; returns
     /// whether it succeeded or was a duplicate, and when it ended.
-    async fn run_record<S: RecordStep, R: SqsRecord>(
+    async fn run_record<Src: EventSource, S: RecordStep<Src::StepRecord>>(
         &self,
-        run: &Run<'_, S, R>,
+        run: &Run<'_, Src, S>,
         i: usize,
         started: Instant,
     ) -> (bool, Instant) {
         let record = &run.records[i];
-        let message_id = record.message_id().unwrap_or_default();
+        let message_id = Src::record_id(record).unwrap_or_default();
         let Some(input) = lock(&run.progress).inputs[i].take() else {
             return (false, started); // never: each ready record runs once
         };
@@ -286,7 +292,7 @@ impl BatchProcessor {
                         message_id,
                         correlation_id,
                         idempotency_key: key,
-                        message: record,
+                        message: Src::step_record(record),
                         started_at,
                     };
                     match run.step.run(input, &context).await {

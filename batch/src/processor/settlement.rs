@@ -34,7 +34,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use futures::StreamExt;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -43,18 +42,17 @@ use crate::clock::unix_seconds;
 use crate::error::RecordError;
 use crate::fingerprint::Fingerprint;
 use crate::metrics::InvocationMetrics;
-use crate::ports::{Completion, EntryResults, OutgoingMessage, VisibilityChange};
-use crate::publish::{change_visibility, publish_batch};
-use crate::queue_url::{QueueArn, queue_name};
-use crate::sqs::SqsRecord;
+use crate::ports::{Completion, EntryResults, OutgoingMessage};
+use crate::publish::publish_batch;
+use crate::queue_url::queue_name;
+use crate::source::EventSource;
 
-use super::dead_letter::{dead_letter_message, now_rfc3339};
+use super::BatchProcessor;
 use super::decode::{RecordStrings, Stage};
 use super::outcome::{BatchReport, FailureReason, RecordOutcome};
 use super::run::{StepResults, StepStatus};
 use super::settings::FifoFailureMode;
 use super::step::Outgoing;
-use super::{BatchProcessor, group_of};
 
 /// The code of records the invocation's deadline margin cut off.
 pub(super) const DEADLINE_REACHED: &str = "DeadlineReached";
@@ -83,9 +81,10 @@ pub(super) type Unsent = Pending<Infallible, Vec<Outgoing>>;
 pub(super) type Sent = Pending<Infallible, Infallible>;
 
 /// The state of settling one batch.
-pub(super) struct Settlement<'a, R> {
+pub(super) struct Settlement<'a, Src: EventSource> {
     processor: &'a BatchProcessor,
-    records: &'a [R],
+    source: &'a Src,
+    records: &'a [Src::Record],
     keys: &'a RecordStrings,
     fingerprints: &'a [Option<Fingerprint>],
     /// Every call ends by then.
@@ -100,17 +99,19 @@ pub(super) struct Settlement<'a, R> {
     forwarded: BTreeMap<String, usize>,
 }
 
-impl<'a, R: SqsRecord> Settlement<'a, R> {
-    /// Settlement of `records`, whose keys and fingerprints decoding found.
+impl<'a, Src: EventSource> Settlement<'a, Src> {
+    /// Settlement of `source`'s `records`, whose keys and fingerprints decoding found.
     pub(super) fn new(
         processor: &'a BatchProcessor,
-        records: &'a [R],
+        source: &'a Src,
+        records: &'a [Src::Record],
         keys: &'a RecordStrings,
         fingerprints: &'a [Option<Fingerprint>],
         settle_by: Instant,
     ) -> Self {
         Settlement {
             processor,
+            source,
             records,
             keys,
             fingerprints,
@@ -128,11 +129,11 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
         stages: Vec<Stage>,
         steps: StepResults,
         metrics: InvocationMetrics,
-        fifo: bool,
-    ) -> BatchReport {
+        ordered: bool,
+    ) -> BatchReport<Src::Response> {
         let classified = self.classify(stages, steps.statuses, &steps.held);
         let unsent = self.dead_letter(classified).await;
-        let unsent = if fifo {
+        let unsent = if ordered {
             self.cut_failed_groups(unsent)
         } else {
             unsent
@@ -151,7 +152,7 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
         statuses: Vec<StepStatus>,
         held: &[bool],
     ) -> Vec<Classified> {
-        let dead_letters = self.processor.config.dead_letter_queue_url.is_some();
+        let dead_letters = self.source.dead_letter_destination().is_some();
         let for_good = |e: RecordError| {
             if dead_letters {
                 Pending::DeadLetter(Box::new(e))
@@ -168,7 +169,7 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
                 (Stage::Rival { leader }, _) if held.get(leader).copied().unwrap_or(false) => {
                     let e = RecordError::IdempotencyKeyReused;
                     warn!(
-                        messageId = self.records[i].message_id().unwrap_or_default(),
+                        messageId = Src::record_id(&self.records[i]).unwrap_or_default(),
                         code = e.code(),
                         error = %e,
                         "record rejected"
@@ -194,32 +195,31 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
         classified
     }
 
-    /// Phase 2: permanent failures to the DLQ, as one batched send.
+    /// Phase 2: permanent failures to the source's dead-letter destination,
+    /// as one batched send.
     pub(super) async fn dead_letter(&mut self, classified: Vec<Classified>) -> Vec<Unsent> {
-        let dead: Vec<(usize, &RecordError)> = classified
+        let dead: Vec<(&Src::Record, &RecordError)> = classified
             .iter()
             .enumerate()
             .filter_map(|(i, p)| match p {
-                Pending::DeadLetter(e) => Some((i, &**e)),
+                Pending::DeadLetter(e) => Some((&self.records[i], &**e)),
                 _ => None,
             })
             .collect();
-        let results = match (
-            self.processor.config.dead_letter_queue_url.as_deref(),
-            dead.is_empty(),
-        ) {
-            (Some(dlq), false) => {
-                let failed_at = now_rfc3339();
-                let messages: Vec<OutgoingMessage> = dead
-                    .iter()
-                    .map(|&(i, e)| dead_letter_message(&self.records[i], e, &failed_at))
-                    .collect();
-                let results = self.publish(dlq, messages).await;
-                if results.is_none() {
-                    warn!(
+        let results = match (self.source.dead_letter_destination(), dead.is_empty()) {
+            (Some(destination), false) => {
+                let results = before(self.settle_by, self.source.dead_letter(&dead)).await;
+                match &results {
+                    None => warn!(
                         records = dead.len(),
                         "deadline margin reached before the dead-letter sends finished; those records are reported failed"
-                    );
+                    ),
+                    Some(results) => {
+                        let delivered = results.iter().filter(|r| r.is_ok()).count();
+                        if delivered > 0 {
+                            *self.forwarded.entry(destination.to_owned()).or_default() += delivered;
+                        }
+                    }
                 }
                 results.unwrap_or_default()
             }
@@ -236,7 +236,7 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
                     Some(Ok(())) => RecordOutcome::DeadLettered { code: error.code() },
                     Some(Err(send_error)) => {
                         warn!(
-                            messageId = self.records[i].message_id().unwrap_or_default(),
+                            messageId = Src::record_id(&self.records[i]).unwrap_or_default(),
                             error = %send_error,
                             "could not dead-letter a permanently failed record; reporting it failed"
                         );
@@ -265,7 +265,7 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
         let mut failed_groups: HashSet<&str> = HashSet::new();
         let mut batch_failed = false;
         for (i, (record, pending)) in self.records.iter().zip(&mut unsent).enumerate() {
-            let group = group_of(record);
+            let group = Src::group(record);
             let reported = matches!(
                 pending,
                 Pending::Settled(RecordOutcome::DeadLettered { .. } | RecordOutcome::Failed { .. })
@@ -396,57 +396,43 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
         }
     }
 
-    /// Phase 7: a longer visibility timeout for records that ran and are
-    /// still reported retryable, by `settle_by`.
+    /// Phase 7: the source delays the redelivery of records that ran and
+    /// are still reported retryable (SQS: a longer visibility timeout), by
+    /// `settle_by`.
     pub(super) async fn back_off(&self, outcomes: &[RecordOutcome]) {
-        let Some(backoff) = self.processor.config.visibility_backoff else {
-            return;
-        };
-        let mut by_queue: BTreeMap<String, Vec<VisibilityChange>> = BTreeMap::new();
-        for &i in &self.ran_and_failed {
-            let record = &self.records[i];
-            let (
-                RecordOutcome::Failed {
-                    reason: FailureReason::Retryable,
-                    ..
-                },
-                Some(arn),
-                Some(handle),
-            ) = (
-                &outcomes[i],
-                record.event_source_arn().and_then(QueueArn::parse),
-                record.receipt_handle(),
-            )
-            else {
-                continue;
-            };
-            by_queue
-                .entry(arn.url(self.processor.config.sqs_endpoint_url.as_deref()))
-                .or_default()
-                .push(VisibilityChange {
-                    receipt_handle: handle.to_owned(),
-                    timeout_seconds: backoff.visibility_timeout(record.receive_count().unwrap_or(1)),
-                });
-        }
-        let queue = &*self.processor.queue;
-        let changes = async {
-            for (url, changes) in by_queue {
-                for result in change_visibility(queue, &url, &changes).await {
-                    if let Err(e) = result {
-                        warn!(queue = queue_name(&url), error = %e, "could not back off a failed record");
+        let retried: Vec<&Src::Record> = self
+            .ran_and_failed
+            .iter()
+            .filter(|&&i| {
+                matches!(
+                    outcomes[i],
+                    RecordOutcome::Failed {
+                        reason: FailureReason::Retryable,
+                        ..
                     }
-                }
-            }
-        };
-        if before(self.settle_by, changes).await.is_none() {
+                )
+            })
+            .map(|&i| &self.records[i])
+            .collect();
+        if retried.is_empty() {
+            return;
+        }
+        if before(self.settle_by, self.source.back_off(&retried))
+            .await
+            .is_none()
+        {
             warn!("deadline margin reached before every failed record was backed off");
         }
     }
 
     /// Phase 8: the response names every failed record once; the metrics
     /// count the outcomes.
-    pub(super) fn respond(self, outcomes: Vec<RecordOutcome>, mut metrics: InvocationMetrics) -> BatchReport {
-        let mut response = SqsBatchResponse::default();
+    pub(super) fn respond(
+        self,
+        outcomes: Vec<RecordOutcome>,
+        mut metrics: InvocationMetrics,
+    ) -> BatchReport<Src::Response> {
+        let mut failed: Vec<&str> = Vec::new();
         let mut reported: HashSet<&str> = HashSet::new();
         for (record, outcome) in self.records.iter().zip(&outcomes) {
             if let RecordOutcome::DeadLettered { code } | RecordOutcome::Failed { code, .. } = outcome
@@ -460,11 +446,9 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
                 RecordOutcome::DeadLettered { .. } => metrics.sent_to_dlq += 1,
                 RecordOutcome::Failed { .. } => {
                     metrics.failed += 1;
-                    let id = record.message_id().unwrap_or_default();
+                    let id = Src::record_id(record).unwrap_or_default();
                     if !id.is_empty() && reported.insert(id) {
-                        let mut failure = BatchItemFailure::default();
-                        failure.item_identifier = id.to_owned();
-                        response.batch_item_failures.push(failure);
+                        failed.push(id);
                     }
                 }
             }
@@ -478,7 +462,7 @@ impl<'a, R: SqsRecord> Settlement<'a, R> {
             "batch done"
         );
         BatchReport {
-            response,
+            response: self.source.respond(failed),
             outcomes,
             metrics,
             forwarded: self.forwarded,
@@ -554,11 +538,10 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use aws_lambda_events::sqs::SqsMessage;
 
     use super::*;
     use crate::error::{PortError, PortErrorKind};
-    use crate::ports::{Claim, IdempotencyStore, MessageQueue, MetricsSink, Undelivered};
+    use crate::ports::{Claim, IdempotencyStore, MessageQueue, MetricsSink, Undelivered, VisibilityChange};
     use crate::processor::BatchConfig;
 
     const DLQ: &str = "https://sqs.us-east-1.amazonaws.com/1/source-dlq";
@@ -617,29 +600,91 @@ mod tests {
         }
     }
 
-    fn processor(ports: &Arc<Ports>, dlq: Option<&str>, mode: FifoFailureMode) -> BatchProcessor {
+    fn processor(ports: &Arc<Ports>, mode: FifoFailureMode) -> BatchProcessor {
         let config = BatchConfig {
-            dead_letter_queue_url: dlq.map(str::to_owned),
             fifo_failure_mode: mode,
             ..BatchConfig::default()
         };
         BatchProcessor::new(config, ports.clone(), ports.clone(), ports.clone())
     }
 
-    /// Records `m0`, `m1`, ... in message groups `groups` (FIFO when given).
-    fn records(groups: &[&str]) -> Vec<SqsMessage> {
+    /// A record of [`TestSource`]: an ID and an ordering group.
+    struct TestRecord {
+        id: String,
+        group: String,
+    }
+
+    /// A source that is not SQS: its dead letters go to `destination` (all
+    /// refused when it is [`BROKEN`]); it notes what it backs off.
+    struct TestSource {
+        destination: Option<&'static str>,
+        backed_off: Mutex<Vec<String>>,
+    }
+
+    fn test_source(destination: Option<&'static str>) -> TestSource {
+        TestSource {
+            destination,
+            backed_off: Mutex::default(),
+        }
+    }
+
+    impl EventSource for TestSource {
+        type Record = TestRecord;
+        type StepRecord = TestRecord;
+        type Response = Vec<String>;
+
+        fn step_record(record: &TestRecord) -> &TestRecord {
+            record
+        }
+
+        fn record_id(record: &TestRecord) -> Option<&str> {
+            Some(&record.id)
+        }
+
+        fn fallback_correlation_id(record: &TestRecord) -> String {
+            record.id.clone()
+        }
+
+        fn ordered(&self, _: &[TestRecord]) -> bool {
+            true
+        }
+
+        fn group(record: &TestRecord) -> &str {
+            &record.group
+        }
+
+        fn dead_letter_destination(&self) -> Option<&str> {
+            self.destination
+        }
+
+        async fn dead_letter(&self, failures: &[(&TestRecord, &RecordError)]) -> EntryResults {
+            let refused = PortError::new(PortErrorKind::Rejected, "DeadLetter", "refused");
+            let result = if self.destination == Some(BROKEN) {
+                Err(refused)
+            } else {
+                Ok(())
+            };
+            vec![result; failures.len()]
+        }
+
+        async fn back_off(&self, records: &[&TestRecord]) {
+            let mut backed_off = self.backed_off.lock().unwrap();
+            backed_off.extend(records.iter().map(|r| r.id.clone()));
+        }
+
+        fn respond(&self, failed: Vec<&str>) -> Vec<String> {
+            failed.into_iter().map(str::to_owned).collect()
+        }
+    }
+
+    /// Records `m0`, `m1`, ... in ordering groups `groups`.
+    fn records(groups: &[&str]) -> Vec<TestRecord> {
         groups
             .iter()
             .enumerate()
-            .map(|(i, group)| {
-                let mut record = SqsMessage::default();
-                record.message_id = Some(format!("m{i}"));
-                if !group.is_empty() {
-                    record
-                        .attributes
-                        .insert("MessageGroupId".into(), (*group).to_owned());
-                }
-                record
+            .map(|(i, group)| TestRecord {
+                id: format!("m{i}"),
+                group: (*group).to_owned(),
             })
             .collect()
     }
@@ -681,10 +726,11 @@ mod tests {
     #[tokio::test]
     async fn classify_settles_each_stage_and_status_or_says_what_it_waits_for() {
         let ports = Arc::new(Ports::default());
-        let processor = processor(&ports, Some(DLQ), FifoFailureMode::SkipGroup);
+        let processor = processor(&ports, FifoFailureMode::SkipGroup);
+        let source = test_source(Some(DLQ));
         let records = records(&[""; 10]);
         let (keys, prints) = (keys(10), fingerprints(10));
-        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
         let retryable = || RecordError::InProgress { key: "k".into() };
         let stages = vec![
             Stage::Refused(RecordError::MissingBody),
@@ -740,8 +786,9 @@ mod tests {
 
         // Without a DLQ, permanent failures are reported; a rival whose leader
         // does not hold the key is retried.
-        let processor = self::processor(&ports, None, FifoFailureMode::SkipGroup);
-        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let processor = self::processor(&ports, FifoFailureMode::SkipGroup);
+        let source = test_source(None);
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
         let classified = settlement.classify(
             vec![
                 Stage::Refused(RecordError::MissingBody),
@@ -777,8 +824,9 @@ mod tests {
         let records = records(&[""; 4]);
         let (keys, prints) = (keys(4), fingerprints(4));
 
-        let processor = processor(&ports, Some(DLQ), FifoFailureMode::SkipGroup);
-        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let processor = processor(&ports, FifoFailureMode::SkipGroup);
+        let source = test_source(Some(DLQ));
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
         let unsent = settlement.dead_letter(waiting()).await;
         assert_eq!(
             unsent,
@@ -791,15 +839,16 @@ mod tests {
                 }),
             ]
         );
-        assert_eq!(ports.sent.lock().unwrap()[DLQ], 2);
+        assert_eq!(settlement.forwarded[DLQ], 2, "dead letters count as forwarded");
 
-        let processor = self::processor(&ports, Some(BROKEN), FifoFailureMode::SkipGroup);
-        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let processor = self::processor(&ports, FifoFailureMode::SkipGroup);
+        let source = test_source(Some(BROKEN));
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
         let unsent = settlement.dead_letter(waiting()).await;
         assert_eq!(unsent[0], failed_with(FailureReason::Permanent, "MissingBody"));
 
         let past = Instant::now() - Duration::from_millis(1);
-        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, past);
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, past);
         let unsent = settlement.dead_letter(waiting()).await;
         assert_eq!(unsent[3], failed_with(FailureReason::Deadline, DEADLINE_REACHED));
     }
@@ -821,8 +870,9 @@ mod tests {
         };
         let skipped = || failed_with(FailureReason::Skipped, "GroupFailed");
 
-        let processor = processor(&ports, None, FifoFailureMode::SkipGroup);
-        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let processor = processor(&ports, FifoFailureMode::SkipGroup);
+        let source = test_source(None);
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
         let cut = settlement.cut_failed_groups(unsent());
         assert_eq!(cut[0], Pending::Send(vec![message(OUT)]), "before the failure");
         assert_eq!(cut[2], Pending::Send(vec![message(OUT)]), "another group");
@@ -830,8 +880,9 @@ mod tests {
         assert_eq!(cut[5], Pending::Settled(RecordOutcome::Duplicate));
         assert_eq!(settlement.releases, ["k3"], "the dropped record's claim");
 
-        let processor = self::processor(&ports, None, FifoFailureMode::StopBatch);
-        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let processor = self::processor(&ports, FifoFailureMode::StopBatch);
+        let source = test_source(None);
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
         let cut = settlement.cut_failed_groups(unsent());
         assert_eq!(cut[0], Pending::Send(vec![message(OUT)]));
         assert!(cut[2..].iter().all(|p| *p == skipped()), "{cut:?}");
@@ -841,10 +892,11 @@ mod tests {
     #[tokio::test]
     async fn a_record_is_processed_when_all_its_messages_went_out() {
         let ports = Arc::new(Ports::default());
-        let processor = processor(&ports, None, FifoFailureMode::SkipGroup);
+        let processor = processor(&ports, FifoFailureMode::SkipGroup);
+        let source = test_source(None);
         let records = records(&[""; 4]);
         let (keys, prints) = (keys(4), fingerprints(4));
-        let mut settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
         let sent = settlement
             .send(vec![
                 Pending::Send(vec![message(OUT), message(OUT)]),
@@ -896,11 +948,12 @@ mod tests {
     #[test]
     fn the_response_names_each_failed_message_once_and_the_metrics_count_every_outcome() {
         let ports = Arc::new(Ports::default());
-        let processor = processor(&ports, None, FifoFailureMode::SkipGroup);
+        let processor = processor(&ports, FifoFailureMode::SkipGroup);
+        let source = test_source(None);
         let mut records = records(&[""; 5]);
-        records[4].message_id = Some("m3".into());
+        records[4].id = "m3".into();
         let (keys, prints) = (keys(5), fingerprints(5));
-        let settlement = Settlement::new(&processor, &records, &keys, &prints, later());
+        let settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
         let failure = RecordOutcome::Failed {
             reason: FailureReason::Retryable,
             code: "Timeout",
@@ -917,13 +970,7 @@ mod tests {
             ],
             InvocationMetrics::default(),
         );
-        let ids: Vec<&str> = report
-            .response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        assert_eq!(ids, ["m3"]);
+        assert_eq!(report.response, ["m3"]);
         let m = &report.metrics;
         assert_eq!(
             (
@@ -935,5 +982,23 @@ mod tests {
             ),
             (1, 1, 1, 2, 1)
         );
+    }
+
+    #[tokio::test]
+    async fn only_records_that_ran_and_are_still_retried_are_backed_off() {
+        let ports = Arc::new(Ports::default());
+        let processor = processor(&ports, FifoFailureMode::SkipGroup);
+        let source = test_source(None);
+        let records = records(&[""; 3]);
+        let (keys, prints) = (keys(3), fingerprints(3));
+        let mut settlement = Settlement::new(&processor, &source, &records, &keys, &prints, later());
+        settlement.ran_and_failed = vec![1, 2];
+        let retried = RecordOutcome::Failed {
+            reason: FailureReason::Retryable,
+            code: "Timeout",
+        };
+        let outcomes = [retried.clone(), retried, RecordOutcome::Duplicate];
+        settlement.back_off(&outcomes).await;
+        assert_eq!(*source.backed_off.lock().unwrap(), ["m1"]);
     }
 }

@@ -57,10 +57,11 @@ impl Outgoing {
     }
 }
 
-/// What a step sees of the record it runs for.
+/// What a step sees of the record it runs for (`R`: the source's record,
+/// an SQS message by default).
 #[derive(Debug)]
-pub struct RecordContext<'a> {
-    /// The SQS message ID.
+pub struct RecordContext<'a, R: ?Sized = dyn SqsRecord> {
+    /// The record's ID (SQS: its message ID).
     pub message_id: &'a str,
     /// The resolved correlation ID.
     pub correlation_id: &'a str,
@@ -68,15 +69,16 @@ pub struct RecordContext<'a> {
     /// ID of the messages the step sends to FIFO queues.
     pub idempotency_key: &'a str,
     /// The whole record, attributes included.
-    pub message: &'a dyn SqsRecord,
+    pub message: &'a R,
     /// When the record started, on the batch's clock (which follows tokio's,
     /// so paused tests and local runs agree with their timers). Steps stamp
     /// their events with it: one clock read a batch instead of one a record.
     pub started_at: OffsetDateTime,
 }
 
-/// One business step, run once per record.
-pub trait RecordStep: Send + Sync {
+/// One business step, run once per record of the source whose records it
+/// decodes (`R`: SQS messages by default).
+pub trait RecordStep<R: ?Sized = dyn SqsRecord>: Send + Sync {
     /// The decoded input.
     type Input: Send;
 
@@ -84,7 +86,7 @@ pub trait RecordStep: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Decodes and validates a record. Contract violations must be permanent errors.
-    fn decode(&self, message: &dyn SqsRecord) -> Result<Self::Input, RecordError>;
+    fn decode(&self, message: &R) -> Result<Self::Input, RecordError>;
 
     /// The input's business key (an invoice ID, say): its idempotency key is
     /// `<name>#<key>`, and records of a batch with the same key never race.
@@ -103,13 +105,8 @@ pub trait RecordStep: Send + Sync {
     fn run(
         &self,
         input: Self::Input,
-        context: &RecordContext<'_>,
+        context: &RecordContext<'_, R>,
     ) -> impl Future<Output = Result<Vec<Outgoing>, RecordError>> + Send;
-}
-
-/// The body of a record, or [`RecordError::MissingBody`].
-pub fn body<R: SqsRecord + ?Sized>(message: &R) -> Result<&str, RecordError> {
-    message.body().ok_or(RecordError::MissingBody)
 }
 
 /// The idempotency key of a step's business key, `<step>#<key>` (also the

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use orderflow_batch::RecordError;
 use orderflow_batch::config::ConfigError;
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::processor::{EventMessage, Outgoing, RecordContext, RecordStep, body};
-use orderflow_batch::sqs::SqsRecord;
+use orderflow_batch::processor::{EventMessage, Outgoing, RecordContext, RecordStep};
+use orderflow_batch::sqs::{SqsRecord, body};
 use orderflow_orders::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
