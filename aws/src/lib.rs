@@ -11,6 +11,7 @@
 //!
 //! Every client honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`),
 //! so the same code runs against local servers that speak the AWS protocols.
+#![forbid(unsafe_code)]
 
 pub mod calls;
 pub mod cloudwatch;

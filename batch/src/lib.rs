@@ -96,6 +96,7 @@
 //! assert_eq!(response.batch_item_failures[0].item_identifier, "m2");
 //! # }
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod attributes;
 pub mod clock;

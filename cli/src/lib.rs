@@ -9,6 +9,7 @@
 //! - [`redrive`]: move a dead-letter queue's messages back to their source.
 //! - [`sqs_client`]: the SQS client these two use, counting its calls.
 //! - [`ranges`]: the range checks of numeric flags, the same in every command.
+#![forbid(unsafe_code)]
 
 pub mod consume;
 pub mod invoke;

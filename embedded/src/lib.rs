@@ -9,6 +9,7 @@
 //! - [`poller`]: event source mappings that poll a queue and invoke a
 //!   function's handler with batches, as Lambda does, against the broker or SQS.
 //! - [`address`]: where embedded queues live.
+#![forbid(unsafe_code)]
 
 pub mod address;
 pub mod broker;

@@ -9,6 +9,7 @@
 //! - [`money`]: amounts as exact cents.
 //! - [`ports`]: stock and customer notifications.
 //! - [`pipeline`]: the pipeline's queues by name.
+#![forbid(unsafe_code)]
 
 pub mod contracts;
 pub mod event_json;

@@ -7,6 +7,7 @@
 //! a test binary starts its own server from `.venv/` instead, watched so it
 //! stops with the binary. A missing server fails the test with what to run; it
 //! never skips.
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

@@ -5,6 +5,7 @@
 //! queue; otherwise it reserves nothing and sends `OrderRejected` (naming the
 //! short SKUs) to the notifications queue. The reservation is recorded under the
 //! order ID, so a redelivered order never takes stock twice.
+#![forbid(unsafe_code)]
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 //! renders the customer message and hands it to the [`Notifier`]: an SNS topic
 //! in AWS, a log line locally. Logs name the order and template, never the
 //! customer's data.
+#![forbid(unsafe_code)]
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -34,6 +34,7 @@
 //! error level, in the request's span with its correlation ID), never
 //! returned. Info-level logs name the order ID and the outcome, never the
 //! order's contents or the customer.
+#![forbid(unsafe_code)]
 
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@
 //! `ShipmentCreated` to the notifications queue. The shipment ID is derived from
 //! the order ID, so the same order always gets the same shipment; the carrier
 //! and delivery estimate follow the shipping region.
+#![forbid(unsafe_code)]
 
 use std::borrow::Cow;
 use std::sync::Arc;
