@@ -187,6 +187,7 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetD
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use time::format_description::well_known::Rfc3339;
     use time::macros::datetime;
 
@@ -303,6 +304,48 @@ mod tests {
                 OffsetDateTime::parse(&text, &Rfc3339).ok(),
                 "{text}"
             );
+        }
+    }
+
+    /// Cases the property runs in CI, from a fixed seed (`PROPTEST_RNG_SEED` explores others).
+    const CASES: u32 = 512;
+    const SEED: u64 = 0x3339_2026_1206_0001;
+
+    fn config() -> proptest::test_runner::Config {
+        use proptest::test_runner::{Config, RngSeed};
+
+        let default = Config::default();
+        Config {
+            cases: CASES,
+            rng_seed: match default.rng_seed {
+                RngSeed::Random => RngSeed::Fixed(SEED),
+                chosen => chosen,
+            },
+            ..default
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(config())]
+
+        /// Any instant of years 0 to 9999, at any nanosecond and any whole-minute
+        /// offset, is written as `time` writes it, and reads back as itself.
+        #[test]
+        fn every_instant_is_written_as_time_writes_it(
+            seconds in datetime!(0000-01-01 00:00:00 UTC).unix_timestamp()
+                ..=datetime!(9999-12-31 23:59:59 UTC).unix_timestamp(),
+            // Whole seconds, milliseconds and any nanosecond: every fraction length.
+            nanos in prop_oneof![Just(0u32), (1u32..1000).prop_map(|n| n * 1_000_000), 0u32..1_000_000_000],
+            offset_minutes in -(23 * 60 + 59)..=(23i32 * 60 + 59),
+        ) {
+            let offset = UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap();
+            let dt = OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+                .replace_nanosecond(nanos).unwrap()
+                .to_offset(offset);
+            prop_assume!((0..=9999).contains(&dt.year()));
+            let written = write(dt).unwrap();
+            prop_assert_eq!(written.as_str(), dt.format(&Rfc3339).unwrap());
+            prop_assert_eq!(parse(written.as_str()), Some(dt));
         }
     }
 
