@@ -26,6 +26,7 @@
 //! - Metrics are aggregated per invocation and published on every path.
 
 mod decode;
+mod in_span;
 mod invocation;
 mod outcome;
 mod run;

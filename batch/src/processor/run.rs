@@ -11,7 +11,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;
 use tokio::time::Instant;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{debug, info_span, warn};
 
 use crate::error::RecordError;
 use crate::fingerprint::Fingerprint;
@@ -20,6 +20,7 @@ use crate::ports::Claim;
 use crate::source::EventSource;
 
 use super::decode::{Decoding, RecordStrings, Stage, decode_all};
+use super::in_span::InSpan;
 use super::invocation::InvocationContext;
 use super::outcome::BatchReport;
 use super::settings::FifoFailureMode;
@@ -261,7 +262,7 @@ impl BatchProcessor {
         let correlation_id = run.correlation_ids.get(i);
         let started_at = run.wall_at(started);
         let span = info_span!("record", messageId = message_id, correlationId = correlation_id);
-        async {
+        let record_run = async {
             let claim = self
                 .idempotency
                 .claim(
@@ -314,8 +315,7 @@ impl BatchProcessor {
             progress.statuses[i] = status;
             progress.held[i] = held;
             (ok, ended)
-        }
-        .instrument(span)
-        .await
+        };
+        InSpan::new(record_run, span).await
     }
 }

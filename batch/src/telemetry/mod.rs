@@ -1,0 +1,345 @@
+//! Logging: JSON lines in Lambda, readable text locally.
+//!
+//! In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) every line is a JSON object with
+//! the current span's fields, so each record's lines carry its `messageId` and
+//! `correlationId`. The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's
+//! advanced logging controls), else `RUST_LOG`, else the given default.
+//!
+//! The JSON lines come from a layer, [`JsonLines`], on tracing-subscriber's
+//! span registry: other layers (OpenTelemetry, X-Ray) stack beside it
+//! (`registry().with(filter).with(json_layer(w)).with(their_layer)`).
+//! The batch processor opens a span for every record, so the layer keeps a
+//! span's fields as recorded and escapes them only when a line is written,
+//! in buffers reused from closed spans. Filtering is by target and level
+//! ([`Targets`]: `info`, `warn,orderflow_batch=debug`).
+
+mod event_fields;
+mod json_lines;
+mod memory_writer;
+mod span_fields;
+
+use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+pub use json_lines::JsonLines;
+pub use memory_writer::MemoryWriter;
+
+/// Installs the global subscriber once; later calls do nothing.
+pub fn init(default_level: &str) {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default_level.to_owned())
+        .to_ascii_lowercase();
+    // Lambda's levels include FATAL, which tracing calls ERROR.
+    let level = if level == "fatal" {
+        "error".to_owned()
+    } else {
+        level
+    };
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let json =
+        in_lambda || std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // Already initialised (tests, or a host program): keep that subscriber.
+    if json {
+        let filter = level
+            .parse::<Targets>()
+            .or_else(|_| default_level.parse())
+            .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
+        // Lambda captures stdout and stderr alike; stdout stays free for EMF metrics lines.
+        let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stderr));
+    } else {
+        let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new(default_level));
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let _ = tracing::subscriber::set_global_default(text_subscriber(filter, std::io::stderr, ansi));
+    }
+}
+
+/// The readable text subscriber [`init`] installs outside Lambda: compact
+/// lines, each value bounded and its control characters escaped
+/// ([`crate::log_value::text_fields`]), so a field cannot forge a line.
+pub fn text_subscriber<W>(filter: EnvFilter, writer: W, ansi: bool) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_span_events(FmtSpan::NONE)
+        .with_ansi(ansi)
+        .with_writer(writer)
+        .fmt_fields(crate::log_value::text_fields())
+        .compact()
+        .finish()
+}
+
+/// The JSON-lines subscriber [`init`] installs in Lambda: the span registry,
+/// filtered by target and level, with the [`JsonLines`] layer. Public so
+/// benchmarks and tests log exactly as Lambda does.
+pub fn json_subscriber<W>(filter: Targets, writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(json_layer(writer))
+}
+
+/// The [`JsonLines`] layer alone, to stack with other layers on a registry.
+pub fn json_layer<W>(writer: W) -> JsonLines<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    JsonLines::new(writer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_format_escapes_control_characters_in_every_field() {
+        let lines = MemoryWriter::default();
+        let writer = lines.clone();
+        let subscriber = text_subscriber(EnvFilter::new("info"), move || writer.clone(), false);
+        tracing::subscriber::with_default(subscriber, || {
+            let forged = "c-1\r\n2026-12-05T00:00:00Z  INFO forged: everything is fine";
+            let forged = forged.replace("\\r", "\r").replace("\\n", "\n");
+            let span = tracing::info_span!("record", correlationId = %forged, messageId = "m\u{7}1");
+            span.in_scope(|| tracing::warn!(error = %"bad\nvalue", "record\rfailed"));
+        });
+        let text = lines.contents();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(!text.contains('\r') && !text.contains('\u{7}'), "{text:?}");
+        assert!(text.contains("c-1\\r\\n2026"), "{text:?}");
+        assert!(text.contains("bad\\nvalue"), "{text:?}");
+    }
+
+    #[test]
+    fn every_logged_value_is_bounded_in_both_formats() {
+        let huge = "E".repeat(300 * 1024);
+        let json = MemoryWriter::default();
+        let writer = json.clone();
+        tracing::subscriber::with_default(
+            json_subscriber("info".parse().unwrap(), move || writer.clone()),
+            || {
+                tracing::info_span!("record", eventType = %huge)
+                    .in_scope(|| tracing::warn!(value = %huge, debug = ?huge, "{huge}"));
+            },
+        );
+        let text = MemoryWriter::default();
+        let writer = text.clone();
+        tracing::subscriber::with_default(
+            text_subscriber(EnvFilter::new("info"), move || writer.clone(), false),
+            || {
+                tracing::info_span!("record", eventType = %huge)
+                    .in_scope(|| tracing::warn!(value = %huge, "{huge}"));
+            },
+        );
+        for (format, out) in [("json", json.contents()), ("text", text.contents())] {
+            assert_eq!(out.lines().count(), 1, "{format}");
+            assert!(
+                out.len() < 5 * crate::log_value::MAX_LOGGED_BYTES,
+                "{format}: {} bytes",
+                out.len()
+            );
+            assert!(out.contains("bytes cut)"), "{format}");
+        }
+    }
+
+    #[test]
+    fn lambda_lines_are_flat_with_the_span_and_the_level_filter() {
+        let lines = MemoryWriter::default();
+        let writer = lines.clone();
+        let subscriber = json_subscriber("info".parse().unwrap(), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("record", messageId = "m-1", correlationId = "c-1");
+            span.in_scope(|| {
+                tracing::debug!("filtered out");
+                tracing::warn!(code = "X", error = %"a \"quoted\"\nreason", "inside");
+            });
+            tracing::info!(count = 2u64, "outside");
+            tracing::info_span!("empty").in_scope(|| tracing::error!(failed = true));
+        });
+        let text = lines.contents();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let line = &lines[0];
+        assert!(
+            time::OffsetDateTime::parse(
+                line["timestamp"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339
+            )
+            .is_ok(),
+            "{line}"
+        );
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["message"], "inside");
+        assert_eq!(line["code"], "X");
+        assert_eq!(line["error"], "a \"quoted\"\nreason");
+        assert_eq!(line["span"]["messageId"], "m-1");
+        assert_eq!(line["span"]["correlationId"], "c-1");
+        assert_eq!(line["span"]["name"], "record");
+        assert_eq!(
+            (lines[1]["message"].as_str(), lines[1]["count"].as_u64()),
+            (Some("outside"), Some(2))
+        );
+        assert!(lines[1].get("span").is_none(), "{}", lines[1]);
+        assert_eq!(lines[2]["level"], "ERROR");
+        assert_eq!(lines[2]["failed"], true);
+        assert_eq!(lines[2]["span"], serde_json::json!({"name": "empty"}));
+        assert!(
+            line.get("fields").is_none() && line.get("spans").is_none(),
+            "{line}"
+        );
+    }
+
+    /// The lines written while `f` runs under a JSON subscriber with `filter`, parsed.
+    fn lines_of(filter: &str, f: impl FnOnce()) -> Vec<serde_json::Value> {
+        let lines = MemoryWriter::default();
+        let writer = lines.clone();
+        let subscriber = json_subscriber(filter.parse().unwrap(), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, f);
+        let text = lines.contents();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn span_fields_reach_lines_intact_and_later_values_are_added() {
+        let lines = lines_of("info", || {
+            let span = tracing::info_span!(
+                "record",
+                messageId = "m-1",
+                correlationId = "quote \" back\\slash \n tab\t \u{1}",
+                count = 3u64,
+                late = tracing::field::Empty
+            );
+            span.record("late", "filled");
+            span.in_scope(|| tracing::warn!(code = "X", "inside"));
+        });
+        let span = &lines[0]["span"];
+        assert_eq!(span["messageId"], "m-1");
+        assert_eq!(span["correlationId"], "quote \" back\\slash \n tab\t \u{1}");
+        assert_eq!(span["count"], 3);
+        assert_eq!(span["late"], "filled");
+        assert_eq!(lines[0]["code"], "X");
+    }
+
+    #[test]
+    fn span_fields_of_every_kind_are_written_as_json_values() {
+        let lines = lines_of("info", || {
+            let span = tracing::info_span!(
+                "record",
+                negative = -7i64,
+                retried = true,
+                ratio = 0.25f64,
+                nan = f64::NAN,
+                shown = %"display \"quoted\"",
+                debugged = ?("tuple", 1),
+            );
+            span.in_scope(|| tracing::info!("inside"));
+        });
+        let span = &lines[0]["span"];
+        assert_eq!(span["negative"], -7);
+        assert_eq!(span["retried"], true);
+        assert_eq!(span["ratio"], 0.25);
+        assert_eq!(span["nan"], serde_json::Value::Null);
+        assert_eq!(span["shown"], "display \"quoted\"");
+        assert_eq!(span["debugged"], "(\"tuple\", 1)");
+    }
+
+    /// Counts the events and spans it sees: a layer stacked beside the JSON lines.
+    #[derive(Clone, Default)]
+    struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl<S: Subscriber> tracing_subscriber::Layer<S> for Counting {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+
+        fn on_new_span(
+            &self,
+            _: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn another_layer_stacks_on_the_json_lines() {
+        let lines = MemoryWriter::default();
+        let writer = lines.clone();
+        let counting = Counting::default();
+        let subscriber = tracing_subscriber::registry()
+            .with("info".parse::<Targets>().unwrap())
+            .with(json_layer(move || writer.clone()))
+            .with(counting.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("record", messageId = "m-1").in_scope(|| {
+                tracing::info!("one");
+                tracing::debug!("filtered for both layers");
+            });
+            tracing::info!("two");
+        });
+        // One span and two events reached the other layer.
+        assert_eq!(counting.0.load(std::sync::atomic::Ordering::Relaxed), 102);
+        let text = lines.contents();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["span"]["messageId"], "m-1");
+        assert_eq!(lines[1]["message"], "two");
+    }
+
+    #[test]
+    fn the_innermost_entered_span_is_the_current_one() {
+        let lines = lines_of("info", || {
+            let outer = tracing::info_span!("invocation", requestId = "r-1");
+            let _outer = outer.enter();
+            tracing::info_span!("record", messageId = "m-1").in_scope(|| tracing::info!("in the record"));
+            tracing::info!("between records");
+            assert_eq!(
+                tracing::Span::current().metadata().map(|m| m.name()),
+                Some("invocation")
+            );
+        });
+        assert_eq!(lines[0]["span"]["messageId"], "m-1");
+        assert_eq!(lines[0]["span"]["name"], "record");
+        assert_eq!(
+            lines[1]["span"],
+            serde_json::json!({"requestId": "r-1", "name": "invocation"})
+        );
+    }
+
+    #[test]
+    fn a_closed_span_leaves_nothing_behind_for_the_next_one() {
+        let lines = lines_of("info", || {
+            for id in ["m-1", "m-2"] {
+                let span = tracing::info_span!("record", messageId = id);
+                let clone = span.clone();
+                drop(span);
+                clone.in_scope(|| tracing::info!("kept open by its clone"));
+            }
+            tracing::info_span!("record").in_scope(|| tracing::info!("no fields"));
+        });
+        assert_eq!(lines[0]["span"]["messageId"], "m-1");
+        assert_eq!(lines[1]["span"]["messageId"], "m-2");
+        assert_eq!(lines[2]["span"], serde_json::json!({"name": "record"}));
+    }
+
+    #[test]
+    fn targets_set_their_own_levels() {
+        let lines = lines_of("warn,chatty=debug", || {
+            tracing::debug!(target: "chatty", "kept");
+            tracing::debug!(target: "quiet", "dropped");
+            tracing::info!("dropped too");
+            tracing::warn!("kept too");
+        });
+        let messages: Vec<&str> = lines.iter().map(|l| l["message"].as_str().unwrap()).collect();
+        assert_eq!(messages, ["kept", "kept too"]);
+    }
+}
