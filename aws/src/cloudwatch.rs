@@ -16,9 +16,9 @@ use orderflow_batch::ports::MetricsSink;
 use crate::error::classify;
 
 /// Most values (and counts) in one datum.
-pub const MAX_VALUES_PER_DATUM: usize = 150;
+const MAX_VALUES_PER_DATUM: usize = 150;
 /// Most datums in one `PutMetricData` call.
-pub const MAX_DATUMS_PER_CALL: usize = 1000;
+const MAX_DATUMS_PER_CALL: usize = 1000;
 
 /// Publishes invocation metrics to a CloudWatch namespace.
 #[derive(Clone, Debug)]
@@ -38,7 +38,7 @@ impl CloudWatchMetrics {
 }
 
 /// The datums of one invocation: its counters, then the latency distribution.
-pub fn datums(metrics: &InvocationMetrics) -> Vec<MetricDatum> {
+fn datums(metrics: &InvocationMetrics) -> Vec<MetricDatum> {
     let dimensions = vec![
         Dimension::builder()
             .name("Service")

@@ -36,11 +36,11 @@ pub const IDEMPOTENCY_KEY: &str = "id";
 /// The idempotency table's TTL attribute.
 pub const EXPIRY_ATTRIBUTE: &str = "expiresAt";
 /// The idempotency record's fingerprint attribute.
-pub const FINGERPRINT_ATTRIBUTE: &str = "fingerprint";
+const FINGERPRINT_ATTRIBUTE: &str = "fingerprint";
 /// The inventory table's key attribute.
 pub const INVENTORY_KEY: &str = "pk";
 /// DynamoDB's limit of actions in one transaction.
-pub const MAX_TRANSACTION_ITEMS: usize = 100;
+const MAX_TRANSACTION_ITEMS: usize = 100;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -85,7 +85,7 @@ impl DynamoIdempotencyStore {
 }
 
 /// Most items in one `BatchWriteItem` call.
-pub const MAX_BATCH_WRITE: usize = 25;
+const MAX_BATCH_WRITE: usize = 25;
 
 impl DynamoIdempotencyStore {
     /// Completes up to 25 keys in one `BatchWriteItem`, resending unprocessed items a few times.

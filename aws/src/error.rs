@@ -9,7 +9,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use orderflow_batch::error::{PortError, PortErrorKind};
 
 /// The kind of failure an AWS error code means.
-pub fn kind_of_code(code: &str) -> PortErrorKind {
+fn kind_of_code(code: &str) -> PortErrorKind {
     match code {
         "ThrottlingException"
         | "Throttling"

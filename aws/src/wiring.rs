@@ -39,7 +39,7 @@ pub mod var {
 }
 
 /// The default metrics namespace.
-pub const DEFAULT_NAMESPACE: &str = "Orderflow";
+const DEFAULT_NAMESPACE: &str = "Orderflow";
 
 /// Which adapters a process uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,7 +191,7 @@ impl Adapters {
 }
 
 /// A CloudWatch client that gives up quickly: metrics must never hold an invocation.
-pub fn metrics_client(sdk: &SdkConfig) -> aws_sdk_cloudwatch::Client {
+fn metrics_client(sdk: &SdkConfig) -> aws_sdk_cloudwatch::Client {
     let config = aws_sdk_cloudwatch::config::Builder::from(sdk)
         .timeout_config(
             TimeoutConfig::builder()

@@ -71,7 +71,7 @@ impl Env {
     }
 
     /// `name` parsed, or `default` when unset.
-    pub fn parse_or<T: FromStr>(&self, name: &str, default: T, expected: &str) -> Result<T, ConfigError> {
+    fn parse_or<T: FromStr>(&self, name: &str, default: T, expected: &str) -> Result<T, ConfigError> {
         match self.optional(name) {
             None => Ok(default),
             Some(value) => value.trim().parse().map_err(|_| invalid(name, &value, expected)),
@@ -95,7 +95,7 @@ impl Env {
     }
 
     /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), or `default` when unset.
-    pub fn boolean_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+    fn boolean_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
         match self.optional(name) {
             None => Ok(default),
             Some(value) => match value.trim().to_ascii_lowercase().as_str() {

@@ -22,7 +22,7 @@ pub struct Fingerprint(u64);
 
 impl Fingerprint {
     /// Hex digits in [`Fingerprint::to_hex`].
-    pub const HEX_LEN: usize = 16;
+    const HEX_LEN: usize = 16;
 
     /// The fingerprint as 16 lowercase hex digits, as stores keep it.
     pub fn to_hex(self) -> String {

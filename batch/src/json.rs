@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 /// Whether a JSON string literal of `value` needs escapes: a control character,
 /// `"` or `\\`.
-pub fn needs_escape(value: &str) -> bool {
+fn needs_escape(value: &str) -> bool {
     first_special(value.as_bytes()).is_some()
 }
 

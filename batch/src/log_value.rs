@@ -29,7 +29,7 @@ pub fn bounded(value: &str) -> Cow<'_, str> {
 
 /// `value` with every control character (and DEL) written as an escape
 /// (`\r`, `\n`, `\t`, `\u{7}`): one value, one line.
-pub fn escape_controls(value: &str) -> Cow<'_, str> {
+fn escape_controls(value: &str) -> Cow<'_, str> {
     if !value.chars().any(char::is_control) {
         return Cow::Borrowed(value);
     }

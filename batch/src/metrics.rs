@@ -113,7 +113,7 @@ fn round_significant(value: f64, digits: i32) -> f64 {
 }
 
 /// The most values EMF accepts for one metric.
-pub const EMF_MAX_VALUES: usize = 100;
+const EMF_MAX_VALUES: usize = 100;
 
 /// One invocation's metrics as an Embedded Metric Format document: CloudWatch
 /// Logs turns the line into metrics in `namespace`, without an API call.
@@ -121,7 +121,7 @@ pub const EMF_MAX_VALUES: usize = 100;
 /// EMF has no counts, only up to 100 values per metric: up to 100 latency
 /// samples are written as they are; beyond that, 100 evenly spaced quantiles
 /// stand for them (the percentiles hold, the sample count is 100).
-pub fn emf_document(metrics: &InvocationMetrics, namespace: &str) -> serde_json::Value {
+fn emf_document(metrics: &InvocationMetrics, namespace: &str) -> serde_json::Value {
     use serde_json::{Map, Value, json};
     let mut definitions: Vec<Value> = metrics
         .counters()

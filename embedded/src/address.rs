@@ -15,16 +15,16 @@ pub fn embedded_queue_url(name: &str) -> String {
     format!("{EMBEDDED_ENDPOINT}/{EMBEDDED_ACCOUNT}/{name}")
 }
 
-/// The ARN of an embedded queue.
-pub fn embedded_queue_arn(name: &str) -> String {
-    format!("arn:aws:sqs:{EMBEDDED_REGION}:{EMBEDDED_ACCOUNT}:{name}")
-}
-
 #[cfg(test)]
 mod tests {
     use orderflow_batch::queue_url::QueueArn;
 
     use super::*;
+
+    /// The ARN of an embedded queue, as an event source mapping names it.
+    fn embedded_queue_arn(name: &str) -> String {
+        format!("arn:aws:sqs:{EMBEDDED_REGION}:{EMBEDDED_ACCOUNT}:{name}")
+    }
 
     #[test]
     fn embedded_arns_map_to_embedded_urls() {

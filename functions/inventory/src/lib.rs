@@ -29,7 +29,7 @@ pub const STEP: &str = "inventory";
 
 /// What the reservation decided for an order.
 #[derive(Clone, Debug, PartialEq)]
-pub enum StockDecision {
+enum StockDecision {
     /// Every line is reserved.
     Reserved(InventoryReserved),
     /// Not enough stock; nothing reserved.
@@ -38,7 +38,7 @@ pub enum StockDecision {
 
 /// Reserves an order's stock all or nothing and says what to announce (the
 /// event takes the order's fields over).
-pub async fn reserve_stock(
+async fn reserve_stock(
     order: OrderCreated,
     inventory: &dyn InventoryStore,
     now: OffsetDateTime,

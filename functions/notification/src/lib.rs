@@ -66,7 +66,7 @@ struct Shape {
 
 /// Decodes a notifications-queue message by its `EventType` attribute, or by
 /// its shape when the attribute is missing.
-pub fn decode_customer_event(message: &dyn SqsRecord) -> Result<CustomerEvent, RecordError> {
+fn decode_customer_event(message: &dyn SqsRecord) -> Result<CustomerEvent, RecordError> {
     let body = body(message)?;
     let event_type = match message.string_attribute(attribute::EVENT_TYPE) {
         Some(value) => EventType::parse(value).ok_or(RecordError::UnknownEventType(
@@ -101,12 +101,12 @@ pub fn decode_customer_event(message: &dyn SqsRecord) -> Result<CustomerEvent, R
 }
 
 /// The business key of a notification: the order and the template, `ord-1:shipment-confirmation`.
-pub fn notification_key(order_id: &str, template: Template) -> String {
+fn notification_key(order_id: &str, template: Template) -> String {
     format!("{order_id}:{}", template.name())
 }
 
 /// Renders the customer message for an event.
-pub fn render(event: &CustomerEvent) -> CustomerNotification {
+fn render(event: &CustomerEvent) -> CustomerNotification {
     match event {
         CustomerEvent::Shipped(s) => CustomerNotification {
             order_id: s.order_id.clone(),

@@ -69,13 +69,13 @@ pub mod header {
 }
 
 /// The one route this function serves.
-pub const ORDERS_PATH: &str = "/orders";
+const ORDERS_PATH: &str = "/orders";
 
 /// The largest body accepted, in bytes after base64 decoding: SQS's message size.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The body of every 5xx response: what went wrong stays in the logs.
-pub const SERVER_ERROR_MESSAGE: &str = "could not accept the order, try again";
+const SERVER_ERROR_MESSAGE: &str = "could not accept the order, try again";
 
 /// Where accepted orders go, and how patiently a failed send is retried.
 #[derive(Clone, Debug)]
@@ -184,7 +184,7 @@ impl ApiError {
     }
 
     /// What the client may read: the error itself for a 4xx, a generic line for a 5xx.
-    pub fn public_message(&self) -> String {
+    fn public_message(&self) -> String {
         match self {
             ApiError::Send(_) | ApiError::Internal(_) => SERVER_ERROR_MESSAGE.to_owned(),
             ApiError::Invalid(errors) => format!(
@@ -197,7 +197,7 @@ impl ApiError {
     }
 
     /// The broken rules, each naming its field, when there are any.
-    pub fn field_errors(&self) -> Option<FieldErrors> {
+    fn field_errors(&self) -> Option<FieldErrors> {
         match self {
             ApiError::Invalid(errors) => Some(errors.clone()),
             ApiError::UnsupportedVersion => {
@@ -314,7 +314,7 @@ fn body_text(body: &Body) -> Result<&str, ApiError> {
 
 /// Checks the route, method, size and content type, then decodes and
 /// validates the body. `lambda_http` has already decoded a base64 body.
-pub fn parse_order(request: &Request) -> Result<OrderCreated, ApiError> {
+fn parse_order(request: &Request) -> Result<OrderCreated, ApiError> {
     if !is_orders_route(request) {
         return Err(ApiError::NotFound);
     }

@@ -36,7 +36,7 @@ pub fn shipment_id(order_id: &str) -> String {
 }
 
 /// The carrier and the days to deliver for a shipping region.
-pub fn carrier_for(region: &str) -> (&'static str, i64) {
+fn carrier_for(region: &str) -> (&'static str, i64) {
     let area = region.split('-').next().unwrap_or(region);
     match area {
         "US" => ("UPS", 3),
@@ -49,7 +49,7 @@ pub fn carrier_for(region: &str) -> (&'static str, i64) {
 
 /// Plans the shipment of a reserved order: ID, carrier, and delivery estimate
 /// counted from when the order was placed (the event takes the order's fields over).
-pub fn plan_shipment(reserved: InventoryReserved, now: OffsetDateTime) -> ShipmentCreated {
+fn plan_shipment(reserved: InventoryReserved, now: OffsetDateTime) -> ShipmentCreated {
     let (carrier, days) = carrier_for(&reserved.shipping_region);
     let delivery = reserved
         .order_created_at
