@@ -143,14 +143,19 @@ impl FieldErrors {
 
 impl fmt::Display for FieldErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
+        write_rules(f, &self.0)
     }
+}
+
+/// Writes broken rules as one message reads them: each one's text, separated by `; `.
+pub fn write_rules<T: fmt::Display>(f: &mut fmt::Formatter<'_>, rules: &[T]) -> fmt::Result {
+    for (i, rule) in rules.iter().enumerate() {
+        if i > 0 {
+            f.write_str("; ")?;
+        }
+        write!(f, "{rule}")?;
+    }
+    Ok(())
 }
 
 /// What kind of failure a port reported, independent of the adapter behind it.

@@ -305,30 +305,36 @@ impl ShipmentCreated {
     }
 }
 
-/// The fields every downstream event starts with, in their order.
-fn write_common(
-    o: &mut ObjectWriter<'_>,
-    version: &str,
-    order_id: &str,
-    customer_id: &str,
-    correlation_id: &str,
-) {
+/// Starts a downstream event's object with the fields every one begins with,
+/// in their order: version, order ID, customer ID, correlation ID.
+fn start_event<'a>(
+    out: &'a mut String,
+    [version, order_id, customer_id, correlation_id]: [&str; 4],
+) -> ObjectWriter<'a> {
+    let mut o = ObjectWriter::new(out);
     o.string(field!("version"), version);
     o.string(field!("orderId"), order_id);
     o.string(field!("customerId"), customer_id);
     o.string(field!("correlationId"), correlation_id);
+    o
 }
+
+/// `common_fields()`: the fields [`start_event`] writes, of each downstream event.
+macro_rules! common_fields {
+    ($($event:ty),*) => {$(
+        impl $event {
+            fn common_fields(&self) -> [&str; 4] {
+                [&self.version, &self.order_id, &self.customer_id, &self.correlation_id]
+            }
+        }
+    )*};
+}
+
+common_fields!(InventoryReserved, OrderRejected, ShipmentCreated);
 
 impl EventBody for InventoryReserved {
     fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
-        let mut o = ObjectWriter::new(out);
-        write_common(
-            &mut o,
-            &self.version,
-            &self.order_id,
-            &self.customer_id,
-            &self.correlation_id,
-        );
+        let mut o = start_event(out, self.common_fields());
         o.objects(field!("items"), &self.items, |o, item| {
             o.string(field!("sku"), &item.sku);
             o.unsigned(field!("quantity"), item.quantity);
@@ -344,14 +350,7 @@ impl EventBody for InventoryReserved {
 
 impl EventBody for OrderRejected {
     fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
-        let mut o = ObjectWriter::new(out);
-        write_common(
-            &mut o,
-            &self.version,
-            &self.order_id,
-            &self.customer_id,
-            &self.correlation_id,
-        );
+        let mut o = start_event(out, self.common_fields());
         o.string(
             field!("reason"),
             match self.reason {
@@ -371,14 +370,7 @@ impl EventBody for OrderRejected {
 
 impl EventBody for ShipmentCreated {
     fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
-        let mut o = ObjectWriter::new(out);
-        write_common(
-            &mut o,
-            &self.version,
-            &self.order_id,
-            &self.customer_id,
-            &self.correlation_id,
-        );
+        let mut o = start_event(out, self.common_fields());
         o.string(field!("shipmentId"), &self.shipment_id);
         o.string(field!("carrier"), &self.carrier);
         o.string(field!("shippingRegion"), &self.shipping_region);
