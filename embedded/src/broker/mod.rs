@@ -8,9 +8,14 @@
 //! group, five-minute deduplication by ID or by content). Time is tokio's, so
 //! a runtime with a paused clock runs retries and timeouts in no real time.
 
+mod errors;
+mod queue;
+mod settings;
+mod statistics;
+
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::address::{EMBEDDED_ACCOUNT, EMBEDDED_ENDPOINT, EMBEDDED_REGION};
@@ -18,163 +23,23 @@ use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use md5::{Digest, Md5};
 use orderflow_batch::clock::unix_millis;
-use orderflow_batch::error::{PortError, PortErrorKind};
+use orderflow_batch::error::PortError;
 use orderflow_batch::ports::{
     EntryResults, MessageQueue, OutgoingMessage, QueueConsumer, Undelivered, VisibilityChange,
 };
-use orderflow_batch::queue_url::is_fifo;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use errors::{not_found, rejected};
+use queue::{Inner, Queue, State, Stored, make_visible, remove};
+
+pub use settings::{QueueSettings, Redrive};
+pub use statistics::{QueueCounters, QueueDepth};
 
 /// How long a FIFO queue remembers deduplication IDs.
 pub const DEDUPLICATION_WINDOW: Duration = Duration::from_secs(300);
 /// The longest delay SQS allows.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
-
-/// Where a queue's messages go after too many receives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Redrive {
-    /// The dead-letter queue's URL.
-    pub dead_letter_queue_url: String,
-    /// Receives after which a message moves there.
-    pub max_receive_count: u32,
-}
-
-/// A queue's attributes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueueSettings {
-    /// The queue's name (`.fifo` makes it FIFO).
-    pub name: String,
-    /// How long a received message stays hidden.
-    pub visibility_timeout: Duration,
-    /// How long a message is kept before it is dropped.
-    pub retention: Duration,
-    /// The delay of every message sent (standard queues may set their own).
-    pub delay: Duration,
-    /// FIFO: deduplicate by a hash of the body when no ID is given.
-    pub content_based_deduplication: bool,
-    /// The dead-letter queue, if any.
-    pub redrive: Option<Redrive>,
-}
-
-impl QueueSettings {
-    /// SQS's defaults: 30 s visibility, 4 days retention, no delay, no redrive.
-    pub fn new(name: impl Into<String>) -> Self {
-        QueueSettings {
-            name: name.into(),
-            visibility_timeout: Duration::from_secs(30),
-            retention: Duration::from_secs(4 * 24 * 3600),
-            delay: Duration::ZERO,
-            content_based_deduplication: false,
-            redrive: None,
-        }
-    }
-
-    fn fifo(&self) -> bool {
-        is_fifo(&self.name)
-    }
-}
-
-/// What a queue holds right now.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct QueueDepth {
-    /// Messages that can be received.
-    pub visible: usize,
-    /// Messages received and not yet deleted or visible again.
-    pub in_flight: usize,
-    /// Messages waiting out their delay.
-    pub delayed: usize,
-}
-
-impl QueueDepth {
-    /// Messages in the queue, in any state.
-    pub fn total(&self) -> usize {
-        self.visible + self.in_flight + self.delayed
-    }
-}
-
-/// What happened in a queue over its life.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct QueueCounters {
-    /// Messages accepted.
-    pub sent: u64,
-    /// Sends dropped as FIFO duplicates.
-    pub deduplicated: u64,
-    /// Deliveries (a message received twice counts twice).
-    pub received: u64,
-    /// Deliveries of a message already received before (retries).
-    pub redelivered: u64,
-    /// Messages deleted.
-    pub deleted: u64,
-    /// Messages moved to the dead-letter queue.
-    pub dead_lettered: u64,
-    /// Messages dropped at the end of their retention.
-    pub expired: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Delayed,
-    Visible,
-    InFlight,
-}
-
-#[derive(Debug)]
-struct Stored {
-    id: String,
-    body: String,
-    attributes: Vec<(String, String)>,
-    group: Option<String>,
-    deduplication_id: Option<String>,
-    sequence: u64,
-    sent_ms: u64,
-    first_received_ms: Option<u64>,
-    receive_count: u32,
-    state: State,
-    /// Bumped whenever a timer is set, so older timers of this message are ignored.
-    timer_epoch: u32,
-    receipt: Option<String>,
-}
-
-#[derive(Debug, Default)]
-struct Group {
-    /// Messages of the group not yet deleted, in send order.
-    messages: VecDeque<u64>,
-    in_flight: usize,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    messages: HashMap<u64, Stored>,
-    /// Standard queues: visible messages, in the order they became visible (may hold stale entries).
-    ready: VecDeque<u64>,
-    /// FIFO queues: each group's messages.
-    groups: HashMap<String, Group>,
-    /// FIFO queues: groups that may have a receivable head (may hold stale entries).
-    ready_groups: VecDeque<String>,
-    timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
-    /// Send order, for retention.
-    by_age: VecDeque<(Instant, u64)>,
-    dedup: HashMap<String, (Instant, String)>,
-    dedup_order: VecDeque<(Instant, String)>,
-    next_sequence: u64,
-    counters: QueueCounters,
-}
-
-struct Queue {
-    arn: String,
-    settings: QueueSettings,
-    inner: Mutex<Inner>,
-    changed: Notify,
-}
-
-impl Queue {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 /// A message moved out of a queue by redrive, on its way to the dead-letter queue.
 struct Moved {
@@ -192,18 +57,6 @@ impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broker").finish_non_exhaustive()
     }
-}
-
-fn not_found(operation: &'static str, url: &str) -> PortError {
-    PortError::new(
-        PortErrorKind::NotFound,
-        operation,
-        format!("AWS.SimpleQueueService.NonExistentQueue: no queue at {url}"),
-    )
-}
-
-fn rejected(operation: &'static str, message: impl Into<String>) -> PortError {
-    PortError::new(PortErrorKind::Rejected, operation, message)
 }
 
 impl Broker {
@@ -489,48 +342,6 @@ fn find_in_flight(inner: &Inner, receipt_handle: &str) -> Option<u64> {
     let sequence: u64 = receipt_handle.split(':').next()?.parse().ok()?;
     let m = inner.messages.get(&sequence)?;
     (m.state == State::InFlight && m.receipt.as_deref() == Some(receipt_handle)).then_some(sequence)
-}
-
-/// Removes a message from every structure that holds it.
-fn remove(inner: &mut Inner, sequence: u64) -> Option<Stored> {
-    let stored = inner.messages.remove(&sequence)?;
-    if let Some(group) = &stored.group
-        && let Some(g) = inner.groups.get_mut(group)
-    {
-        if let Some(pos) = g.messages.iter().position(|&s| s == sequence) {
-            g.messages.remove(pos);
-        }
-        if stored.state == State::InFlight {
-            g.in_flight = g.in_flight.saturating_sub(1);
-        }
-        if g.messages.is_empty() {
-            inner.groups.remove(group);
-        } else if g.in_flight == 0 {
-            inner.ready_groups.push_back(group.clone());
-        }
-    }
-    Some(stored)
-}
-
-/// Makes a delayed or in-flight message visible.
-fn make_visible(inner: &mut Inner, sequence: u64) {
-    let Some(m) = inner.messages.get_mut(&sequence) else {
-        return;
-    };
-    let was = m.state;
-    m.state = State::Visible;
-    m.timer_epoch += 1;
-    match m.group.clone() {
-        Some(group) => {
-            if let Some(g) = inner.groups.get_mut(&group)
-                && was == State::InFlight
-            {
-                g.in_flight = g.in_flight.saturating_sub(1);
-            }
-            inner.ready_groups.push_back(group);
-        }
-        None => inner.ready.push_back(sequence),
-    }
 }
 
 /// Fires due timers, drops expired messages and forgets old deduplication IDs.
