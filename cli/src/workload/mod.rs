@@ -6,9 +6,9 @@
 //! always give the same file. [`orders`] gives the same kind of orders one by
 //! one, for sending to a real queue (`orderflow send`).
 //!
-//! - [`order`]: orders drawn from a seeded generator, valid or with one rule broken.
-//! - [`broken_rules`]: the rules an invalid order may break, and how each is broken.
-//! - [`event`]: the SQS event wrapping generated orders.
+//! - `order`: orders drawn from a seeded generator, valid or with one rule broken.
+//! - `broken_rules`: the rules an invalid order may break, and how each is broken.
+//! - `event`: the SQS event wrapping generated orders.
 
 mod broken_rules;
 mod event;
