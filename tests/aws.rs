@@ -25,7 +25,7 @@ use orderflow_embedded::InMemoryIdempotencyStore;
 use orderflow_orders::contracts::OrderItem;
 use orderflow_orders::ports::{InventoryStore, Reservation};
 use orderflow_tests::{
-    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, idempotency_contract, lambda_event,
+    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, lambda_event,
     moto, receive, receive_all, sdk_config, string_attributes, unique,
 };
 
@@ -393,16 +393,6 @@ async fn concurrent_claims_of_one_key_exactly_one_wins() {
             .iter()
             .all(|c| matches!(c, Claim::Acquired | Claim::InProgress))
     );
-}
-
-#[tokio::test]
-async fn the_dynamodb_store_keeps_the_idempotency_contract() {
-    idempotency_contract::check(&idempotency_table().await).await;
-}
-
-#[tokio::test]
-async fn the_embedded_store_keeps_the_idempotency_contract() {
-    idempotency_contract::check(&InMemoryIdempotencyStore::new()).await;
 }
 
 async fn inventory_table() -> DynamoInventory {

@@ -1,0 +1,32 @@
+//! Every port's contract suite (`orderflow_tests::contracts`) against every
+//! adapter of the port: the embedded ones in memory, the AWS ones on the
+//! local servers (moto, LocalStack), which fail the test when they are missing.
+//! One module per port, one test per adapter.
+
+use orderflow_aws::dynamodb::{DynamoIdempotencyStore, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, create_table};
+use orderflow_tests::{dynamodb_endpoint, sdk_config, unique};
+
+async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(dynamodb_endpoint()).await)
+}
+
+mod idempotency {
+    use super::*;
+    use orderflow_embedded::InMemoryIdempotencyStore;
+    use orderflow_tests::contracts::idempotency::check;
+
+    #[tokio::test]
+    async fn embedded() {
+        check(&InMemoryIdempotencyStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_table() {
+        let client = dynamodb().await;
+        let table = unique("idempotency");
+        create_table(&client, &table, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE))
+            .await
+            .unwrap();
+        check(&DynamoIdempotencyStore::new(client, table)).await;
+    }
+}
