@@ -443,45 +443,6 @@ async fn fifty_concurrent_reservations_for_the_last_10_units_never_oversell() {
 }
 
 #[tokio::test]
-async fn a_reservation_is_all_or_nothing_and_a_retry_never_takes_stock_twice() {
-    let inventory = inventory_table().await;
-    inventory.set_stock("A", 5).await.unwrap();
-    inventory.set_stock("B", 1).await.unwrap();
-    let Reservation::Short(short) = inventory
-        .reserve("o-1", &lines(&[("A", 2), ("B", 2), ("NEVER-STOCKED", 1)]))
-        .await
-        .unwrap()
-    else {
-        panic!("B and NEVER-STOCKED are short")
-    };
-    let names: Vec<&str> = short.iter().map(|s| s.sku.as_str()).collect();
-    assert_eq!(names, ["B", "NEVER-STOCKED"]);
-    assert_eq!((short[0].requested, short[0].available), (2, 1));
-    assert_eq!(inventory.stock("A").await.unwrap(), 5, "nothing taken");
-    assert_eq!(
-        inventory
-            .reserve("o-2", &lines(&[("A", 2), ("B", 1)]))
-            .await
-            .unwrap(),
-        Reservation::Reserved
-    );
-    assert_eq!(
-        inventory
-            .reserve("o-2", &lines(&[("A", 2), ("B", 1)]))
-            .await
-            .unwrap(),
-        Reservation::AlreadyReserved
-    );
-    assert_eq!(
-        (
-            inventory.stock("A").await.unwrap(),
-            inventory.stock("B").await.unwrap()
-        ),
-        (3, 0)
-    );
-}
-
-#[tokio::test]
 async fn error_paths_give_classified_errors() {
     let (client, _) = sqs().await;
     let queues = SqsQueues::new(client.clone());

@@ -3,7 +3,9 @@
 //! local servers (moto, LocalStack), which fail the test when they are missing.
 //! One module per port, one test per adapter.
 
-use orderflow_aws::dynamodb::{DynamoIdempotencyStore, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, create_table};
+use orderflow_aws::dynamodb::{
+    DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
+};
 use orderflow_tests::{dynamodb_endpoint, sdk_config, unique};
 
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
@@ -28,5 +30,27 @@ mod idempotency {
             .await
             .unwrap();
         check(&DynamoIdempotencyStore::new(client, table)).await;
+    }
+}
+
+mod inventory {
+    use super::*;
+    use orderflow_embedded::InMemoryInventory;
+    use orderflow_tests::contracts::inventory::check;
+
+    #[tokio::test]
+    async fn embedded() {
+        // No default stock: like a table, a SKU nobody stocked has none.
+        let store = InMemoryInventory::new(0);
+        check(&store, &store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_table() {
+        let client = dynamodb().await;
+        let table = unique("inventory");
+        create_table(&client, &table, INVENTORY_KEY, None).await.unwrap();
+        let store = DynamoInventory::new(client, table);
+        check(&store, &store).await;
     }
 }

@@ -29,3 +29,4 @@
 //! error classification of one SDK) stays in that adapter's own tests.
 
 pub mod idempotency;
+pub mod inventory;
