@@ -442,32 +442,10 @@ async fn fifty_concurrent_reservations_for_the_last_10_units_never_oversell() {
     assert_eq!(inventory.stock("LAST-ONES").await.unwrap(), 0);
 }
 
+/// A missing queue and a refused receipt handle are the queue contract
+/// suite's (tests/contracts.rs); a missing table is this adapter's own.
 #[tokio::test]
-async fn error_paths_give_classified_errors() {
-    let (client, _) = sqs().await;
-    let queues = SqsQueues::new(client.clone());
-    let missing = format!("{}/123456789012/{}", moto().url, unique("no-such-queue"));
-    let undelivered = queues.send_batch(&missing, vec![message(0)]).await;
-    assert_eq!(undelivered.len(), 1);
-    assert_eq!(undelivered[0].message, message(0), "the message is given back");
-    let error = &undelivered[0].error;
-    assert_eq!(error.kind, PortErrorKind::NotFound, "{error}");
-    assert!(!error.retryable());
-
-    let queue = create_queue(&client, &unique("handles"), &[]).await;
-    let change = VisibilityChange {
-        receipt_handle: "not-a-receipt-handle".into(),
-        timeout_seconds: 5,
-    };
-    let results = queues.change_visibility_batch(&queue.url, &[change]).await;
-    match results {
-        Ok(entries) => {
-            let error = entries[0].as_ref().unwrap_err();
-            assert_eq!(error.kind, PortErrorKind::Rejected, "{error}");
-        }
-        Err(error) => assert_eq!(error.kind, PortErrorKind::Rejected, "{error}"),
-    }
-
+async fn a_missing_table_is_not_found() {
     let store = DynamoIdempotencyStore::new(dynamodb().await, unique("no-such-table"));
     let error = store
         .claim(

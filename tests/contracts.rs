@@ -6,7 +6,7 @@
 use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
-use orderflow_tests::{dynamodb_endpoint, sdk_config, unique};
+use orderflow_tests::{dynamodb_endpoint, moto, sdk_config, unique};
 
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_config(dynamodb_endpoint()).await)
@@ -52,5 +52,39 @@ mod inventory {
         create_table(&client, &table, INVENTORY_KEY, None).await.unwrap();
         let store = DynamoInventory::new(client, table);
         check(&store, &store).await;
+    }
+}
+
+mod queue {
+    use super::*;
+    use orderflow_aws::sqs::SqsQueues;
+    use orderflow_embedded::InMemoryQueues;
+    use orderflow_embedded::address::embedded_queue_url;
+    use orderflow_embedded::broker::Broker;
+    use orderflow_tests::contracts::queue::{
+        BrokerHarness, RecordingHarness, SqsHarness, check, check_as_sqs,
+    };
+
+    #[tokio::test]
+    async fn embedded_broker() {
+        let broker = Broker::new();
+        let harness = BrokerHarness(broker.clone());
+        check(&broker, &harness).await;
+        check_as_sqs(&broker, &broker, &harness, &embedded_queue_url(&unique("missing"))).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_recording_queues() {
+        let queues = InMemoryQueues::new();
+        check(&queues, &RecordingHarness::new(&queues)).await;
+    }
+
+    #[tokio::test]
+    async fn sqs() {
+        let queues = SqsQueues::new(aws_sdk_sqs::Client::new(&sdk_config(moto()).await));
+        let harness = SqsHarness(queues.clone());
+        let missing = format!("{}/123456789012/{}", moto().url, unique("missing"));
+        check(&queues, &harness).await;
+        check_as_sqs(&queues, &queues, &harness, &missing).await;
     }
 }

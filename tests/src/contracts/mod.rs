@@ -30,3 +30,4 @@
 
 pub mod idempotency;
 pub mod inventory;
+pub mod queue;
