@@ -88,3 +88,39 @@ mod queue {
         check_as_sqs(&queues, &queues, &harness, &missing).await;
     }
 }
+
+mod notifier {
+    use super::*;
+    use orderflow_aws::sns::SnsNotifier;
+    use orderflow_aws::sqs::SqsQueues;
+    use orderflow_embedded::InMemoryNotifier;
+    use orderflow_tests::contracts::notifier::{EmbeddedReader, SnsReader, check, check_deduplication};
+
+    #[tokio::test]
+    async fn embedded() {
+        let notifier = InMemoryNotifier::new();
+        let reader = EmbeddedReader::new(&notifier);
+        check(&notifier, &reader).await;
+        check_deduplication(&notifier, &reader).await;
+    }
+
+    async fn sns_topic(fifo: bool) -> (SnsNotifier, SnsReader) {
+        let config = sdk_config(moto()).await;
+        let sns = aws_sdk_sns::Client::new(&config);
+        let reader = SnsReader::create(&sns, SqsQueues::new(aws_sdk_sqs::Client::new(&config)), fifo).await;
+        (SnsNotifier::new(sns, reader.topic_arn.clone()), reader)
+    }
+
+    #[tokio::test]
+    async fn sns_topic_standard() {
+        let (notifier, reader) = sns_topic(false).await;
+        check(&notifier, &reader).await;
+    }
+
+    #[tokio::test]
+    async fn sns_topic_fifo() {
+        let (notifier, reader) = sns_topic(true).await;
+        check(&notifier, &reader).await;
+        check_deduplication(&notifier, &reader).await;
+    }
+}

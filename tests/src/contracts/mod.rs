@@ -30,4 +30,5 @@
 
 pub mod idempotency;
 pub mod inventory;
+pub mod notifier;
 pub mod queue;
