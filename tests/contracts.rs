@@ -6,7 +6,7 @@
 use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
-use orderflow_tests::{dynamodb_endpoint, moto, sdk_config, unique};
+use orderflow_tests::{dynamodb_endpoint, localstack, moto, sdk_config, unique};
 
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_config(dynamodb_endpoint()).await)
@@ -122,5 +122,42 @@ mod notifier {
         let (notifier, reader) = sns_topic(true).await;
         check(&notifier, &reader).await;
         check_deduplication(&notifier, &reader).await;
+    }
+}
+
+mod metrics {
+    use super::*;
+    use orderflow_aws::cloudwatch::CloudWatchMetrics;
+    use orderflow_batch::metrics::EmfMetrics;
+    use orderflow_batch::telemetry::MemoryWriter;
+    use orderflow_embedded::InMemoryMetrics;
+    use orderflow_tests::contracts::metrics::{CloudWatchReader, EmbeddedReader, EmfReader, check};
+
+    #[tokio::test]
+    async fn embedded() {
+        let sink = InMemoryMetrics::new();
+        check(&sink, &EmbeddedReader(&sink)).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_metric_format() {
+        let lines = MemoryWriter::default();
+        let sink = EmfMetrics::new("Orderflow", Box::new(lines.clone()));
+        check(
+            &sink,
+            &EmfReader {
+                lines,
+                namespace: "Orderflow".into(),
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn cloudwatch() {
+        let client = aws_sdk_cloudwatch::Client::new(&sdk_config(localstack()).await);
+        let namespace = unique("Orderflow");
+        let sink = CloudWatchMetrics::new(client.clone(), namespace.clone());
+        check(&sink, &CloudWatchReader { client, namespace }).await;
     }
 }

@@ -30,5 +30,6 @@
 
 pub mod idempotency;
 pub mod inventory;
+pub mod metrics;
 pub mod notifier;
 pub mod queue;
