@@ -25,8 +25,8 @@ use orderflow_embedded::InMemoryIdempotencyStore;
 use orderflow_orders::contracts::OrderItem;
 use orderflow_orders::ports::{InventoryStore, Reservation};
 use orderflow_tests::{
-    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, lambda_event,
-    moto, receive, receive_all, sdk_config, string_attributes, unique,
+    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, lambda_event, moto, receive,
+    receive_all, sdk_config, string_attributes, unique,
 };
 
 async fn sqs() -> (aws_sdk_sqs::Client, CallCounter) {

@@ -70,7 +70,13 @@ mod queue {
         let broker = Broker::new();
         let harness = BrokerHarness(broker.clone());
         check(&broker, &harness).await;
-        check_as_sqs(&broker, &broker, &harness, &embedded_queue_url(&unique("missing"))).await;
+        check_as_sqs(
+            &broker,
+            &broker,
+            &harness,
+            &embedded_queue_url(&unique("missing")),
+        )
+        .await;
     }
 
     #[tokio::test]

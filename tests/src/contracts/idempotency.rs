@@ -117,10 +117,7 @@ async fn completing_many_keys_completes_each_and_answers_for_each(store: &dyn Id
     let fingerprints: Vec<Fingerprint> = keys.iter().map(|k| fingerprint(k)).collect();
     // One claimed first, the others completed without a claim (a batch settles both).
     assert_eq!(
-        store
-            .claim(&keys[0], fingerprints[0], 1000, 1060)
-            .await
-            .unwrap(),
+        store.claim(&keys[0], fingerprints[0], 1000, 1060).await.unwrap(),
         Claim::Acquired
     );
     let completions: Vec<Completion<'_>> = keys
@@ -142,10 +139,7 @@ async fn completing_many_keys_completes_each_and_answers_for_each(store: &dyn Id
         );
     }
     assert_eq!(
-        store
-            .claim(&keys[1], fingerprints[2], 1001, 1061)
-            .await
-            .unwrap(),
+        store.claim(&keys[1], fingerprints[2], 1001, 1061).await.unwrap(),
         Claim::Reused,
         "each key keeps its own fingerprint, not another key's"
     );

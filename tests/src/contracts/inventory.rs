@@ -89,10 +89,7 @@ async fn a_reservation_takes_every_line(store: &dyn InventoryStore, stockroom: &
         "the last units of a line can be reserved"
     );
     assert_eq!(
-        (
-            stockroom.stock("TAKE-A").await,
-            stockroom.stock("TAKE-B").await
-        ),
+        (stockroom.stock("TAKE-A").await, stockroom.stock("TAKE-B").await),
         (3, 0),
         "each line takes its own quantity"
     );
@@ -151,10 +148,7 @@ async fn a_retried_reservation_never_takes_stock_twice(
         "the reservation is the order's, whatever lines a retry carries"
     );
     assert_eq!(
-        (
-            stockroom.stock("RETRY-A").await,
-            stockroom.stock("RETRY-B").await
-        ),
+        (stockroom.stock("RETRY-A").await, stockroom.stock("RETRY-B").await),
         (6, 0),
         "taken once"
     );

@@ -320,7 +320,7 @@ async fn every_metric_of_a_cold_start_reads_back_as_published(
     assert_eq!(
         reader.read(&metrics.service, &metrics.environment).await,
         expected,
-        "at the invocation's minute, not the publishing one"
+        "every value as published, at the invocation's minute (not the publishing one)"
     );
 }
 

@@ -12,12 +12,12 @@
 //! implemented here for every adapter with the adapter's own means (its
 //! consumer, the service's read API), never with the code under test.
 //!
-//! - [`idempotency`]: [`IdempotencyStore`](orderflow_batch::ports::IdempotencyStore).
-//! - [`inventory`]: [`InventoryStore`](orderflow_orders::ports::InventoryStore).
-//! - [`queue`]: [`MessageQueue`](orderflow_batch::ports::MessageQueue), read
-//!   back through each adapter's [`QueueConsumer`](orderflow_batch::ports::QueueConsumer).
-//! - [`notifier`]: [`Notifier`](orderflow_orders::ports::Notifier).
-//! - [`metrics`]: [`MetricsSink`](orderflow_batch::ports::MetricsSink).
+//! - [`idempotency`] for [`IdempotencyStore`](orderflow_batch::ports::IdempotencyStore),
+//! - [`inventory`] for [`InventoryStore`](orderflow_orders::ports::InventoryStore),
+//! - [`queue`] for [`MessageQueue`](orderflow_batch::ports::MessageQueue), read
+//!   back through each adapter's [`QueueConsumer`](orderflow_batch::ports::QueueConsumer),
+//! - [`notifier`] for [`Notifier`](orderflow_orders::ports::Notifier),
+//! - [`metrics`] for [`MetricsSink`](orderflow_batch::ports::MetricsSink).
 //!
 //! Adding an adapter: implement the suite's helper trait for it, if the
 //! suite has one (in the suite's module, beside the others), and add a test

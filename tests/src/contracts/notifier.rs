@@ -184,7 +184,9 @@ fn notification(order_id: &str, customer_id: &str, template: Template) -> Custom
     let (subject, body) = match template {
         Template::ShipmentConfirmation => (
             format!("Your order {order_id} has shipped"),
-            format!("Bonjour Zo\u{eb},\nyour order {order_id} is on its way \u{2014} tracking \"1Z-{order_id}\"."),
+            format!(
+                "Bonjour Zo\u{eb},\nyour order {order_id} is on its way \u{2014} tracking \"1Z-{order_id}\"."
+            ),
         ),
         Template::OrderRejected => (
             format!("We could not fill your order {order_id}"),

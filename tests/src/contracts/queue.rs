@@ -191,7 +191,8 @@ async fn send_all(queue: &dyn MessageQueue, url: &str, messages: &[OutgoingMessa
 fn full_batch(tag: &str) -> Vec<OutgoingMessage> {
     (0..10)
         .map(|i| {
-            let body = format!("{{\"n\":{i},\"tag\":\"{tag}\",\"note\":\"caf\u{e9} \u{2713}\\n\\\"quoted\\\"\"}}\n");
+            let body =
+                format!("{{\"n\":{i},\"tag\":\"{tag}\",\"note\":\"caf\u{e9} \u{2713}\\n\\\"quoted\\\"\"}}\n");
             let message = OutgoingMessage::new(body);
             if i == 9 {
                 return message;
@@ -261,7 +262,12 @@ pub async fn check_as_sqs(
     a_visibility_change_shows_a_received_message_again(queue, consumer, harness).await;
 }
 
-fn assert_given_back(undelivered: &[Undelivered], sent: &[OutgoingMessage], indices: &[usize], kind: PortErrorKind) {
+fn assert_given_back(
+    undelivered: &[Undelivered],
+    sent: &[OutgoingMessage],
+    indices: &[usize],
+    kind: PortErrorKind,
+) {
     let given_back: Vec<usize> = undelivered.iter().map(|u| u.index).collect();
     assert_eq!(given_back, indices, "{undelivered:?}");
     for u in undelivered {
