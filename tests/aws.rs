@@ -25,8 +25,8 @@ use orderflow_embedded::InMemoryIdempotencyStore;
 use orderflow_orders::contracts::OrderItem;
 use orderflow_orders::ports::{InventoryStore, Reservation};
 use orderflow_tests::{
-    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, idempotency_contract, lambda_event,
-    moto, receive, receive_all, sdk_config, string_attributes, unique,
+    TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, lambda_event, moto, receive,
+    receive_all, sdk_config, string_attributes, unique,
 };
 
 async fn sqs() -> (aws_sdk_sqs::Client, CallCounter) {
@@ -395,16 +395,6 @@ async fn concurrent_claims_of_one_key_exactly_one_wins() {
     );
 }
 
-#[tokio::test]
-async fn the_dynamodb_store_keeps_the_idempotency_contract() {
-    idempotency_contract::check(&idempotency_table().await).await;
-}
-
-#[tokio::test]
-async fn the_embedded_store_keeps_the_idempotency_contract() {
-    idempotency_contract::check(&InMemoryIdempotencyStore::new()).await;
-}
-
 async fn inventory_table() -> DynamoInventory {
     let client = dynamodb().await;
     let table = unique("inventory");
@@ -452,71 +442,10 @@ async fn fifty_concurrent_reservations_for_the_last_10_units_never_oversell() {
     assert_eq!(inventory.stock("LAST-ONES").await.unwrap(), 0);
 }
 
+/// A missing queue and a refused receipt handle are the queue contract
+/// suite's (tests/contracts.rs); a missing table is this adapter's own.
 #[tokio::test]
-async fn a_reservation_is_all_or_nothing_and_a_retry_never_takes_stock_twice() {
-    let inventory = inventory_table().await;
-    inventory.set_stock("A", 5).await.unwrap();
-    inventory.set_stock("B", 1).await.unwrap();
-    let Reservation::Short(short) = inventory
-        .reserve("o-1", &lines(&[("A", 2), ("B", 2), ("NEVER-STOCKED", 1)]))
-        .await
-        .unwrap()
-    else {
-        panic!("B and NEVER-STOCKED are short")
-    };
-    let names: Vec<&str> = short.iter().map(|s| s.sku.as_str()).collect();
-    assert_eq!(names, ["B", "NEVER-STOCKED"]);
-    assert_eq!((short[0].requested, short[0].available), (2, 1));
-    assert_eq!(inventory.stock("A").await.unwrap(), 5, "nothing taken");
-    assert_eq!(
-        inventory
-            .reserve("o-2", &lines(&[("A", 2), ("B", 1)]))
-            .await
-            .unwrap(),
-        Reservation::Reserved
-    );
-    assert_eq!(
-        inventory
-            .reserve("o-2", &lines(&[("A", 2), ("B", 1)]))
-            .await
-            .unwrap(),
-        Reservation::AlreadyReserved
-    );
-    assert_eq!(
-        (
-            inventory.stock("A").await.unwrap(),
-            inventory.stock("B").await.unwrap()
-        ),
-        (3, 0)
-    );
-}
-
-#[tokio::test]
-async fn error_paths_give_classified_errors() {
-    let (client, _) = sqs().await;
-    let queues = SqsQueues::new(client.clone());
-    let missing = format!("{}/123456789012/{}", moto().url, unique("no-such-queue"));
-    let undelivered = queues.send_batch(&missing, vec![message(0)]).await;
-    assert_eq!(undelivered.len(), 1);
-    assert_eq!(undelivered[0].message, message(0), "the message is given back");
-    let error = &undelivered[0].error;
-    assert_eq!(error.kind, PortErrorKind::NotFound, "{error}");
-    assert!(!error.retryable());
-
-    let queue = create_queue(&client, &unique("handles"), &[]).await;
-    let change = VisibilityChange {
-        receipt_handle: "not-a-receipt-handle".into(),
-        timeout_seconds: 5,
-    };
-    let results = queues.change_visibility_batch(&queue.url, &[change]).await;
-    match results {
-        Ok(entries) => {
-            let error = entries[0].as_ref().unwrap_err();
-            assert_eq!(error.kind, PortErrorKind::Rejected, "{error}");
-        }
-        Err(error) => assert_eq!(error.kind, PortErrorKind::Rejected, "{error}"),
-    }
-
+async fn a_missing_table_is_not_found() {
     let store = DynamoIdempotencyStore::new(dynamodb().await, unique("no-such-table"));
     let error = store
         .claim(

@@ -90,45 +90,23 @@ impl InventoryStore for InMemoryInventory {
 
 #[cfg(test)]
 mod tests {
+    // The port's rules are the inventory contract suite's (orderflow-tests),
+    // run against this adapter too; here only what is this adapter's own.
     use super::*;
 
-    fn items(pairs: &[(&str, u32)]) -> Vec<OrderItem> {
-        pairs
-            .iter()
-            .map(|(sku, quantity)| OrderItem {
-                sku: (*sku).to_owned(),
-                quantity: *quantity,
-            })
-            .collect()
-    }
-
     #[tokio::test]
-    async fn reservation_is_all_or_nothing_and_never_twice() {
+    async fn a_sku_never_set_has_the_default_stock() {
         let inventory = InMemoryInventory::new(10);
-        inventory.set_stock("B", 1);
-        let order = items(&[("A", 5), ("B", 2)]);
-        let Reservation::Short(short) = inventory.reserve("o1", &order).await.unwrap() else {
-            panic!("B is short")
-        };
+        let order = [OrderItem {
+            sku: "UNSET".into(),
+            quantity: 4,
+        }];
+        assert_eq!(inventory.stock("UNSET"), 10);
         assert_eq!(
-            short,
-            vec![Shortage {
-                sku: "B".into(),
-                requested: 2,
-                available: 1
-            }]
-        );
-        assert_eq!(inventory.stock("A"), 10, "nothing taken when one line is short");
-
-        let order = items(&[("A", 5), ("B", 1)]);
-        assert_eq!(
-            inventory.reserve("o2", &order).await.unwrap(),
+            inventory.reserve("o1", &order).await.unwrap(),
             Reservation::Reserved
         );
-        assert_eq!(
-            inventory.reserve("o2", &order).await.unwrap(),
-            Reservation::AlreadyReserved
-        );
-        assert_eq!((inventory.stock("A"), inventory.stock("B")), (5, 0));
+        assert_eq!(inventory.stock("UNSET"), 6, "taken from the default");
+        assert_eq!(inventory.reservations(), 1);
     }
 }

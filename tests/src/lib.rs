@@ -7,7 +7,12 @@
 //! a test binary starts its own server from `.venv/` instead, watched so it
 //! stops with the binary. A missing server fails the test with what to run; it
 //! never skips.
+//!
+//! [`contracts`] holds one test suite per port, which every adapter of the
+//! port must pass; `tests/contracts.rs` runs each against every adapter.
 #![forbid(unsafe_code)]
+
+pub mod contracts;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -361,103 +366,4 @@ pub fn string_attributes(message: &aws_sdk_sqs::types::Message) -> HashMap<Strin
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// What every idempotency store must do, run against each store by the
-/// tests: expiry, completion, release and fingerprints. `store` must be empty.
-pub mod idempotency_contract {
-    use orderflow_batch::fingerprint::Fingerprint;
-    use orderflow_batch::ports::{Claim, Completion, IdempotencyStore};
-
-    fn fingerprint(text: &str) -> Fingerprint {
-        Fingerprint::of(|f| {
-            f.str(text);
-        })
-    }
-
-    /// Runs every rule of the contract against `store`.
-    pub async fn check(store: &dyn IdempotencyStore) {
-        claims_expire_complete_and_release(store).await;
-        another_fingerprint_is_reused_never_a_duplicate(store).await;
-    }
-
-    async fn claims_expire_complete_and_release(store: &dyn IdempotencyStore) {
-        let fp = fingerprint("order");
-        let done = |keep| async move {
-            store
-                .complete(
-                    Completion {
-                        key: "k",
-                        fingerprint: fp,
-                    },
-                    keep,
-                )
-                .await
-        };
-        assert_eq!(store.claim("k", fp, 1000, 1060).await.unwrap(), Claim::Acquired);
-        assert_eq!(store.claim("k", fp, 1030, 1090).await.unwrap(), Claim::InProgress);
-        assert_eq!(
-            store.claim("k", fp, 1060, 1120).await.unwrap(),
-            Claim::Acquired,
-            "an expired claim is taken over"
-        );
-        done(90_000).await.unwrap();
-        assert_eq!(store.claim("k", fp, 2000, 2060).await.unwrap(), Claim::Completed);
-        assert_eq!(
-            store.claim("k", fp, 90_000, 90_060).await.unwrap(),
-            Claim::Acquired,
-            "past its TTL"
-        );
-        store.release("k").await.unwrap();
-        assert_eq!(
-            store.claim("k", fp, 90_001, 90_060).await.unwrap(),
-            Claim::Acquired,
-            "released"
-        );
-        done(99_999).await.unwrap();
-        store.release("k").await.unwrap();
-        assert_eq!(
-            store.claim("k", fp, 90_002, 90_060).await.unwrap(),
-            Claim::Completed,
-            "release never removes a completed record"
-        );
-    }
-
-    async fn another_fingerprint_is_reused_never_a_duplicate(store: &dyn IdempotencyStore) {
-        let (alice, mallory) = (fingerprint("alice's order"), fingerprint("mallory's order"));
-        let key = "inventory#ord-reused";
-        assert_eq!(
-            store.claim(key, alice, 1000, 1060).await.unwrap(),
-            Claim::Acquired
-        );
-        assert_eq!(
-            store.claim(key, mallory, 1001, 1061).await.unwrap(),
-            Claim::Reused,
-            "held in progress for another input"
-        );
-        let results = store
-            .complete_all(
-                &[Completion {
-                    key,
-                    fingerprint: alice,
-                }],
-                90_000,
-            )
-            .await;
-        assert!(results.iter().all(Result::is_ok), "{results:?}");
-        assert_eq!(
-            store.claim(key, mallory, 2000, 2060).await.unwrap(),
-            Claim::Reused,
-            "completed for another input"
-        );
-        assert_eq!(
-            store.claim(key, alice, 2000, 2060).await.unwrap(),
-            Claim::Completed
-        );
-        assert_eq!(
-            store.claim(key, mallory, 90_000, 90_060).await.unwrap(),
-            Claim::Acquired,
-            "past its TTL the key is free again"
-        );
-    }
 }

@@ -1,0 +1,169 @@
+//! Every port's contract suite (`orderflow_tests::contracts`) against every
+//! adapter of the port: the embedded ones in memory, the AWS ones on the
+//! local servers (moto, LocalStack), which fail the test when they are missing.
+//! One module per port, one test per adapter.
+
+use orderflow_aws::dynamodb::{
+    DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
+};
+use orderflow_tests::{dynamodb_endpoint, localstack, moto, sdk_config, unique};
+
+async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(dynamodb_endpoint()).await)
+}
+
+mod idempotency {
+    use super::*;
+    use orderflow_embedded::InMemoryIdempotencyStore;
+    use orderflow_tests::contracts::idempotency::check;
+
+    #[tokio::test]
+    async fn embedded() {
+        check(&InMemoryIdempotencyStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_table() {
+        let client = dynamodb().await;
+        let table = unique("idempotency");
+        create_table(&client, &table, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE))
+            .await
+            .unwrap();
+        check(&DynamoIdempotencyStore::new(client, table)).await;
+    }
+}
+
+mod inventory {
+    use super::*;
+    use orderflow_embedded::InMemoryInventory;
+    use orderflow_tests::contracts::inventory::check;
+
+    #[tokio::test]
+    async fn embedded() {
+        // No default stock: like a table, a SKU nobody stocked has none.
+        let store = InMemoryInventory::new(0);
+        check(&store, &store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_table() {
+        let client = dynamodb().await;
+        let table = unique("inventory");
+        create_table(&client, &table, INVENTORY_KEY, None).await.unwrap();
+        let store = DynamoInventory::new(client, table);
+        check(&store, &store).await;
+    }
+}
+
+mod queue {
+    use super::*;
+    use orderflow_aws::sqs::SqsQueues;
+    use orderflow_embedded::InMemoryQueues;
+    use orderflow_embedded::address::embedded_queue_url;
+    use orderflow_embedded::broker::Broker;
+    use orderflow_tests::contracts::queue::{
+        BrokerHarness, RecordingHarness, SqsHarness, check, check_as_sqs,
+    };
+
+    #[tokio::test]
+    async fn embedded_broker() {
+        let broker = Broker::new();
+        let harness = BrokerHarness(broker.clone());
+        check(&broker, &harness).await;
+        check_as_sqs(
+            &broker,
+            &broker,
+            &harness,
+            &embedded_queue_url(&unique("missing")),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn embedded_recording_queues() {
+        let queues = InMemoryQueues::new();
+        check(&queues, &RecordingHarness::new(&queues)).await;
+    }
+
+    #[tokio::test]
+    async fn sqs() {
+        let queues = SqsQueues::new(aws_sdk_sqs::Client::new(&sdk_config(moto()).await));
+        let harness = SqsHarness(queues.clone());
+        let missing = format!("{}/123456789012/{}", moto().url, unique("missing"));
+        check(&queues, &harness).await;
+        check_as_sqs(&queues, &queues, &harness, &missing).await;
+    }
+}
+
+mod notifier {
+    use super::*;
+    use orderflow_aws::sns::SnsNotifier;
+    use orderflow_aws::sqs::SqsQueues;
+    use orderflow_embedded::InMemoryNotifier;
+    use orderflow_tests::contracts::notifier::{EmbeddedReader, SnsReader, check, check_deduplication};
+
+    #[tokio::test]
+    async fn embedded() {
+        let notifier = InMemoryNotifier::new();
+        let reader = EmbeddedReader::new(&notifier);
+        check(&notifier, &reader).await;
+        check_deduplication(&notifier, &reader).await;
+    }
+
+    async fn sns_topic(fifo: bool) -> (SnsNotifier, SnsReader) {
+        let config = sdk_config(moto()).await;
+        let sns = aws_sdk_sns::Client::new(&config);
+        let reader = SnsReader::create(&sns, SqsQueues::new(aws_sdk_sqs::Client::new(&config)), fifo).await;
+        (SnsNotifier::new(sns, reader.topic_arn.clone()), reader)
+    }
+
+    #[tokio::test]
+    async fn sns_topic_standard() {
+        let (notifier, reader) = sns_topic(false).await;
+        check(&notifier, &reader).await;
+    }
+
+    #[tokio::test]
+    async fn sns_topic_fifo() {
+        let (notifier, reader) = sns_topic(true).await;
+        check(&notifier, &reader).await;
+        check_deduplication(&notifier, &reader).await;
+    }
+}
+
+mod metrics {
+    use super::*;
+    use orderflow_aws::cloudwatch::CloudWatchMetrics;
+    use orderflow_batch::metrics::EmfMetrics;
+    use orderflow_batch::telemetry::MemoryWriter;
+    use orderflow_embedded::InMemoryMetrics;
+    use orderflow_tests::contracts::metrics::{CloudWatchReader, EmbeddedReader, EmfReader, check};
+
+    #[tokio::test]
+    async fn embedded() {
+        let sink = InMemoryMetrics::new();
+        check(&sink, &EmbeddedReader(&sink)).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_metric_format() {
+        let lines = MemoryWriter::default();
+        let sink = EmfMetrics::new("Orderflow", Box::new(lines.clone()));
+        check(
+            &sink,
+            &EmfReader {
+                lines,
+                namespace: "Orderflow".into(),
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn cloudwatch() {
+        let client = aws_sdk_cloudwatch::Client::new(&sdk_config(localstack()).await);
+        let namespace = unique("Orderflow");
+        let sink = CloudWatchMetrics::new(client.clone(), namespace.clone());
+        check(&sink, &CloudWatchReader { client, namespace }).await;
+    }
+}
