@@ -44,7 +44,7 @@ pub enum Function {
 
 /// What invokes a function, and so what its events look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
+enum Trigger {
     /// An SQS event source mapping: SQS events, `batchItemFailures` responses.
     Sqs,
     /// An API Gateway HTTP API: requests and responses in payload format 2.0.
@@ -71,7 +71,7 @@ impl Function {
     }
 
     /// What invokes the function.
-    pub fn trigger(self) -> Trigger {
+    fn trigger(self) -> Trigger {
         match self {
             Function::Inventory | Function::Shipping | Function::Notification => Trigger::Sqs,
             Function::OrderApi => Trigger::HttpApi,
@@ -139,7 +139,7 @@ pub enum Event {
 
 /// Lambda's limit on a synchronous invocation's payload (6 MB): no event
 /// larger than this reaches a function.
-pub const MAX_EVENT_BYTES: u64 = 6_291_456;
+const MAX_EVENT_BYTES: u64 = 6_291_456;
 
 /// Reads `reader` to its end if it holds at most `limit` bytes; `None` when it
 /// holds more, after reading `limit + 1` bytes and no further.

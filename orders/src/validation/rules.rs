@@ -106,7 +106,7 @@ pub const DEFAULT_REGION: &str = "US";
 /// Most lines in an order.
 pub const MAX_ITEMS: usize = 100;
 /// Most units of one line.
-pub const MAX_QUANTITY: i64 = 1000;
+const MAX_QUANTITY: i64 = 1000;
 
 /// An integer from the raw text of a JSON value, within `min..=max`:
 /// `Type` for anything but a plain integer (`2.0`, `"2"`, `1e2`), `Range` past the bounds.
