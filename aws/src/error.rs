@@ -142,6 +142,23 @@ pub fn batch_entry_error(
     )
 }
 
+/// The failed entries of an SQS batch call (`SendMessageBatch`,
+/// `DeleteMessageBatch`, ...) by entry ID, each with its port error.
+pub fn failed_entries(
+    operation: &'static str,
+    failed: &[aws_sdk_sqs::types::BatchResultErrorEntry],
+) -> std::collections::HashMap<String, PortError> {
+    failed
+        .iter()
+        .map(|f| {
+            (
+                f.id().to_owned(),
+                batch_entry_error(operation, f.code(), f.sender_fault(), f.message()),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

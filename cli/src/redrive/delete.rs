@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-use orderflow_aws::error::{batch_entry_error, classify};
+use orderflow_aws::error::{classify, failed_entries};
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::publish::{MAX_BATCH_ENTRIES, RetryPolicy};
 
@@ -112,16 +112,7 @@ async fn failed_deletes(
         .send()
         .await
     {
-        Ok(output) => output
-            .failed()
-            .iter()
-            .map(|f| {
-                (
-                    f.id().to_owned(),
-                    batch_entry_error(OP, f.code(), f.sender_fault(), f.message()),
-                )
-            })
-            .collect(),
+        Ok(output) => failed_entries(OP, output.failed()),
         Err(e) => {
             let error = classify(OP, e);
             pending.iter().map(|i| (i.to_string(), error.clone())).collect()

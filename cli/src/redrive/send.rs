@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{Message, SendMessageBatchRequestEntry};
-use orderflow_aws::error::{batch_entry_error, classify};
+use orderflow_aws::error::{classify, failed_entries};
 use orderflow_batch::error::PortError;
 use orderflow_batch::publish::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, RetryPolicy};
 
@@ -77,16 +77,7 @@ async fn send_chunk(
             .send()
             .await;
         let failed: HashMap<String, PortError> = match outcome {
-            Ok(output) => output
-                .failed()
-                .iter()
-                .map(|f| {
-                    (
-                        f.id().to_owned(),
-                        batch_entry_error(OP, f.code(), f.sender_fault(), f.message()),
-                    )
-                })
-                .collect(),
+            Ok(output) => failed_entries(OP, output.failed()),
             Err(e) => {
                 let error = classify(OP, e);
                 pending
