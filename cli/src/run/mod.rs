@@ -17,33 +17,21 @@
 //! `--dynamodb-endpoint-url` the idempotency records and stock live in
 //! DynamoDB tables there too.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use orderflow_aws::dynamodb::{
-    DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
-};
-use orderflow_aws::sqs::SqsQueues;
-use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
-use orderflow_batch::metrics::InvocationMetrics;
-use orderflow_batch::ports::{
-    IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage, QueueConsumer, VisibilityChange,
-};
-use orderflow_batch::processor::{BatchConfig, BatchProcessor, Outgoing, RecordContext, RecordStep};
-use orderflow_batch::publish::{RetryPolicy, change_visibility, publish_batch};
+use aws_lambda_events::sqs::SqsMessage;
+use orderflow_batch::ports::{IdempotencyStore, MessageQueue, MetricsSink, OutgoingMessage};
+use orderflow_batch::processor::{BatchConfig, BatchProcessor};
+use orderflow_batch::publish::{RetryPolicy, publish_batch};
 use orderflow_batch::queue_url::queue_name;
-use orderflow_batch::sqs::SqsRecord;
+use orderflow_embedded::InMemoryNotifier;
 use orderflow_embedded::address::EMBEDDED_ENDPOINT;
-use orderflow_embedded::broker::{Broker, QueueSettings, Redrive};
 use orderflow_embedded::poller::{BatchHandler, MappingSettings, Poller, PollerStats, ProcessorHandler};
-use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier};
 use orderflow_orders::contracts::attribute;
-use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS, dlq_name};
+use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS};
 use orderflow_orders::ports::{CustomerNotification, InventoryStore, Notifier, Template};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -52,288 +40,31 @@ use crate::invoke::Function;
 use crate::send::order_message;
 use crate::workload::orders;
 
+mod backend;
+mod dead_letter_queues;
 mod error;
+mod faults;
+mod metric_totals;
 mod options;
+mod queues;
 pub mod settings;
+mod stores;
 mod summary;
 mod table;
 
+use backend::Backend;
+use dead_letter_queues::{dead_lettered_hint, read_dead_letters};
+use faults::{CrashingHandler, FaultyStep};
+use metric_totals::MetricTotals;
+use queues::Queues;
+use stores::Stores;
+
 pub use error::RunError;
+pub use faults::{INJECTED_CRASH, quiet_injected_crashes};
 pub use options::{RunSpec, VISIBILITY_TIMEOUT_RANGE};
 pub use summary::{DeadLetters, Duplicates, RunSummary};
 
-use settings::{MAX_RECEIVE_COUNT, STAGES, Stage};
-
-tokio::task_local! {
-    /// Records left to start before an injected crash, for the current invocation.
-    static CRASH_COUNTDOWN: Cell<Option<usize>>;
-}
-
-/// The panic message of injected crashes (the run's panic hook keeps them quiet).
-pub const INJECTED_CRASH: &str = "orderflow run: injected crash";
-
-/// Keeps injected crashes (panics by design) out of stderr; other panics print as usual.
-pub fn quiet_injected_crashes() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if info.payload().downcast_ref::<&str>() != Some(&INJECTED_CRASH) {
-            default_hook(info);
-        }
-    }));
-}
-
-/// A step with transient failures and crashes injected.
-struct FaultyStep<S> {
-    inner: S,
-    fail_rate: f64,
-    rng: Mutex<fastrand::Rng>,
-    injected: Arc<AtomicU64>,
-}
-
-/// Faults are injected only before a message's last two allowed receives, so a
-/// message is never dead-lettered for injected faults alone.
-fn faults_allowed(message: &dyn SqsRecord) -> bool {
-    message.receive_count().unwrap_or(1) + 1 < MAX_RECEIVE_COUNT
-}
-
-impl<S: RecordStep> RecordStep for FaultyStep<S> {
-    type Input = S::Input;
-
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn decode(&self, message: &(dyn SqsRecord + 'static)) -> Result<S::Input, RecordError> {
-        self.inner.decode(message)
-    }
-
-    fn key<'a>(&self, input: &'a S::Input) -> std::borrow::Cow<'a, str> {
-        self.inner.key(input)
-    }
-
-    fn correlation_id<'a>(&self, input: &'a S::Input) -> &'a str {
-        self.inner.correlation_id(input)
-    }
-
-    fn fingerprint(&self, input: &S::Input) -> orderflow_batch::fingerprint::Fingerprint {
-        self.inner.fingerprint(input)
-    }
-
-    async fn run(&self, input: S::Input, context: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
-        let crash = CRASH_COUNTDOWN
-            .try_with(|countdown| match countdown.get() {
-                Some(0) => true,
-                Some(n) => {
-                    countdown.set(Some(n - 1));
-                    false
-                }
-                None => false,
-            })
-            .unwrap_or(false);
-        if crash {
-            std::panic::panic_any(INJECTED_CRASH);
-        }
-        let fail = faults_allowed(context.message) && {
-            let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            rng.f64() < self.fail_rate
-        };
-        if fail {
-            self.injected.fetch_add(1, Ordering::Relaxed);
-            return Err(PortError::new(
-                PortErrorKind::Timeout,
-                "InjectedFault",
-                "a transient failure (--fail-rate)",
-            )
-            .into());
-        }
-        self.inner.run(input, context).await
-    }
-}
-
-/// A handler whose invocations sometimes die mid-batch.
-struct CrashingHandler {
-    inner: Arc<dyn BatchHandler>,
-    crash_rate: f64,
-    rng: Mutex<fastrand::Rng>,
-}
-
-#[async_trait]
-impl BatchHandler for CrashingHandler {
-    async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
-        let crash_at = {
-            let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let crash = rng.f64() < self.crash_rate && event.records.iter().all(|m| faults_allowed(m));
-            crash.then(|| rng.usize(..event.records.len().max(1)))
-        };
-        CRASH_COUNTDOWN
-            .scope(Cell::new(crash_at), self.inner.invoke(event))
-            .await
-    }
-}
-
-/// Sums every invocation's metrics.
-#[derive(Default)]
-struct MetricTotals {
-    duplicates: AtomicU64,
-}
-
-#[async_trait]
-impl MetricsSink for MetricTotals {
-    async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError> {
-        self.duplicates
-            .fetch_add(metrics.duplicates_skipped as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-/// The pipeline's six queues.
-#[derive(Clone, Debug)]
-struct Queues {
-    by_name: HashMap<&'static str, (String, String)>,
-}
-
-impl Queues {
-    fn source(&self, name: &str) -> &str {
-        &self.by_name[name].0
-    }
-
-    fn dlq(&self, name: &str) -> &str {
-        &self.by_name[name].1
-    }
-}
-
-/// Where the run's queues and stores live.
-enum Backend {
-    Embedded(Broker),
-    Endpoint(SqsQueues),
-}
-
-impl Backend {
-    fn queue(&self) -> Arc<dyn MessageQueue> {
-        match self {
-            Backend::Embedded(broker) => Arc::new(broker.clone()),
-            Backend::Endpoint(sqs) => Arc::new(sqs.clone()),
-        }
-    }
-
-    fn consumer(&self) -> Arc<dyn QueueConsumer> {
-        match self {
-            Backend::Embedded(broker) => Arc::new(broker.clone()),
-            Backend::Endpoint(sqs) => Arc::new(sqs.clone()),
-        }
-    }
-
-    async fn create_queues(&self, spec: &RunSpec, prefix: &str) -> Result<Queues, PortError> {
-        let suffix = if spec.fifo { ".fifo" } else { "" };
-        let mut by_name = HashMap::new();
-        for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
-            let source_name = format!("{prefix}{name}{suffix}");
-            let dlq = dlq_name(&source_name);
-            let urls = match self {
-                Backend::Embedded(broker) => {
-                    let dlq_url = broker.create_queue(QueueSettings {
-                        retention: settings::DLQ_RETENTION,
-                        content_based_deduplication: spec.fifo,
-                        ..QueueSettings::new(dlq)
-                    });
-                    let url = broker.create_queue(QueueSettings {
-                        visibility_timeout: spec.visibility(),
-                        retention: settings::SOURCE_RETENTION,
-                        content_based_deduplication: spec.fifo,
-                        redrive: Some(Redrive {
-                            dead_letter_queue_url: dlq_url.clone(),
-                            max_receive_count: MAX_RECEIVE_COUNT,
-                        }),
-                        ..QueueSettings::new(source_name)
-                    });
-                    (url, dlq_url)
-                }
-                Backend::Endpoint(sqs) => create_sqs_queue_pair(sqs, &source_name, &dlq, spec).await?,
-            };
-            by_name.insert(name, urls);
-        }
-        Ok(Queues { by_name })
-    }
-
-    /// Messages left in a queue (approximate on SQS).
-    async fn outstanding(&self, url: &str) -> Result<usize, PortError> {
-        match self {
-            Backend::Embedded(broker) => Ok(broker.depth(url)?.total()),
-            Backend::Endpoint(sqs) => sqs_outstanding(sqs, url).await,
-        }
-    }
-}
-
-async fn create_sqs_queue_pair(
-    sqs: &SqsQueues,
-    source: &str,
-    dlq: &str,
-    spec: &RunSpec,
-) -> Result<(String, String), PortError> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let fifo_attributes = |attrs: Vec<(A, String)>| -> Vec<(A, String)> {
-        let mut attrs = attrs;
-        if spec.fifo {
-            attrs.push((A::FifoQueue, "true".to_owned()));
-            attrs.push((A::ContentBasedDeduplication, "true".to_owned()));
-        }
-        attrs
-    };
-    let create = |name: String, attrs: Vec<(A, String)>| async move {
-        let mut request = sqs.client().create_queue().queue_name(name);
-        for (k, v) in attrs {
-            request = request.attributes(k, v);
-        }
-        request
-            .send()
-            .await
-            .map_err(|e| orderflow_aws::error::classify("CreateQueue", e))?
-            .queue_url
-            .ok_or_else(|| PortError::new(PortErrorKind::Other, "CreateQueue", "no queue URL"))
-    };
-    let dlq_url = create(
-        dlq.to_owned(),
-        fifo_attributes(vec![(
-            A::MessageRetentionPeriod,
-            settings::DLQ_RETENTION.as_secs().to_string(),
-        )]),
-    )
-    .await?;
-    let dlq_arn = sqs.queue_arn(&dlq_url).await?;
-    let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
-    let url = create(
-        source.to_owned(),
-        fifo_attributes(vec![
-            (A::VisibilityTimeout, spec.visibility().as_secs().to_string()),
-            (
-                A::MessageRetentionPeriod,
-                settings::SOURCE_RETENTION.as_secs().to_string(),
-            ),
-            (A::ReceiveMessageWaitTimeSeconds, "20".to_owned()),
-            (A::RedrivePolicy, redrive),
-        ]),
-    )
-    .await?;
-    Ok((url, dlq_url))
-}
-
-async fn sqs_outstanding(sqs: &SqsQueues, url: &str) -> Result<usize, PortError> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = sqs
-        .client()
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .map_err(|e| orderflow_aws::error::classify("GetQueueAttributes", e))?;
-    Ok(out
-        .attributes()
-        .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
-        .unwrap_or(0))
-}
+use settings::{STAGES, Stage};
 
 /// One running stage.
 struct RunningStage {
@@ -349,29 +80,18 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
     // The processor's backoff jitter uses this thread's generator: seeded, a run repeats.
     fastrand::seed(spec.seed);
 
-    let (backend, queues_label, prefix) = match &spec.endpoint_url {
-        None => (
-            Backend::Embedded(Broker::new()),
-            "embedded".to_owned(),
-            String::new(),
-        ),
-        Some(url) => {
-            let config = orderflow_aws::load_sdk_config_for_endpoint(url).await;
-            let sqs = SqsQueues::new(aws_sdk_sqs::Client::new(&config));
-            let prefix = format!(
-                "orderflow-run-{}-{}-",
-                spec.seed,
-                orderflow_batch::clock::unix_millis() % 1_000_000
-            );
-            (Backend::Endpoint(sqs), url.clone(), prefix)
-        }
-    };
+    let backend = Backend::connect(spec).await;
+    let queues_label = spec.endpoint_url.clone().unwrap_or_else(|| "embedded".to_owned());
+    let prefix = backend.name_prefix(spec.seed);
     let setup = |source| RunError::Setup {
         endpoint: queues_label.clone(),
         source,
     };
     let queues = backend.create_queues(spec, &prefix).await.map_err(setup)?;
-    let (idempotency, inventory) = stores(spec, &prefix).await.map_err(setup)?;
+    let Stores {
+        idempotency,
+        inventory,
+    } = Stores::create(spec, &prefix).await.map_err(setup)?;
     let notifier = Arc::new(InMemoryNotifier::new());
     let totals = Arc::new(MetricTotals::default());
     let injected = Arc::new(AtomicU64::new(0));
@@ -398,7 +118,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
         } else {
             (stage.batch_size, stage.batching_window)
         };
-        let embedded = matches!(backend, Backend::Embedded(_));
+        let embedded = backend.is_embedded();
         let poller = Poller {
             queue_url: queues.source(stage.source).to_owned(),
             consumer: backend.consumer(),
@@ -451,11 +171,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
     let limit = Duration::from_secs(spec.max_seconds);
     let mut quiet_checks = 0;
     let mut timed_out = false;
-    let needed_quiet = if matches!(backend, Backend::Embedded(_)) {
-        1
-    } else {
-        3
-    };
+    let needed_quiet = if backend.is_embedded() { 1 } else { 3 };
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         progress(
@@ -492,14 +208,7 @@ pub async fn run(spec: &RunSpec, progress: &dyn Fn(usize, usize)) -> Result<RunS
     let account = account(&sent, &notifier.sent(), &dead_letters, spec.fifo);
     let counter =
         |f: fn(&PollerStats) -> &AtomicU64| stages.iter().map(|s| PollerStats::get(f(&s.stats))).sum::<u64>();
-    let mut fifo_deduplication = 0;
-    if let Backend::Embedded(broker) = &backend {
-        for url in queues.by_name.values().flat_map(|(s, d)| [s, d]) {
-            if let Ok(c) = broker.counters(url) {
-                fifo_deduplication += c.deduplicated;
-            }
-        }
-    }
+    let fifo_deduplication = backend.fifo_deduplicated(&queues);
     let elapsed = wall.elapsed().as_secs_f64();
     Ok(RunSummary {
         queues: queues_label,
@@ -637,77 +346,6 @@ async fn send_all(queue: &dyn MessageQueue, url: &str, batch: &mut Vec<OutgoingM
     results.iter().filter(|r| r.is_err()).count()
 }
 
-/// How many messages sit in the DLQs now (for the progress bar).
-async fn dead_lettered_hint(backend: &Backend, queues: &Queues) -> usize {
-    let mut n = 0;
-    for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
-        n += backend.outstanding(queues.dlq(name)).await.unwrap_or(0);
-    }
-    n
-}
-
-/// How long counting hides each dead letter it received, so that none is
-/// received twice; far longer than counting takes.
-const COUNTING_VISIBILITY: Duration = Duration::from_secs(600);
-
-/// Receives everything in a DLQ to count it, each message once, then makes
-/// the messages visible again: they stay in the queue for inspection.
-async fn read_dead_letters(backend: &Backend, url: &str) -> Vec<SqsMessage> {
-    let consumer = backend.consumer();
-    let mut all: Vec<SqsMessage> = Vec::new();
-    let mut by_id: HashMap<String, usize> = HashMap::new();
-    let mut empty = 0;
-    while empty < 2 {
-        match consumer
-            .receive(url, 10, Duration::from_secs(1), Some(COUNTING_VISIBILITY))
-            .await
-        {
-            Ok(batch) if batch.is_empty() => empty += 1,
-            Ok(batch) => {
-                empty = 0;
-                for message in batch {
-                    // Received again (counting outlasted its visibility): the newer receipt counts.
-                    match message.message_id.clone().and_then(|id| by_id.get(&id).copied()) {
-                        Some(seen) => all[seen] = message,
-                        None => {
-                            if let Some(id) = message.message_id.clone() {
-                                by_id.insert(id, all.len());
-                            }
-                            all.push(message);
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(queue = url, error = %e, "could not read a dead-letter queue");
-                break;
-            }
-        }
-    }
-    let visible_again: Vec<VisibilityChange> = all
-        .iter()
-        .filter_map(|m| m.receipt_handle.clone())
-        .map(|receipt_handle| VisibilityChange {
-            receipt_handle,
-            timeout_seconds: 0,
-        })
-        .collect();
-    let failed = change_visibility(&*backend.queue(), url, &visible_again)
-        .await
-        .iter()
-        .filter(|r| r.is_err())
-        .count();
-    if failed > 0 {
-        tracing::warn!(
-            queue = url,
-            failed,
-            hidden_for_s = COUNTING_VISIBILITY.as_secs(),
-            "could not make counted dead letters visible again"
-        );
-    }
-    all
-}
-
 /// Customers whose shipment confirmations arrived out of the order their
 /// orders were sent, and customers with two or more confirmations.
 fn out_of_order(sent: &[(String, String)], delivered: &[CustomerNotification]) -> (usize, usize) {
@@ -736,34 +374,6 @@ fn out_of_order(sent: &[(String, String)], delivered: &[CustomerNotification]) -
         last.insert(customer, pos);
     }
     (bad.len(), several.len())
-}
-
-/// The idempotency store and the inventory of a run.
-async fn stores(
-    spec: &RunSpec,
-    prefix: &str,
-) -> Result<(Arc<dyn IdempotencyStore>, Arc<dyn InventoryStore>), PortError> {
-    match &spec.dynamodb_endpoint_url {
-        None => Ok((
-            Arc::new(InMemoryIdempotencyStore::new()),
-            Arc::new(InMemoryInventory::new(spec.stock)),
-        )),
-        Some(endpoint) => {
-            let config = orderflow_aws::load_sdk_config_for_endpoint(endpoint).await;
-            let client = aws_sdk_dynamodb::Client::new(&config);
-            let (idempotency, stock) = (format!("{prefix}idempotency"), format!("{prefix}inventory"));
-            create_table(&client, &idempotency, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE)).await?;
-            create_table(&client, &stock, INVENTORY_KEY, None).await?;
-            let inventory = DynamoInventory::new(client.clone(), stock);
-            for sku in 1..=crate::workload::SKU_COUNT {
-                inventory.set_stock(&format!("SKU-{sku:04}"), spec.stock).await?;
-            }
-            Ok((
-                Arc::new(DynamoIdempotencyStore::new(client, idempotency)),
-                Arc::new(inventory),
-            ))
-        }
-    }
 }
 
 /// A function's handler: its step over the run's adapters, with faults injected.
@@ -797,19 +407,11 @@ fn stage_handler(
         Arc::clone(totals) as Arc<dyn MetricsSink>,
     );
     let url = |name: &str| -> Arc<str> { queues.source(name).into() };
-    fn faulty<S>(inner: S, spec: &RunSpec, injected: &Arc<AtomicU64>, seed: u64) -> FaultyStep<S> {
-        FaultyStep {
-            inner,
-            fail_rate: spec.fail_rate,
-            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
-            injected: Arc::clone(injected),
-        }
-    }
     let timeout = settings::FUNCTION_TIMEOUT;
     let handler: Arc<dyn BatchHandler> = match stage.function {
         Function::Inventory => Arc::new(ProcessorHandler {
             processor,
-            step: faulty(
+            step: FaultyStep::new(
                 inventory::InventoryStep::new(
                     Arc::clone(inventory),
                     inventory::Routes {
@@ -817,7 +419,7 @@ fn stage_handler(
                         rejected: url(NOTIFICATIONS),
                     },
                 ),
-                spec,
+                spec.fail_rate,
                 injected,
                 seed,
             ),
@@ -825,9 +427,9 @@ fn stage_handler(
         }),
         Function::Shipping => Arc::new(ProcessorHandler {
             processor,
-            step: faulty(
+            step: FaultyStep::new(
                 shipping::ShippingStep::new(url(NOTIFICATIONS)),
-                spec,
+                spec.fail_rate,
                 injected,
                 seed,
             ),
@@ -835,20 +437,16 @@ fn stage_handler(
         }),
         _ => Arc::new(ProcessorHandler {
             processor,
-            step: faulty(
+            step: FaultyStep::new(
                 notification::NotificationStep::new(Arc::clone(notifier) as Arc<dyn Notifier>),
-                spec,
+                spec.fail_rate,
                 injected,
                 seed,
             ),
             timeout,
         }),
     };
-    Arc::new(CrashingHandler {
-        inner: handler,
-        crash_rate: spec.crash_rate,
-        rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed)),
-    })
+    Arc::new(CrashingHandler::new(handler, spec.crash_rate, seed ^ 0x5eed))
 }
 
 #[cfg(test)]
@@ -972,15 +570,5 @@ mod tests {
         // A lost order fails the run as before.
         let summary = account(&three_orders(), &[shipped("ord-1")], &dead_letters, false);
         assert_eq!((summary.lost, summary.succeeded()), (1, false));
-    }
-
-    #[test]
-    fn faults_stop_before_the_last_receives() {
-        let mut m = SqsMessage::default();
-        for (count, allowed) in [("1", true), ("3", true), ("4", false), ("5", false)] {
-            m.attributes
-                .insert("ApproximateReceiveCount".into(), count.into());
-            assert_eq!(faults_allowed(&m), allowed, "{count}");
-        }
     }
 }
