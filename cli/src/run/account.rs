@@ -1,0 +1,259 @@
+//! The account: every order sent is notified, dead-lettered or lost, and
+//! no valid order belongs in a dead-letter queue.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use aws_lambda_events::sqs::SqsMessage;
+use orderflow_orders::contracts::attribute;
+use orderflow_orders::ports::{CustomerNotification, Template};
+
+use super::sent_orders::SentOrders;
+use super::summary::{DeadLetters, RunSummary};
+
+/// Accounts for every sent order: notified, dead-lettered (the DLQs' messages,
+/// by queue name), or lost. Fills the summary's order counts; the rest is left
+/// at its default.
+pub(super) fn account(
+    sent: &SentOrders,
+    delivered: &[CustomerNotification],
+    dead_letters: &[(String, Vec<SqsMessage>)],
+    fifo: bool,
+) -> RunSummary {
+    let mut times_notified: HashMap<&str, usize> = HashMap::new();
+    let mut rejected = HashSet::new();
+    for n in delivered {
+        *times_notified.entry(n.order_id.as_str()).or_default() += 1;
+        if n.template == Template::OrderRejected {
+            rejected.insert(n.order_id.as_str());
+        }
+    }
+    let (dead_letter_queues, dead_lettered) = dead_letter_contents(sent, dead_letters);
+    let mut accounted: HashSet<&str> = times_notified.keys().copied().collect();
+    accounted.extend(&dead_lettered);
+    let lost: Vec<&str> = sent
+        .orders
+        .iter()
+        .map(|(o, _)| o.as_str())
+        .filter(|o| !accounted.contains(*o))
+        .collect();
+    let valid_dead_lettered: Vec<&str> = sent
+        .orders
+        .iter()
+        .map(|(o, _)| o.as_str())
+        .filter(|o| dead_lettered.contains(*o) && !sent.poison.contains(*o))
+        .collect();
+    let (out_of_order_customers, customers_with_several_shipments) = if fifo {
+        out_of_order(&sent.orders, delivered)
+    } else {
+        (0, 0)
+    };
+    RunSummary {
+        sent: sent.orders.len(),
+        poison_sent: sent.poison.len(),
+        notified: times_notified.len(),
+        rejected_for_stock: rejected.len(),
+        notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
+        dead_letter_queues,
+        lost: lost.len(),
+        lost_examples: examples(&lost),
+        valid_orders_dead_lettered: valid_dead_lettered.len(),
+        valid_dead_lettered_examples: examples(&valid_dead_lettered),
+        out_of_order_customers,
+        customers_with_several_shipments,
+        ..RunSummary::default()
+    }
+}
+
+/// Each DLQ's content, by reason, and the sent orders found in them (by the
+/// correlation ID that every message about an order carries).
+fn dead_letter_contents<'a>(
+    sent: &'a SentOrders,
+    dead_letters: &[(String, Vec<SqsMessage>)],
+) -> (Vec<DeadLetters>, HashSet<&'a str>) {
+    let mut dead_lettered: HashSet<&str> = HashSet::new();
+    let mut queues = Vec::with_capacity(dead_letters.len());
+    for (queue, messages) in dead_letters {
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for m in messages {
+            let reason = m
+                .message_attributes
+                .get(attribute::ERROR_CODE)
+                .and_then(|a| a.string_value.clone())
+                .unwrap_or_else(|| "maxReceiveCount".to_owned());
+            *reasons.entry(reason).or_default() += 1;
+            let order = m
+                .message_attributes
+                .get(attribute::CORRELATION_ID)
+                .and_then(|a| a.string_value.as_deref())
+                .and_then(|c| sent.correlation_to_order.get(c));
+            if let Some(order) = order {
+                dead_lettered.insert(order.as_str());
+            }
+        }
+        queues.push(DeadLetters {
+            queue: queue.clone(),
+            messages: messages.len(),
+            reasons,
+        });
+    }
+    (queues, dead_lettered)
+}
+
+/// The first few of `orders`, for a summary.
+fn examples(orders: &[&str]) -> Vec<String> {
+    orders.iter().take(10).map(|o| (*o).to_owned()).collect()
+}
+
+/// Customers whose shipment confirmations arrived out of the order their
+/// orders were sent, and customers with two or more confirmations.
+fn out_of_order(sent: &[(String, String)], delivered: &[CustomerNotification]) -> (usize, usize) {
+    let position: HashMap<&str, usize> = sent
+        .iter()
+        .enumerate()
+        .map(|(i, (o, _))| (o.as_str(), i))
+        .collect();
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    let mut several: HashSet<&str> = HashSet::new();
+    let mut bad: HashSet<&str> = HashSet::new();
+    for n in delivered
+        .iter()
+        .filter(|n| n.template == Template::ShipmentConfirmation)
+    {
+        let Some(&pos) = position.get(n.order_id.as_str()) else {
+            continue;
+        };
+        let customer = n.customer_id.as_str();
+        if let Some(&prev) = last.get(customer) {
+            several.insert(customer);
+            if prev > pos {
+                bad.insert(customer);
+            }
+        }
+        last.insert(customer, pos);
+    }
+    (bad.len(), several.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead_letter(correlation_id: &str, error_code: Option<&str>) -> SqsMessage {
+        let attribute = |value: &str| {
+            let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+            attribute.string_value = Some(value.to_owned());
+            attribute.data_type = Some("String".to_owned());
+            attribute
+        };
+        let mut message = SqsMessage::default();
+        message
+            .message_attributes
+            .insert(attribute::CORRELATION_ID.to_owned(), attribute(correlation_id));
+        if let Some(code) = error_code {
+            message
+                .message_attributes
+                .insert(attribute::ERROR_CODE.to_owned(), attribute(code));
+        }
+        message
+    }
+
+    fn shipped(order_id: &str) -> CustomerNotification {
+        CustomerNotification {
+            order_id: order_id.to_owned(),
+            customer_id: format!("cust-{order_id}"),
+            template: Template::ShipmentConfirmation,
+            subject: String::new(),
+            body: String::new(),
+            correlation_id: format!("corr-{order_id}"),
+            deduplication_id: format!("dedup-{order_id}"),
+        }
+    }
+
+    /// Three orders sent, the third with a broken body.
+    fn three_orders() -> SentOrders {
+        let ids = ["ord-1", "ord-2", "ord-3"];
+        SentOrders {
+            orders: ids
+                .iter()
+                .map(|o| ((*o).to_owned(), format!("cust-{o}")))
+                .collect(),
+            poison: HashSet::from(["ord-3".to_owned()]),
+            correlation_to_order: ids
+                .iter()
+                .map(|o| (format!("corr-{o}"), (*o).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn table_row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
+        table
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    }
+
+    #[test]
+    fn a_valid_order_in_a_dead_letter_queue_fails_the_run_even_when_notified() {
+        let dead_letters = vec![
+            (
+                "orders-dlq".to_owned(),
+                vec![dead_letter("corr-ord-3", Some("ValidationFailed"))],
+            ),
+            // Delivered again while still being processed, until its receives ran out.
+            ("inventory-dlq".to_owned(), vec![dead_letter("corr-ord-1", None)]),
+            (
+                "notifications-dlq".to_owned(),
+                vec![dead_letter("corr-ord-1", None)],
+            ),
+        ];
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1"), shipped("ord-2")],
+            &dead_letters,
+            false,
+        );
+        assert_eq!(summary.lost, 0, "every order is accounted for");
+        assert!(
+            !summary.succeeded(),
+            "a valid order was dead-lettered: {summary:?}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["validOrdersDeadLettered"], 1, "{json}");
+        assert_eq!(
+            table_row(&summary.table(), "valid orders dead-lettered"),
+            Some("1 (e.g. ord-1)"),
+            "{}",
+            summary.table()
+        );
+    }
+
+    #[test]
+    fn poison_orders_in_the_orders_dlq_are_the_run_working() {
+        let dead_letters = vec![
+            (
+                "orders-dlq".to_owned(),
+                vec![dead_letter("corr-ord-3", Some("InvalidJson"))],
+            ),
+            ("inventory-dlq".to_owned(), Vec::new()),
+            ("notifications-dlq".to_owned(), Vec::new()),
+        ];
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1"), shipped("ord-2")],
+            &dead_letters,
+            false,
+        );
+        assert!(summary.succeeded(), "{summary:?}");
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["validOrdersDeadLettered"],
+            0
+        );
+        assert_eq!(
+            table_row(&summary.table(), "valid orders dead-lettered"),
+            Some("0")
+        );
+        // A lost order fails the run as before.
+        let summary = account(&three_orders(), &[shipped("ord-1")], &dead_letters, false);
+        assert_eq!((summary.lost, summary.succeeded()), (1, false));
+    }
+}

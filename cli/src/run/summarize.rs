@@ -1,0 +1,64 @@
+//! The last stage: the account of every order, with what the stages counted
+//! and how long it all took.
+
+use std::sync::atomic::Ordering;
+
+use orderflow_batch::queue_url::queue_name;
+use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS};
+
+use super::account::account;
+use super::clocks::Clocks;
+use super::dead_letter_queues::read_dead_letters;
+use super::options::RunSpec;
+use super::pipeline::Pipeline;
+use super::produce::Produced;
+use super::stages::StoppedStages;
+use super::summary::{Duplicates, RunSummary};
+
+/// Reads every dead-letter queue (leaving its messages there), accounts for
+/// every order the producer sent, and adds the counters and the times.
+pub(super) async fn summarize(
+    spec: &RunSpec,
+    pipeline: &Pipeline,
+    produced: &Produced,
+    stages: &StoppedStages,
+    timed_out: bool,
+    clocks: &Clocks,
+) -> RunSummary {
+    let mut dead_letters = Vec::new();
+    for name in [ORDERS, INVENTORY, NOTIFICATIONS] {
+        let url = pipeline.queues.dlq(name);
+        dead_letters.push((
+            queue_name(url).to_owned(),
+            read_dead_letters(&pipeline.backend, url).await,
+        ));
+    }
+    let account = account(
+        &produced.sent,
+        &pipeline.notifier.sent(),
+        &dead_letters,
+        spec.fifo,
+    );
+    let fifo_deduplication = pipeline.backend.fifo_deduplicated(&pipeline.queues);
+    let elapsed = clocks.wall_seconds();
+    RunSummary {
+        queues: pipeline.label.clone(),
+        fifo: spec.fifo,
+        seed: spec.seed,
+        send_failures: produced.unsent,
+        duplicates_suppressed: Duplicates {
+            idempotency: pipeline.metrics.duplicates.load(Ordering::Relaxed),
+            notifier: pipeline.notifier.deduplicated() as u64,
+            fifo_deduplication,
+        },
+        retries: stages.total(|s| &s.redelivered),
+        invocations: stages.total(|s| &s.invocations),
+        crashed_invocations: stages.total(|s| &s.crashed_invocations),
+        injected_failures: pipeline.injected.load(Ordering::Relaxed),
+        timed_out,
+        elapsed_seconds: elapsed,
+        simulated_seconds: clocks.run_elapsed().as_secs_f64(),
+        orders_per_second: account.sent as f64 / elapsed.max(1e-9),
+        ..account
+    }
+}
