@@ -2,7 +2,7 @@
 //!
 //! Publishing per message would cost a call (and money) per message; the batch
 //! processor counts into one [`InvocationMetrics`] and hands it to a
-//! [`crate::ports::MetricsSink`] at the end of every invocation, on every path.
+//! [`MetricsSink`] at the end of every invocation, on every path.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 
 use crate::error::PortError;
-use crate::ports::MetricsSink;
 
 /// Metric names, as published.
 pub mod name {
@@ -194,6 +193,13 @@ impl EmfMetrics {
             out: std::sync::Mutex::new(out),
         }
     }
+}
+
+/// A port: receives one invocation's aggregated metrics.
+#[async_trait]
+pub trait MetricsSink: Send + Sync {
+    /// Publishes the metrics of one invocation (one call, never per message).
+    async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError>;
 }
 
 #[async_trait]

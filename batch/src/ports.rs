@@ -12,7 +12,8 @@ use aws_lambda_events::sqs::SqsMessage;
 
 use crate::error::PortError;
 use crate::fingerprint::Fingerprint;
-use crate::metrics::InvocationMetrics;
+/// Defined beside the metrics it publishes, so `metrics` needs nothing from here.
+pub use crate::metrics::MetricsSink;
 
 /// A message to send to a queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,11 +216,4 @@ pub trait IdempotencyStore: Send + Sync {
     }
     /// Removes the claim on `key` after the step failed, so a retry can run it.
     async fn release(&self, key: &str) -> Result<(), PortError>;
-}
-
-/// Receives one invocation's aggregated metrics.
-#[async_trait]
-pub trait MetricsSink: Send + Sync {
-    /// Publishes the metrics of one invocation (one call, never per message).
-    async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError>;
 }

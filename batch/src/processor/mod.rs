@@ -33,6 +33,7 @@ mod run;
 mod settings;
 mod settlement;
 mod step;
+mod step_results;
 
 use std::sync::{Arc, Mutex};
 

@@ -25,26 +25,9 @@ use super::invocation::InvocationContext;
 use super::outcome::BatchReport;
 use super::settings::FifoFailureMode;
 use super::settlement::Settlement;
-use super::step::{Outgoing, RecordContext, RecordStep};
+use super::step::{RecordContext, RecordStep};
+use super::step_results::{StepResults, StepStatus};
 use super::{BatchProcessor, lock};
-
-/// What the steps left for settlement: each record's status, and whether its
-/// key is held for its fingerprint (which decides its rivals).
-pub(super) struct StepResults {
-    pub(super) statuses: Vec<StepStatus>,
-    pub(super) held: Vec<bool>,
-}
-
-/// Where a record stands after the steps ran.
-pub(super) enum StepStatus {
-    NotRun,
-    Skipped,
-    /// Claimed and running; if it stays so, the deadline cut it off.
-    Claimed,
-    Succeeded(Vec<Outgoing>),
-    Duplicate,
-    Failed(RecordError),
-}
 
 /// What the workers take and record as records run, under one lock.
 struct Progress<T> {

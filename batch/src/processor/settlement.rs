@@ -50,9 +50,9 @@ use crate::source::EventSource;
 use super::BatchProcessor;
 use super::decode::{RecordStrings, Stage};
 use super::outcome::{BatchReport, FailureReason, RecordOutcome};
-use super::run::{StepResults, StepStatus};
 use super::settings::FifoFailureMode;
 use super::step::Outgoing;
+use super::step_results::{StepResults, StepStatus};
 
 /// The code of records the invocation's deadline margin cut off.
 pub(super) const DEADLINE_REACHED: &str = "DeadlineReached";
