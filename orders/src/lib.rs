@@ -7,7 +7,9 @@
 //! - [`validation`]: decoding bodies by the contract's rules, every broken
 //!   rule named by its field and never its value.
 //! - [`money`]: amounts as exact cents.
-//! - [`ports`]: stock and customer notifications.
+//! - [`order_record`]: the order of record, its statuses and the rule that
+//!   keeps them from going backwards.
+//! - [`ports`]: the order of record, stock and customer notifications.
 //! - [`pipeline`]: the pipeline's queues by name.
 #![forbid(unsafe_code)]
 
@@ -15,6 +17,7 @@ pub mod contracts;
 pub mod event_json;
 mod json_scan;
 pub mod money;
+pub mod order_record;
 pub mod pipeline;
 pub mod ports;
 pub mod validation;

@@ -1,5 +1,5 @@
-//! The order steps' own ports: stock and customer notifications, and
-//! [`StepPorts`], through which a step is built without knowing what backs
+//! The order steps' own ports: the order of record, stock and customer
+//! notifications, and [`StepPorts`], through which a step is built without knowing what backs
 //! them. The batch processor's ports (queues, idempotency, metrics) are
 //! `orderflow_batch::ports`.
 
@@ -8,8 +8,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use orderflow_batch::config::ConfigError;
 use orderflow_batch::error::PortError;
+use orderflow_batch::fingerprint::Fingerprint;
+use time::OffsetDateTime;
 
-use crate::contracts::{OrderItem, Shortage};
+use crate::contracts::{OrderCreated, OrderItem, Shortage};
+use crate::order_record::{Acceptance, OrderRecord, Transition, TransitionOutcome};
 use crate::pipeline::Queue;
 
 /// What a step is built from: where the pipeline's queues are and the ports
@@ -41,6 +44,31 @@ pub trait InventoryStore: Send + Sync {
     /// Reserves every line of the order or none, recording the reservation under
     /// the order ID so a retried reservation never takes stock twice.
     async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError>;
+}
+
+/// The order of record: one entry per order ID, accepted once and moved
+/// forward by the steps ([`OrderStatus::may_become`](crate::order_record::OrderStatus::may_become)).
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Records `order` as accepted at `at`, in one atomic check-and-write:
+    /// [`Acceptance::Accepted`] if the ID is new; if it is taken,
+    /// [`Acceptance::AlreadyAccepted`] when `fingerprint` is the stored one
+    /// (a retry: the stored order and its correlation ID stay), else
+    /// [`Acceptance::Conflict`]. Never replaces a stored order.
+    async fn accept(
+        &self,
+        order: &OrderCreated,
+        fingerprint: Fingerprint,
+        at: OffsetDateTime,
+    ) -> Result<Acceptance, PortError>;
+
+    /// The order's record, or `None` if no order has this ID.
+    async fn get(&self, order_id: &str) -> Result<Option<OrderRecord>, PortError>;
+
+    /// Moves the order to `transition`'s status and appends it to the
+    /// history, in one atomic write, if the order may move there; else
+    /// [`TransitionOutcome::Unchanged`] (nothing written).
+    async fn record(&self, order_id: &str, transition: &Transition) -> Result<TransitionOutcome, PortError>;
 }
 
 /// Which message a customer gets.
