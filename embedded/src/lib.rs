@@ -1,7 +1,7 @@
 //! Running orderflow without AWS: every port in memory, an SQS broker, and
 //! event source mappings.
 //!
-//! - [`queues`], [`idempotency`], [`inventory`], [`notifier`], [`metrics`]:
+//! - [`queues`], [`idempotency`], [`inventory`], [`orders`], [`notifier`], [`metrics`]:
 //!   the in-memory adapters of every port, for local runs, `orderflow invoke`,
 //!   `ORDERFLOW_ADAPTERS=embedded` and the tests.
 //! - [`broker`]: an embedded SQS broker with the semantics consumers rely on
@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod metrics;
 pub mod notifier;
+pub mod orders;
 pub mod poller;
 pub mod queues;
 
@@ -24,6 +25,7 @@ pub use idempotency::InMemoryIdempotencyStore;
 pub use inventory::InMemoryInventory;
 pub use metrics::InMemoryMetrics;
 pub use notifier::{InMemoryNotifier, LogNotifier};
+pub use orders::InMemoryOrderStore;
 pub use queues::InMemoryQueues;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it
