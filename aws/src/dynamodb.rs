@@ -42,15 +42,15 @@ pub const INVENTORY_KEY: &str = "pk";
 /// DynamoDB's limit of actions in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
+pub(crate) fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
     PortError::new(PortErrorKind::Rejected, operation, e.to_string())
 }
 

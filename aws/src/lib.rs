@@ -3,6 +3,8 @@
 //! - [`sqs::SqsQueues`]: sends and visibility changes, in batches.
 //! - [`dynamodb::DynamoIdempotencyStore`], [`dynamodb::DynamoInventory`]:
 //!   conditional writes and transactions.
+//! - [`orders_table::DynamoOrderStore`]: the order of record, one conditional
+//!   write per acceptance or transition.
 //! - [`cloudwatch::CloudWatchMetrics`]: one `PutMetricData` per invocation.
 //! - [`sns::SnsNotifier`]: customer messages to a topic.
 //! - [`wiring`]: choosing AWS or embedded adapters from the environment, once,
@@ -18,6 +20,7 @@ pub mod cloudwatch;
 pub mod dynamodb;
 pub mod entry;
 pub mod error;
+pub mod orders_table;
 pub mod sns;
 pub mod sqs;
 pub mod step_ports;
