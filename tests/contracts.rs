@@ -55,6 +55,26 @@ mod inventory {
     }
 }
 
+mod orders {
+    use super::*;
+    use orderflow_aws::orders_table::{DynamoOrderStore, ORDER_KEY};
+    use orderflow_embedded::InMemoryOrderStore;
+    use orderflow_tests::contracts::orders::check;
+
+    #[tokio::test]
+    async fn embedded() {
+        check(&InMemoryOrderStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_table() {
+        let client = dynamodb().await;
+        let table = unique("orders");
+        create_table(&client, &table, ORDER_KEY, None).await.unwrap();
+        check(&DynamoOrderStore::new(client, table)).await;
+    }
+}
+
 mod queue {
     use super::*;
     use orderflow_aws::sqs::SqsQueues;

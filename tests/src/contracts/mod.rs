@@ -14,6 +14,7 @@
 //!
 //! - [`idempotency`] for [`IdempotencyStore`](orderflow_batch::ports::IdempotencyStore),
 //! - [`inventory`] for [`InventoryStore`](orderflow_orders::ports::InventoryStore),
+//! - [`orders`] for [`OrderStore`](orderflow_orders::ports::OrderStore),
 //! - [`queue`] for [`MessageQueue`](orderflow_batch::ports::MessageQueue), read
 //!   back through each adapter's [`QueueConsumer`](orderflow_batch::ports::QueueConsumer),
 //! - [`notifier`] for [`Notifier`](orderflow_orders::ports::Notifier),
@@ -32,4 +33,5 @@ pub mod idempotency;
 pub mod inventory;
 pub mod metrics;
 pub mod notifier;
+pub mod orders;
 pub mod queue;
