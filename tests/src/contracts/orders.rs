@@ -2,7 +2,8 @@
 //! acceptance is told apart from another order under the same ID, and
 //! neither changes the stored order), give back what it stored, and move an
 //! order forward only, idempotently: a repeated or late transition changes
-//! nothing, and nothing follows a final status.
+//! nothing, and nothing follows a final status. Each write is one atomic
+//! check-and-write: of racing writers, exactly one wins.
 
 use orderflow_orders::contracts::{OrderCreated, OrderItem};
 use orderflow_orders::money::Money;
@@ -21,6 +22,7 @@ pub async fn check(store: &dyn OrderStore) {
     an_unknown_order_is_neither_read_nor_moved(store).await;
     nothing_follows_a_final_status(store).await;
     transitions_keep_orders_apart(store).await;
+    racing_writes_apply_once(store).await;
 }
 
 /// Accepted at, and a later time for each transition (offsets and fractions
@@ -298,4 +300,37 @@ async fn transitions_keep_orders_apart(store: &dyn OrderStore) {
         Some(OrderStatus::Rejected)
     );
     assert_eq!(get(store, "ord-apart-2").await, Some(untouched));
+}
+
+async fn racing_writes_apply_once(store: &dyn OrderStore) {
+    const RACERS: usize = 8;
+    let order = order("ord-race");
+    let acceptances = futures::future::join_all((0..RACERS).map(|_| accept(store, &order))).await;
+    let first = acceptances.iter().filter(|a| **a == Acceptance::Accepted).count();
+    assert_eq!(
+        first, 1,
+        "exactly one of {RACERS} racing acceptances is the first: {acceptances:?}"
+    );
+    let retries = acceptances
+        .iter()
+        .filter(|a| {
+            **a == Acceptance::AlreadyAccepted {
+                correlation_id: "corr-ord-race".into(),
+            }
+        })
+        .count();
+    assert_eq!(retries, RACERS - 1, "the others are retries");
+
+    let shipped = Transition::new(OrderStatus::Shipped, at(1));
+    let outcomes = futures::future::join_all((0..RACERS).map(|_| record(store, "ord-race", &shipped))).await;
+    let applied = outcomes
+        .iter()
+        .filter(|o| **o == TransitionOutcome::Applied)
+        .count();
+    assert_eq!(
+        applied, 1,
+        "exactly one of {RACERS} racing transitions applies: {outcomes:?}"
+    );
+    let history = get(store, "ord-race").await.expect("the order").history;
+    assert_eq!(history.len(), 2, "accepted once, shipped once: {history:?}");
 }
