@@ -116,6 +116,7 @@ pub mod rfc3339;
 pub mod source;
 pub mod sqs;
 pub mod sqs_source;
+pub mod stream_source;
 pub mod telemetry;
 
 pub use error::{PortError, PortErrorKind, RecordError};
