@@ -1,7 +1,7 @@
 //! Running a [`RecordStep`] as a Lambda function on `lambda_runtime`.
 //!
-//! Invocations are decoded into the lean [`SqsBatch`], which holds only what the
-//! processor reads.
+//! Invocations are decoded into the lean [`SqsBatch`] (or, for a DynamoDB
+//! stream, [`StreamBatch`]), which holds only what the processor reads.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::processor::{BatchError, BatchProcessor, InvocationContext, RecordStep};
 use crate::sqs::SqsBatch;
+use crate::stream_source::{StreamBatch, StreamRecord};
 
 /// Serves SQS invocations until the runtime stops: each event goes through
 /// `processor` with `step`, and its `batchItemFailures` response goes back.
@@ -34,4 +35,24 @@ async fn handle<S: RecordStep>(
 ) -> Result<SqsBatchResponse, BatchError> {
     let context = InvocationContext::from_lambda(&event.context);
     processor.handle(&event.payload, &context, step).await
+}
+
+/// Serves DynamoDB Streams invocations until the runtime stops: each event
+/// goes through `processor` with `step`, and its `batchItemFailures`
+/// response (by sequence number) goes back.
+pub async fn serve_stream<S>(processor: BatchProcessor, step: S) -> Result<(), lambda_runtime::Error>
+where
+    S: RecordStep<dyn StreamRecord> + 'static,
+{
+    let processor = Arc::new(processor);
+    let step = Arc::new(step);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamBatch>| {
+        let processor = Arc::clone(&processor);
+        let step = Arc::clone(&step);
+        async move {
+            let context = InvocationContext::from_lambda(&event.context);
+            processor.handle_stream(&event.payload, &context, &*step).await
+        }
+    }))
+    .await
 }
