@@ -1,12 +1,15 @@
-//! The batch framework: what makes an SQS consumer on Lambda correct, fast and
-//! observable, whatever its business step. It knows nothing of orders.
+//! The batch framework: what makes an SQS (or DynamoDB Streams) consumer on
+//! Lambda correct, fast and observable, whatever its business step. It knows
+//! nothing of orders.
 //!
 //! - [`processor`]: the [`BatchProcessor`](processor::BatchProcessor), partial batch
 //!   failures with classification, ordering, deadlines, idempotency and
 //!   batched sends; [`RecordStep`](processor::RecordStep) is what a consumer writes.
 //! - [`source`]: the [`EventSource`](source::EventSource) trait the processor
 //!   runs on; [`sqs_source`]: SQS's (`batchItemFailures`, FIFO groups, the
-//!   DLQ copy, visibility backoff).
+//!   DLQ copy, visibility backoff); [`stream_source`]: DynamoDB Streams'
+//!   (`batchItemFailures` by sequence number, each batch one shard in order,
+//!   the lean [`StreamBatch`](stream_source::StreamBatch) of change records).
 //! - [`ports`]: the traits the processor talks to (queues, idempotency
 //!   store, metrics sink); AWS and embedded adapters implement them.
 //! - [`error`]: why a record fails, permanent or retryable.
@@ -17,7 +20,7 @@
 //! - [`sqs`], [`attributes`], [`correlation`], [`queue_url`]: the records the
 //!   processor reads, their attributes and correlation IDs, queue addresses.
 //! - [`json`], [`rfc3339`], [`clock`]: JSON text, timestamps and the time.
-//! - [`lambda`]: running a step on `lambda_runtime`.
+//! - [`lambda`]: running a step on `lambda_runtime` (`serve`, `serve_stream`).
 //!
 //! # A consumer in a few dozen lines
 //!

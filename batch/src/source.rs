@@ -4,9 +4,11 @@
 //! idempotency, the deadline and settlement) runs on [`EventSource`]; what is
 //! particular to a source lives in its implementation: how a record is
 //! identified and grouped, where a permanently failed record goes, how a
-//! retried one is delayed, and what the invocation answers. SQS is
-//! [`SqsSource`](crate::sqs_source::SqsSource); a DynamoDB Streams source is
-//! one more implementation, not a fork of the processor.
+//! retried one is delayed, and what the invocation answers. Two sources
+//! implement it, neither a fork of the processor: SQS,
+//! [`SqsSource`](crate::sqs_source::SqsSource), and DynamoDB Streams,
+//! [`StreamSource`](crate::stream_source::StreamSource) (one ordered group a
+//! batch, no dead-letter copy, no backoff).
 
 use std::future::Future;
 
@@ -18,7 +20,8 @@ pub trait EventSource: Send + Sync {
     /// One record as the source delivers it.
     type Record: Send + Sync;
     /// What a step decodes: the record, possibly as a trait object
-    /// (`dyn SqsRecord` for SQS), so steps need not name the event's own type.
+    /// (`dyn SqsRecord` for SQS, `dyn StreamRecord` for a stream), so steps
+    /// need not name the event's own type.
     type StepRecord: ?Sized + Sync;
     /// What the invocation answers (`batchItemFailures`).
     type Response;
