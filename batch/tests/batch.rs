@@ -1,5 +1,7 @@
 //! The batch semantics of `BatchProcessor`, one test per rule, over in-memory adapters.
 
+mod harness;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use harness::harness;
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::metrics::InvocationMetrics;
@@ -134,26 +137,6 @@ fn event(records: Vec<SqsMessage>) -> SqsEvent {
     let mut e = SqsEvent::default();
     e.records = records;
     e
-}
-
-struct Harness {
-    queues: Arc<InMemoryQueues>,
-    store: Arc<InMemoryIdempotencyStore>,
-    metrics: Arc<InMemoryMetrics>,
-    processor: BatchProcessor,
-}
-
-fn harness(config: BatchConfig) -> Harness {
-    let queues = Arc::new(InMemoryQueues::new());
-    let store = Arc::new(InMemoryIdempotencyStore::new());
-    let metrics = Arc::new(InMemoryMetrics::new());
-    let processor = BatchProcessor::new(config, queues.clone(), store.clone(), metrics.clone());
-    Harness {
-        queues,
-        store,
-        metrics,
-        processor,
-    }
 }
 
 /// The default configuration with the fast path to [`DLQ`].

@@ -2,22 +2,25 @@
 //! adapters: a shard's records run in order, a failure reports it and every
 //! later record by sequence number, retries are skipped by idempotency.
 
+mod harness;
+
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use harness::harness;
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::ports::OutgoingMessage;
 use orderflow_batch::processor::{
-    BatchConfig, BatchError, BatchProcessor, FailureReason, FifoFailureMode, InvocationContext, Outgoing,
-    RecordContext, RecordOutcome, RecordStep,
+    BatchConfig, BatchError, FailureReason, FifoFailureMode, InvocationContext, Outgoing, RecordContext,
+    RecordOutcome, RecordStep,
 };
 use orderflow_batch::stream_source::{
     StreamBatch, StreamBatchResponse, StreamEventName, StreamRecord, StreamSource,
 };
-use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryMetrics, InMemoryQueues};
+use orderflow_embedded::InMemoryQueues;
 
 const OUT: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/relayed";
 const DLQ: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/relay-dlq";
@@ -174,26 +177,6 @@ fn insert(sequence: u32, order: &str, extra: &str) -> String {
 
 fn batch(records: &[String]) -> StreamBatch {
     StreamBatch::from_json(&format!(r#"{{"Records":[{}]}}"#, records.join(","))).unwrap()
-}
-
-struct Harness {
-    queues: Arc<InMemoryQueues>,
-    store: Arc<InMemoryIdempotencyStore>,
-    metrics: Arc<InMemoryMetrics>,
-    processor: BatchProcessor,
-}
-
-fn harness(config: BatchConfig) -> Harness {
-    let queues = Arc::new(InMemoryQueues::new());
-    let store = Arc::new(InMemoryIdempotencyStore::new());
-    let metrics = Arc::new(InMemoryMetrics::new());
-    let processor = BatchProcessor::new(config, queues.clone(), store.clone(), metrics.clone());
-    Harness {
-        queues,
-        store,
-        metrics,
-        processor,
-    }
 }
 
 fn context() -> InvocationContext {
