@@ -12,7 +12,7 @@ pub const fn correlation_id_byte(b: u8) -> bool {
 }
 
 /// Whether `value` is a correlation ID by the rule.
-fn is_correlation_id(value: &str) -> bool {
+pub(crate) fn is_correlation_id(value: &str) -> bool {
     (1..=MAX_CORRELATION_ID).contains(&value.len()) && value.bytes().all(correlation_id_byte)
 }
 

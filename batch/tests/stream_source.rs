@@ -393,13 +393,31 @@ fn a_malformed_event_is_a_clear_error() {
         ("{\"Records\": [", "EOF while parsing"),
         (r#"{"Records":{}}"#, "invalid type: map, expected a sequence"),
         (
-            r#"{"Records":[{"eventID":"e-1","eventName":"INSERT","dynamodb":{"Keys":{}}}]}"#,
-            r#"stream record 0 (eventID Some("e-1")) has no dynamodb.SequenceNumber"#,
+            r#"{"Records":[{"eventID":"e-1","dynamodb":{"SequenceNumber":"1"}}]}"#,
+            "stream record 0 has no eventName",
         ),
     ] {
         let error = StreamBatch::from_json(event).unwrap_err().to_string();
         assert!(error.contains(says), "{event}: {error}");
+        assert!(!error.contains("e-1"), "an event's value in its error: {error}");
     }
+}
+
+#[tokio::test]
+async fn a_decoded_record_without_a_sequence_number_fails_the_invocation_by_its_index() {
+    let h = harness(BatchConfig::default());
+    let step = Relay::default();
+    let event = StreamBatch::from_json(
+        r#"{"Records":[{"eventName":"INSERT","dynamodb":{"SequenceNumber":"1"}},{"eventID":"e-2","eventName":"INSERT","dynamodb":{"Keys":{}}}]}"#,
+    )
+    .unwrap();
+    let error = h
+        .processor
+        .process_stream(&event, &context(), &step)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BatchError::MissingMessageId { index: 1 }), "{error:?}");
+    assert!(step.runs().is_empty(), "nothing runs");
 }
 
 /// A record of another shape than the decoded event's, with an empty sequence number.

@@ -122,22 +122,12 @@ impl StreamBatch {
 /// Why an event's records cannot be processed.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StreamEventError {
-    /// A record has no sequence number, so it can neither be reported nor
-    /// skipped without breaking the shard's order.
-    #[error("stream record {index} (eventID {event_id:?}) has no dynamodb.SequenceNumber")]
-    MissingSequenceNumber {
-        /// The record's index in the batch.
-        index: usize,
-        /// Its `eventID`, when it has one.
-        event_id: Option<String>,
-    },
-    /// A record does not say what happened to its item.
-    #[error("stream record {index} (eventID {event_id:?}) has no eventName")]
+    /// A record does not say what happened to its item. Named by its index
+    /// only: an event's values stay out of errors and logs.
+    #[error("stream record {index} has no eventName")]
     MissingEventName {
         /// The record's index in the batch.
         index: usize,
-        /// Its `eventID`, when it has one.
-        event_id: Option<String>,
     },
 }
 
@@ -174,7 +164,7 @@ struct WireRecord {
     dynamodb: Option<WireChange>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct WireChange {
     #[serde(rename = "SequenceNumber", default)]
     sequence_number: Option<String>,
@@ -193,16 +183,17 @@ impl WireRecord {
             event_source_arn,
             dynamodb,
         } = self;
-        let (sequence_number, keys, new_image) = match dynamodb {
-            Some(WireChange {
-                sequence_number: Some(sequence_number),
-                keys,
-                new_image,
-            }) if !sequence_number.is_empty() => (sequence_number, keys, new_image),
-            _ => return Err(StreamEventError::MissingSequenceNumber { index, event_id }),
-        };
+        // A record without a sequence number decodes with an empty one: the
+        // processor refuses the batch for it (`BatchError::MissingMessageId`),
+        // logging and counting it, as it does an SQS record without an ID.
+        let WireChange {
+            sequence_number,
+            keys,
+            new_image,
+        } = dynamodb.unwrap_or_default();
+        let sequence_number = sequence_number.unwrap_or_default();
         let Some(event_name) = event_name else {
-            return Err(StreamEventError::MissingEventName { index, event_id });
+            return Err(StreamEventError::MissingEventName { index });
         };
         Ok(StreamBatchRecord {
             sequence_number,
@@ -253,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_without_a_sequence_number_is_refused_by_its_index() {
+    fn a_record_without_a_sequence_number_decodes_with_an_empty_one_for_the_processor_to_refuse() {
         for dynamodb in [
             r#""dynamodb":{"Keys":{}}"#,
             r#""dynamodb":{"SequenceNumber":""}"#,
@@ -262,11 +253,9 @@ mod tests {
             let event = format!(
                 r#"{{"Records":[{{"eventName":"INSERT","dynamodb":{{"SequenceNumber":"1"}}}},{{"eventID":"e-2","eventName":"MODIFY",{dynamodb}}}]}}"#
             );
-            let error = StreamBatch::from_json(&event).unwrap_err().to_string();
-            assert!(
-                error.contains(r#"stream record 1 (eventID Some("e-2")) has no dynamodb.SequenceNumber"#),
-                "{event}: {error}"
-            );
+            let batch = StreamBatch::from_json(&event).unwrap();
+            assert_eq!(batch.records[0].sequence_number(), "1", "{event}");
+            assert_eq!(batch.records[1].sequence_number(), "", "{event}");
         }
     }
 
@@ -276,8 +265,8 @@ mod tests {
             ("oops, not json", "expected value at line 1 column 1"),
             (r#"{"records":[]}"#, "missing field `Records`"),
             (
-                r#"{"Records":[{"dynamodb":{"SequenceNumber":"1"}}]}"#,
-                "stream record 0 (eventID None) has no eventName",
+                r#"{"Records":[{"eventID":"e-1","dynamodb":{"SequenceNumber":"1"}}]}"#,
+                "stream record 0 has no eventName",
             ),
             (
                 r#"{"Records":[{"eventName":"UPSERT","dynamodb":{"SequenceNumber":"1"}}]}"#,
@@ -290,6 +279,7 @@ mod tests {
         ] {
             let error = StreamBatch::from_json(event).unwrap_err().to_string();
             assert!(error.contains(says), "{event}: {error}");
+            assert!(!error.contains("e-1"), "an event's value in its error: {error}");
         }
     }
 

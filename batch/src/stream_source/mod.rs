@@ -7,7 +7,10 @@
 //!   one group, so after a record fails it and every later record are
 //!   reported failed (whatever the [`FifoFailureMode`](crate::processor::FifoFailureMode):
 //!   with one group, the rest of the group is the rest of the batch), and
-//!   Lambda retries from the first failed sequence number.
+//!   Lambda retries from the first failed sequence number. When that is the
+//!   first record and its failure is retryable, every record is failed, so
+//!   with `FAIL_ON_ALL_RETRYABLE` (the default) the invocation fails instead:
+//!   Lambda retries the same records either way.
 //! - There is no dead-letter copy and no backoff: the event source mapping's
 //!   bounded retries and on-failure destination take records that keep
 //!   failing, so a permanent failure is reported like a retryable one.
@@ -28,7 +31,7 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
-use crate::correlation::{MAX_CORRELATION_ID, correlation_id_byte, new_correlation_id};
+use crate::correlation::{is_correlation_id, new_correlation_id};
 use crate::error::RecordError;
 use crate::ports::EntryResults;
 use crate::source::EventSource;
@@ -88,7 +91,7 @@ impl<R: StreamRecord + 'static> EventSource for StreamSource<R> {
         [record.event_id(), Some(record.sequence_number())]
             .into_iter()
             .flatten()
-            .find(|id| (1..=MAX_CORRELATION_ID).contains(&id.len()) && id.bytes().all(correlation_id_byte))
+            .find(|id| is_correlation_id(id))
             .map_or_else(new_correlation_id, str::to_owned)
     }
 
