@@ -355,19 +355,10 @@ impl DynamoInventory {
 
     fn transaction(&self, order_id: &str, items: &[OrderItem]) -> Result<Vec<TransactWriteItem>, PortError> {
         const OP: &str = "TransactWriteItems";
-        let lines: Vec<AttributeValue> = items
-            .iter()
-            .map(|i| {
-                AttributeValue::M(HashMap::from([
-                    ("sku".to_owned(), s(i.sku.clone())),
-                    ("quantity".to_owned(), n(i.quantity)),
-                ]))
-            })
-            .collect();
         let reservation = Put::builder()
             .table_name(&self.table)
             .item(INVENTORY_KEY, reservation_key(order_id))
-            .item("items", AttributeValue::L(lines))
+            .item("items", order_lines(items))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", INVENTORY_KEY)
             .build()
@@ -537,6 +528,22 @@ pub async fn create_table(
             .map_err(|e| classify("UpdateTimeToLive", e))?;
     }
     Ok(())
+}
+
+/// An order's lines as a list of `{sku, quantity}` maps, as the inventory's
+/// reservations and the orders table keep them.
+pub(crate) fn order_lines(items: &[OrderItem]) -> AttributeValue {
+    AttributeValue::L(
+        items
+            .iter()
+            .map(|item| {
+                AttributeValue::M(HashMap::from([
+                    ("sku".to_owned(), s(item.sku.clone())),
+                    ("quantity".to_owned(), n(item.quantity)),
+                ]))
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use orderflow_orders::order_record::{Acceptance, OrderRecord, OrderStatus, Trans
 use orderflow_orders::ports::OrderStore;
 use time::OffsetDateTime;
 
-use crate::dynamodb::{invalid, n, s};
+use crate::dynamodb::{invalid, n, order_lines, s};
 use crate::error::classify;
 
 /// The orders table's key attribute.
@@ -189,11 +189,11 @@ fn timestamp(operation: &'static str, at: OffsetDateTime) -> Result<AttributeVal
 
 /// A transition as a history entry: `{status, at, details}`.
 fn transition_value(operation: &'static str, transition: &Transition) -> Result<AttributeValue, PortError> {
+    // A map keeps one value a name, the last one, as `Transition::normalized` says.
     let details: Item = transition
-        .normalized()
         .details
-        .into_iter()
-        .map(|(name, value)| (name, s(value)))
+        .iter()
+        .map(|(name, value)| (name.clone(), s(value.clone())))
         .collect();
     Ok(AttributeValue::M(HashMap::from([
         ("status".to_owned(), s(transition.status.as_str())),
@@ -212,32 +212,22 @@ fn accepted_item(
     if order.total_amount < Money::from_cents(0) {
         return Err(invalid(OP, "totalAmount is below zero"));
     }
-    let record = OrderRecord::accepted(order.clone(), fingerprint, at);
-    let history: Result<Vec<AttributeValue>, PortError> =
-        record.history.iter().map(|t| transition_value(OP, t)).collect();
-    let items = order
-        .items
-        .iter()
-        .map(|item| {
-            AttributeValue::M(HashMap::from([
-                ("sku".to_owned(), s(item.sku.clone())),
-                ("quantity".to_owned(), n(item.quantity)),
-            ]))
-        })
-        .collect();
+    // What `OrderRecord::accepted` holds: status Accepted, its acceptance the one entry.
+    let acceptance = transition_value(OP, &Transition::new(OrderStatus::Accepted, at))?;
+    let accepted_at = timestamp(OP, at)?;
     Ok(HashMap::from([
         (ORDER_KEY.to_owned(), s(order.order_id.clone())),
         ("customerId".to_owned(), s(order.customer_id.clone())),
-        ("items".to_owned(), AttributeValue::L(items)),
+        ("items".to_owned(), order_lines(&order.items)),
         ("totalAmount".to_owned(), n(order.total_amount)),
         ("createdAt".to_owned(), timestamp(OP, order.created_at)?),
         ("shippingRegion".to_owned(), s(order.shipping_region.clone())),
         ("version".to_owned(), s(order.version.as_ref())),
         ("fingerprint".to_owned(), s(fingerprint.to_hex())),
         ("correlationId".to_owned(), s(order.correlation_id.clone())),
-        ("status".to_owned(), s(record.status.as_str())),
-        ("history".to_owned(), AttributeValue::L(history?)),
-        ("updatedAt".to_owned(), timestamp(OP, record.updated_at)?),
+        ("status".to_owned(), s(OrderStatus::Accepted.as_str())),
+        ("history".to_owned(), AttributeValue::L(vec![acceptance])),
+        ("updatedAt".to_owned(), accepted_at),
     ]))
 }
 
@@ -402,6 +392,10 @@ mod tests {
             let error = decode_record(&item).unwrap_err();
             assert!(!error.retryable(), "{name}");
             assert!(error.message.contains("malformed order item"), "{name}: {error}");
+            assert!(error.message.contains(name), "names the attribute: {error}");
+            for value in ["1.001", "yesterday", "none", "ACCEPTED\"", "\"ACCEPTED"] {
+                assert!(!error.message.contains(value), "carries a value: {error}");
+            }
         }
         let mut item = good;
         item.remove("updatedAt");

@@ -416,7 +416,10 @@ async fn a_decoded_record_without_a_sequence_number_fails_the_invocation_by_its_
         .process_stream(&event, &context(), &step)
         .await
         .unwrap_err();
-    assert!(matches!(error, BatchError::MissingMessageId { index: 1 }), "{error:?}");
+    assert!(
+        matches!(error, BatchError::MissingMessageId { index: 1 }),
+        "{error:?}"
+    );
     assert!(step.runs().is_empty(), "nothing runs");
 }
 
