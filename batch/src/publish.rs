@@ -37,8 +37,9 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The jittered delay before retry number `retry` (1-based).
-    fn delay(&self, retry: u32) -> Duration {
+    /// The jittered delay before retry number `retry` (1-based): the base
+    /// delay doubled each retry up to the maximum, half of it fixed and half random.
+    pub fn delay(&self, retry: u32) -> Duration {
         let exp = self
             .base_delay
             .saturating_mul(1u32 << retry.saturating_sub(1).min(16))

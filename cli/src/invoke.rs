@@ -150,7 +150,7 @@ fn read_at_most(reader: impl Read, limit: u64, capacity: usize) -> std::io::Resu
 }
 
 /// Reads the event file `path` as `function`'s trigger sends it; a file over
-/// [`MAX_EVENT_BYTES`] is refused without being read further.
+/// Lambda's 6 MB payload limit is refused without being read further.
 pub fn read_event(function: Function, path: &Path) -> Result<Event, EventFileError> {
     let unreadable = |source| EventFileError::Unreadable {
         path: path.display().to_string(),

@@ -9,8 +9,6 @@ use orderflow_aws::error::{classify, failed_entries};
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::publish::{MAX_BATCH_ENTRIES, RetryPolicy};
 
-use super::backoff::backoff;
-
 const OP: &str = "DeleteMessageBatch";
 
 /// Deletes received messages (by receipt handle) in batch calls, resending
@@ -43,7 +41,7 @@ async fn delete_chunk(
     let mut pending: Vec<usize> = (0..chunk.len()).collect();
     for attempt in 1..=policy.attempts.max(1) {
         if attempt > 1 {
-            tokio::time::sleep(backoff(policy, attempt - 1)).await;
+            tokio::time::sleep(policy.delay(attempt - 1)).await;
         }
         let entries = entries(chunk, &mut pending, results);
         if entries.is_empty() {

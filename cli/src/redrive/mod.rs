@@ -29,9 +29,8 @@
 //! One file per part: `spec` what to do, `report` how it went, `error`
 //! why it could not start; `move_task` and `receive` the two ways, the
 //! second built on `entry` (what a message becomes), `send` and
-//! `delete` (the batched calls), which wait out retries by `backoff`.
+//! `delete` (the batched calls), which wait out retries by the policy's own delay (`RetryPolicy::delay`).
 
-mod backoff;
 mod delete;
 mod entry;
 mod error;

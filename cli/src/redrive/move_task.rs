@@ -10,7 +10,6 @@ use aws_sdk_sqs::types::ListMessageMoveTasksResultEntry;
 use orderflow_aws::error::{classify, is_unsupported_operation};
 use orderflow_batch::publish::RetryPolicy;
 
-use super::backoff::backoff;
 use super::error::RedriveError;
 use super::report::TaskOutcome;
 use super::spec::RedriveSpec;
@@ -98,7 +97,7 @@ async fn newest_earlier_task(
                 if !error.retryable() || retry >= policy.attempts {
                     return Err(error.into());
                 }
-                tokio::time::sleep(backoff(policy, retry)).await;
+                tokio::time::sleep(policy.delay(retry)).await;
             }
         }
     };

@@ -9,7 +9,6 @@ use orderflow_aws::error::{classify, failed_entries};
 use orderflow_batch::error::PortError;
 use orderflow_batch::publish::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, RetryPolicy};
 
-use super::backoff::backoff;
 use super::entry::{entry_size, redrive_entry};
 
 /// Sends the messages to the target in batch calls within SQS's limits,
@@ -68,7 +67,7 @@ async fn send_chunk(
     let mut pending = chunk;
     for attempt in 1..=policy.attempts.max(1) {
         if attempt > 1 {
-            tokio::time::sleep(backoff(policy, attempt - 1)).await;
+            tokio::time::sleep(policy.delay(attempt - 1)).await;
         }
         let outcome = client
             .send_message_batch()
