@@ -11,18 +11,17 @@ use orderflow_tests::repo_root;
 /// A module's path in its crate: `["processor", "run"]`.
 type ModulePath = Vec<String>;
 
-const CRATES: &[&str] = &[
-    "batch",
-    "orders",
-    "embedded",
-    "aws",
-    "cli",
-    "tests",
-    "functions/inventory",
-    "functions/shipping",
-    "functions/notification",
-    "functions/order-api",
-];
+/// The library and binary crates; every crate under `functions/` is added.
+const CRATES: &[&str] = &["batch", "orders", "embedded", "aws", "cli", "tests"];
+
+fn crates() -> Vec<String> {
+    let mut crates: Vec<String> = CRATES.iter().map(|c| (*c).to_owned()).collect();
+    for entry in std::fs::read_dir(repo_root().join("functions")).expect("a functions directory") {
+        let name = entry.expect("a directory entry").file_name();
+        crates.push(format!("functions/{}", name.to_string_lossy()));
+    }
+    crates
+}
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("a readable source directory") {
@@ -50,13 +49,25 @@ fn module_path(src: &Path, file: &Path) -> ModulePath {
     path
 }
 
-/// The production text: before the test module, without comment lines.
+/// The production text: without the test module (`#[cfg(test)]` then a
+/// `mod ... {` ends the text), without other one-line `#[cfg(test)]` items
+/// (`mod parity_tests;`, a test-only `use`), and without comment lines.
 fn production(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-    text.lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut kept = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let line = line.trim_start();
+        if line.starts_with("#[cfg(test)]") {
+            match lines.next() {
+                Some(item) if item.trim_end().ends_with('{') => break,
+                _ => continue,
+            }
+        }
+        if !line.starts_with("//") {
+            kept.push(line);
+        }
+    }
+    kept.join("\n")
 }
 
 /// The first segment of every path after `crate::` or `super::` (groups
@@ -73,7 +84,7 @@ fn references(module: &ModulePath, text: &str) -> BTreeSet<ModulePath> {
             }
             let rest = &text[at + keyword.len()..];
             let names: Vec<&str> = match rest.strip_prefix('{') {
-                Some(group) => group.split('}').next().unwrap_or_default().split(',').collect(),
+                Some(group) => top_level_items(group),
                 None => vec![rest],
             };
             for name in names {
@@ -91,6 +102,29 @@ fn references(module: &ModulePath, text: &str) -> BTreeSet<ModulePath> {
         }
     }
     found
+}
+
+/// The items of a `{...}` group up to its closing brace, split at the commas
+/// outside nested groups: `a::{b, c}, d}` gives `a::{b, c}` and `d`.
+fn top_level_items(group: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (at, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..at]);
+                return items;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&group[start..]);
+    items
 }
 
 /// Edges between sibling modules: `a::b` using `a::c::x` is `a::b -> a::c`.
@@ -145,10 +179,10 @@ fn circles(src: &Path) -> Vec<String> {
 #[test]
 fn no_module_imports_a_sibling_that_imports_it_back() {
     let root = repo_root();
-    let found: Vec<String> = CRATES
-        .iter()
+    let found: Vec<String> = crates()
+        .into_iter()
         .flat_map(|krate| {
-            circles(&root.join(krate).join("src"))
+            circles(&root.join(&krate).join("src"))
                 .into_iter()
                 .map(move |circle| format!("{krate}: {circle}"))
         })
@@ -174,6 +208,16 @@ fn a_circle_is_found() {
         "one-way uses, a comment and a test module"
     );
     std::fs::write(dir.join("b.rs"), "use crate::a::x::X;\n").unwrap();
+    assert_eq!(circles(&dir), ["a -> b", "b -> a"]);
+    // A nested group: `b` is used through the group's second item.
+    std::fs::write(dir.join("b.rs"), "use crate::{c::{D, E}, a::x::X};\n").unwrap();
+    assert_eq!(circles(&dir), ["a -> b", "b -> a"]);
+    // A test module declared first does not hide the production code after it.
+    std::fs::write(
+        dir.join("b.rs"),
+        "#[cfg(test)]\nmod checks;\nuse crate::a::x::X;\n",
+    )
+    .unwrap();
     assert_eq!(circles(&dir), ["a -> b", "b -> a"]);
     std::fs::write(dir.join("b.rs"), "pub struct Thing;\n").unwrap();
     std::fs::write(dir.join("a/y.rs"), "use super::x::X;\n").unwrap();
