@@ -19,8 +19,8 @@
 //!
 //! [`run`] is five stages, each a function in a file of its own: set the
 //! pipeline up (`pipeline`), start the stages' pollers (`stages`), produce the
-//! orders (`produce`), wait for quiet (`quiet`), and account for every order
-//! (`summarize`, over the pure `account`).
+//! orders (`produce`), wait for quiet (`quiet`), then stop the pollers and
+//! account for every order (`summarize`, over the pure `account`).
 
 mod account;
 mod backend;

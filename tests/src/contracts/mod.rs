@@ -1,4 +1,7 @@
 //! Contract suites: one per port, and every adapter of the port must pass it.
+//! Exempt, as they keep nothing to read back: `LogNotifier`, `NoMetrics`,
+//! and the command line's own wrappers (`consume`'s stoppable receives,
+//! `run`'s metric totals); `QueueConsumer` is the queue suite's way to read back.
 //!
 //! A port's rules (what a retried reservation does, when a claim expires,
 //! what a queue gives back) are written once, here, against the port's trait
