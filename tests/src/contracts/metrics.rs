@@ -307,7 +307,7 @@ async fn every_metric_of_a_cold_start_reads_back_as_published(
             (name::MESSAGES_PROCESSED, 9.0),
             (name::MESSAGES_FAILED, 2.0),
             (name::MESSAGES_SENT_TO_DLQ, 3.0),
-            (name::DUPLICATES_SKIPPED, 1.0),
+            (name::DUPLICATES_SKIPPED, 5.0),
             (name::IDEMPOTENCY_KEY_REUSED, 4.0),
             (name::BATCH_SIZE, 17.0),
             (name::COLD_START, 1.0),
