@@ -25,9 +25,11 @@ use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::ports::{Claim, Completion, EntryResults, IdempotencyStore};
 use orderflow_orders::contracts::{OrderItem, Shortage};
+use orderflow_orders::order_item;
 use orderflow_orders::ports::{InventoryStore, Reservation};
 
 use crate::error::{classify, service_error};
+use crate::item_value::to_sdk;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
@@ -358,7 +360,7 @@ impl DynamoInventory {
         let reservation = Put::builder()
             .table_name(&self.table)
             .item(INVENTORY_KEY, reservation_key(order_id))
-            .item("items", order_lines(items))
+            .item("items", to_sdk(order_item::order_lines(items)))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", INVENTORY_KEY)
             .build()
@@ -528,22 +530,6 @@ pub async fn create_table(
             .map_err(|e| classify("UpdateTimeToLive", e))?;
     }
     Ok(())
-}
-
-/// An order's lines as a list of `{sku, quantity}` maps, as the inventory's
-/// reservations and the orders table keep them.
-pub(crate) fn order_lines(items: &[OrderItem]) -> AttributeValue {
-    AttributeValue::L(
-        items
-            .iter()
-            .map(|item| {
-                AttributeValue::M(HashMap::from([
-                    ("sku".to_owned(), s(item.sku.clone())),
-                    ("quantity".to_owned(), n(item.quantity)),
-                ]))
-            })
-            .collect(),
-    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! - [`dynamodb::DynamoIdempotencyStore`], [`dynamodb::DynamoInventory`]:
 //!   conditional writes and transactions.
 //! - [`orders_table::DynamoOrderStore`]: the order of record, one conditional
-//!   write per acceptance or transition.
+//!   write per acceptance or transition; [`item_value`]: its items between
+//!   the SDK's values and the order layout's.
 //! - [`cloudwatch::CloudWatchMetrics`]: one `PutMetricData` per invocation.
 //! - [`sns::SnsNotifier`]: customer messages to a topic.
 //! - [`wiring`]: choosing AWS or embedded adapters from the environment, once,
@@ -20,10 +21,12 @@ pub mod cloudwatch;
 pub mod dynamodb;
 pub mod entry;
 pub mod error;
+pub mod item_value;
 pub mod orders_table;
 pub mod sns;
 pub mod sqs;
 pub mod step_ports;
+pub mod table_stream;
 pub mod wiring;
 
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -8,7 +8,9 @@
 //!   rule named by its field and never its value.
 //! - [`money`]: amounts as exact cents.
 //! - [`order_record`]: the order of record, its statuses and the rule that
-//!   keeps them from going backwards.
+//!   keeps them from going backwards; [`order_item`]: its layout as a table
+//!   item, shared by the table, its stream and the relay.
+//! - [`order_message`]: `OrderCreated` as a message on the orders queue.
 //! - [`ports`]: the order of record, stock and customer notifications.
 //! - [`pipeline`]: the pipeline's queues by name.
 #![forbid(unsafe_code)]
@@ -17,6 +19,8 @@ pub mod contracts;
 pub mod event_json;
 mod json_scan;
 pub mod money;
+pub mod order_item;
+pub mod order_message;
 pub mod order_record;
 pub mod pipeline;
 pub mod ports;

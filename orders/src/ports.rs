@@ -25,6 +25,8 @@ pub trait StepPorts {
     fn inventory(&self) -> Result<Arc<dyn InventoryStore>, ConfigError>;
     /// Where customer messages go.
     fn notifier(&self) -> Result<Arc<dyn Notifier>, ConfigError>;
+    /// The order of record.
+    fn orders(&self) -> Result<Arc<dyn OrderStore>, ConfigError>;
 }
 
 /// What a stock reservation did.

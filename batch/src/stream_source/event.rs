@@ -68,14 +68,14 @@ pub trait StreamRecord: fmt::Debug + Send + Sync {
 
 /// A DynamoDB Streams event as Lambda delivers it, keeping only what the
 /// processor and the steps read. Its records come from one shard, in order.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct StreamBatch {
     /// The records, in shard order.
     pub records: Vec<StreamBatchRecord>,
 }
 
 /// One change record of a [`StreamBatch`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct StreamBatchRecord {
     sequence_number: String,
     event_id: Option<String>,
@@ -108,6 +108,27 @@ impl StreamRecord for StreamBatchRecord {
 
     fn event_source_arn(&self) -> Option<&str> {
         self.event_source_arn.as_deref()
+    }
+}
+
+impl StreamBatchRecord {
+    /// A record from its parts, as a local stream or a poller's `GetRecords`
+    /// has them: `keys` and `new_image` are attribute-value JSON, refused if
+    /// they are not JSON.
+    pub fn new(
+        sequence_number: impl Into<String>,
+        event_name: StreamEventName,
+        keys: Option<String>,
+        new_image: Option<String>,
+    ) -> Result<StreamBatchRecord, serde_json::Error> {
+        Ok(StreamBatchRecord {
+            sequence_number: sequence_number.into(),
+            event_id: None,
+            event_name,
+            keys: keys.map(RawValue::from_string).transpose()?,
+            new_image: new_image.map(RawValue::from_string).transpose()?,
+            event_source_arn: None,
+        })
     }
 }
 
