@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use orderflow_batch::RecordStep;
 use orderflow_batch::config::{ConfigError, Env, batch_config};
-use orderflow_batch::ports::MessageQueue;
+use orderflow_batch::no_idempotency::NoIdempotency;
+use orderflow_batch::processor::BatchProcessor;
+use orderflow_batch::stream_source::StreamRecord;
 use orderflow_orders::ports::StepPorts;
 
 use crate::step_ports::EnvPorts;
@@ -44,16 +46,42 @@ where
     orderflow_batch::lambda::serve(adapters.processor(config), step).await
 }
 
-/// Starts a function that only sends messages (no idempotency records):
-/// logging, the queue adapter and what `build` makes of the ports.
-pub async fn start_sender<C>(
+/// Serves the DynamoDB Streams consumer `function` until the runtime stops:
+/// the step `build` makes, under a batch processor that keeps no idempotency
+/// records ([`NoIdempotency`]: the step's effects must be harmless to
+/// repeat, as a retried stream batch repeats them), so it needs no
+/// `IDEMPOTENCY_TABLE`.
+pub async fn serve_stream_consumer<S>(
     function: &'static str,
-    build: impl FnOnce(&dyn StepPorts) -> Result<C, ConfigError>,
-) -> Result<(Arc<dyn MessageQueue>, C), StartError> {
+    build: impl FnOnce(&dyn StepPorts) -> Result<S, ConfigError>,
+) -> Result<(), lambda_runtime::Error>
+where
+    S: RecordStep<dyn StreamRecord> + 'static,
+{
     orderflow_batch::telemetry::init("info");
     let env = Env::from_process();
     let error = |source| StartError { function, source };
-    let adapters = Adapters::sender_from_env(&env).await.map_err(error)?;
-    let built = build(&EnvPorts::new(&env, &adapters)).map_err(error)?;
-    Ok((adapters.queue, built))
+    let config = batch_config(&env, function).map_err(error)?;
+    let adapters = Adapters::without_idempotency_from_env(&env)
+        .await
+        .map_err(error)?;
+    let step = build(&EnvPorts::new(&env, &adapters)).map_err(error)?;
+    let processor = BatchProcessor::new(config, adapters.queue, Arc::new(NoIdempotency), adapters.metrics);
+    orderflow_batch::lambda::serve_stream(processor, step).await
+}
+
+/// Starts a function that is not a batch consumer (`order-api`): logging,
+/// the adapters without idempotency records, and what `build` makes of the
+/// ports.
+pub async fn start<C>(
+    function: &'static str,
+    build: impl FnOnce(&dyn StepPorts) -> Result<C, ConfigError>,
+) -> Result<C, StartError> {
+    orderflow_batch::telemetry::init("info");
+    let env = Env::from_process();
+    let error = |source| StartError { function, source };
+    let adapters = Adapters::without_idempotency_from_env(&env)
+        .await
+        .map_err(error)?;
+    build(&EnvPorts::new(&env, &adapters)).map_err(error)
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use orderflow_batch::config::{ConfigError, Env};
 use orderflow_embedded::address::embedded_queue_url;
-use orderflow_embedded::{InMemoryInventory, LogNotifier};
+use orderflow_embedded::{InMemoryInventory, InMemoryOrderStore, LogNotifier};
 use orderflow_orders::pipeline::Queue;
-use orderflow_orders::ports::{InventoryStore, Notifier, StepPorts};
+use orderflow_orders::ports::{InventoryStore, Notifier, OrderStore, StepPorts};
 
 use crate::dynamodb::DynamoInventory;
+use crate::orders_table::DynamoOrderStore;
 use crate::sns::SnsNotifier;
 use crate::wiring::{Adapters, var};
 
@@ -86,6 +87,18 @@ impl StepPorts for EnvPorts<'_> {
             },
         )
     }
+
+    /// The DynamoDB table `ORDERS_TABLE` with AWS adapters; embedded, an
+    /// in-memory store of this process's orders.
+    fn orders(&self) -> Result<Arc<dyn OrderStore>, ConfigError> {
+        Ok(match &self.adapters.sdk {
+            Some(sdk) => Arc::new(DynamoOrderStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                self.env.required(var::ORDERS_TABLE, "the orders table's name")?,
+            )),
+            None => Arc::new(InMemoryOrderStore::new()),
+        })
+    }
 }
 
 /// The variables [`EnvPorts`] reads with AWS adapters for the step `build`
@@ -130,6 +143,11 @@ impl StepPorts for VariableRecorder {
         self.note(var::NOTIFICATION_TOPIC_ARN);
         Ok(Arc::new(LogNotifier))
     }
+
+    fn orders(&self) -> Result<Arc<dyn OrderStore>, ConfigError> {
+        self.note(var::ORDERS_TABLE);
+        Ok(Arc::new(InMemoryOrderStore::new()))
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +179,8 @@ mod tests {
         assert!(err.to_string().contains("NOTIFICATIONS_QUEUE_URL"), "{err}");
         let err = ports.inventory().err().unwrap();
         assert!(err.to_string().contains(var::INVENTORY_TABLE), "{err}");
+        let err = ports.orders().err().unwrap();
+        assert!(err.to_string().contains(var::ORDERS_TABLE), "{err}");
         assert!(
             ports.notifier().is_ok(),
             "without a topic, customer messages are logged"

@@ -34,6 +34,9 @@ pub mod var {
     pub const NOTIFICATION_TOPIC_ARN: &str = "NOTIFICATION_TOPIC_ARN";
     /// The inventory table (required with AWS adapters by steps that reserve stock).
     pub const INVENTORY_TABLE: &str = "INVENTORY_TABLE";
+    /// The orders table, the order of record (required with AWS adapters by
+    /// functions that keep or read orders).
+    pub const ORDERS_TABLE: &str = "ORDERS_TABLE";
     /// Stock per SKU of the embedded inventory (embedded adapters only).
     pub const INVENTORY_DEFAULT_STOCK: &str = "INVENTORY_DEFAULT_STOCK";
 }
@@ -114,11 +117,11 @@ impl Adapters {
         Self::build(env, endpoint_url, true).await
     }
 
-    /// Like [`Adapters::from_env`], for a function that only sends messages
-    /// (`order-api`): it keeps no idempotency records, so it needs no
-    /// `IDEMPOTENCY_TABLE` and no DynamoDB permissions; its `idempotency`
-    /// store is an in-memory one that nothing uses.
-    pub async fn sender_from_env(env: &Env) -> Result<Adapters, ConfigError> {
+    /// Like [`Adapters::from_env`], for a function that keeps no idempotency
+    /// records (`order-api`, `order-relay`), so it needs no
+    /// `IDEMPOTENCY_TABLE`; its `idempotency` store is an in-memory one that
+    /// nothing uses.
+    pub async fn without_idempotency_from_env(env: &Env) -> Result<Adapters, ConfigError> {
         Self::build(env, None, false).await
     }
 

@@ -12,6 +12,7 @@
 //!   the lean [`StreamBatch`](stream_source::StreamBatch) of change records).
 //! - [`ports`]: the traits the processor talks to (queues, idempotency
 //!   store, metrics sink); AWS and embedded adapters implement them.
+//!   [`no_idempotency`]: the store for steps whose effects are harmless to repeat.
 //! - [`error`]: why a record fails, permanent or retryable.
 //! - [`fingerprint`]: what an idempotency record keeps of a step's input.
 //! - [`publish`]: batched sends with retries, shared by every adapter.
@@ -111,6 +112,7 @@ pub mod json;
 pub mod lambda;
 pub mod log_value;
 pub mod metrics;
+pub mod no_idempotency;
 pub mod ports;
 pub mod processor;
 pub mod publish;
