@@ -16,7 +16,9 @@ use lambda_http::{Context, LambdaEvent};
 use orderflow_batch::metrics::NoMetrics;
 use orderflow_batch::processor::{BatchConfig, BatchProcessor, InvocationContext, RecordStep};
 use orderflow_batch::telemetry::{MemoryWriter, json_subscriber, text_subscriber};
-use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier, InMemoryQueues};
+use orderflow_embedded::{
+    InMemoryIdempotencyStore, InMemoryInventory, InMemoryNotifier, InMemoryOrderStore, InMemoryQueues,
+};
 use serde_json::{Value, json};
 
 /// What must never show: its two halves are searched for apart, since a
@@ -230,17 +232,16 @@ async fn order_api_repeats_no_customer_data_in_responses_or_logs() {
     }
     for json_format in [true, false] {
         let (logs, _guard) = capture_logs(json_format);
-        let queues = InMemoryQueues::new();
-        let config = order_api::Config::new(NEXT);
+        let store = Arc::new(InMemoryOrderStore::new());
+        let config = order_api::Config::new(Arc::clone(&store) as _);
         for request in &requests {
             let request: LambdaRequest = serde_json::from_value(request.clone()).unwrap();
-            let response =
-                order_api::respond(LambdaEvent::new(request, Context::default()), &queues, &config).await;
+            let response = order_api::respond(LambdaEvent::new(request, Context::default()), &config).await;
             let response = serde_json::to_string(&response).unwrap();
             assert!(response.contains("\"statusCode\":4"), "refused: {response}");
             assert_clean("order-api's response", &response);
         }
-        assert!(queues.messages(NEXT).is_empty(), "nothing was accepted");
+        assert!(store.is_empty(), "nothing was accepted");
         assert_clean("order-api's logs", &logs.contents());
     }
 }

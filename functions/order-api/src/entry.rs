@@ -18,9 +18,9 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, LambdaEvent, Request, Service, service_fn};
 use serde::Serialize;
 
-use crate::{ApiError, Config, Headers, error_response, handle};
+use crate::error::{ApiError, UriPart};
+use crate::{Config, Headers, error_response, handle};
 use orderflow_batch::correlation::fallback_correlation_id;
-use orderflow_batch::ports::MessageQueue;
 
 /// What Lambda gets back: `lambda_http`'s own response for a converted
 /// request, or ours for one refused before conversion (the same JSON shape).
@@ -37,11 +37,10 @@ pub enum HttpApiResponse<Converted> {
 /// convert gets 400; every other one is converted and [`handle`]d.
 pub async fn respond(
     event: LambdaEvent<LambdaRequest>,
-    queue: &dyn MessageQueue,
     config: &Config,
 ) -> HttpApiResponse<impl Serialize + Send + Sync + use<>> {
     let mut adapter = Adapter::from(service_fn(|request: Request| async move {
-        Ok::<_, Infallible>(handle(&request, queue, config).await)
+        Ok::<_, Infallible>(handle(&request, config).await)
     }));
     if let LambdaRequest::ApiGatewayV2(request) = &event.payload
         && let Err(error) = check_uri_parts(request)
@@ -51,31 +50,6 @@ pub async fn respond(
     match adapter.call(event).await {
         Ok(response) => HttpApiResponse::Converted(response),
         Err(never) => match never {},
-    }
-}
-
-/// Which part of the request's URI is broken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UriPart {
-    /// `rawQueryString`.
-    QueryString,
-    /// The `Host` header, or the request context's domain name.
-    Host,
-    /// The `X-Forwarded-Proto` header.
-    ForwardedProto,
-    /// The raw path, with the stage in front of it.
-    Path,
-}
-
-impl UriPart {
-    /// The part as the error message names it.
-    pub fn name(self) -> &'static str {
-        match self {
-            UriPart::QueryString => "query string",
-            UriPart::Host => "Host header",
-            UriPart::ForwardedProto => "X-Forwarded-Proto header",
-            UriPart::Path => "path",
-        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `order-api` Lambda function: the HTTP API's `POST /orders` on
+//! The `order-api` Lambda function: the HTTP API's routes on
 //! `lambda_http`, started by the shared start.
 
 use std::convert::Infallible;
@@ -13,13 +13,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let (queue, config) = orderflow_aws::entry::start_sender("order-api", order_api::config).await?;
-    let config = Arc::new(config);
+    let config = Arc::new(orderflow_aws::entry::start("order-api", order_api::config).await?);
     // order_api::respond checks what lambda_http would panic on, then converts.
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
-        let queue = Arc::clone(&queue);
         let config = Arc::clone(&config);
-        async move { Ok::<_, Infallible>(order_api::respond(event, &*queue, &config).await) }
+        async move { Ok::<_, Infallible>(order_api::respond(event, &config).await) }
     }))
     .await
 }

@@ -1,12 +1,13 @@
+use std::sync::Arc;
+
 use lambda_http::http;
 use orderflow_batch::error::PortErrorKind;
-use orderflow_embedded::InMemoryQueues;
+use orderflow_embedded::InMemoryOrderStore;
+use orderflow_orders::order_record::{OrderStatus, Transition};
 use serde_json::{Value, json};
+use time::macros::datetime;
 
 use super::*;
-
-const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/000000000000/orders";
-const FIFO_QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/000000000000/orders.fifo";
 
 fn order_json(total: &str) -> String {
     format!(
@@ -19,6 +20,15 @@ fn post() -> http::request::Builder {
     http::Request::builder()
         .method("POST")
         .uri("https://api.example.com/orders")
+}
+
+fn get(path: &str) -> Request {
+    request(
+        http::Request::builder()
+            .method("GET")
+            .uri(format!("https://api.example.com{path}")),
+        (),
+    )
 }
 
 fn request(builder: http::request::Builder, body: impl Into<Body>) -> Request {
@@ -34,6 +44,10 @@ fn valid_request() -> Request {
     )
 }
 
+fn store() -> Arc<InMemoryOrderStore> {
+    Arc::new(InMemoryOrderStore::with_stream())
+}
+
 struct Answer {
     status: u16,
     headers: HeaderMap,
@@ -41,8 +55,8 @@ struct Answer {
     text: String,
 }
 
-async fn answer(request: &Request, queues: &InMemoryQueues, queue_url: &str) -> Answer {
-    let response = handle(request, queues, &Config::new(queue_url)).await;
+async fn answer(request: &Request, store: &Arc<InMemoryOrderStore>) -> Answer {
+    let response = handle(request, &Config::new(Arc::clone(store) as _)).await;
     let (parts, body) = response.into_parts();
     let text = match body {
         Body::Text(text) => text,
@@ -61,9 +75,9 @@ fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
 }
 
 #[tokio::test]
-async fn a_valid_order_is_sent_with_its_attributes_and_accepted() {
-    let queues = InMemoryQueues::new();
-    let answer = answer(&valid_request(), &queues, QUEUE).await;
+async fn a_valid_order_is_kept_as_accepted_and_its_ids_answered() {
+    let store = store();
+    let answer = answer(&valid_request(), &store).await;
     assert_eq!(answer.status, 202, "{}", answer.text);
     assert_eq!(
         answer.body,
@@ -72,102 +86,145 @@ async fn a_valid_order_is_sent_with_its_attributes_and_accepted() {
     assert_eq!(header(&answer, "x-correlation-id"), Some("corr-1"));
     assert_eq!(header(&answer, "content-type"), Some("application/json"));
 
-    let sent = queues.messages(QUEUE);
-    assert_eq!(sent.len(), 1);
-    let message = &sent[0];
-    assert_eq!(message.attribute("EventType"), Some("ORDER_CREATED"));
-    assert_eq!(message.attribute("CorrelationId"), Some("corr-1"));
-    assert_eq!(message.attribute("Priority"), Some("normal"));
-    assert_eq!(message.attribute("Region"), Some("US"));
-    assert_eq!((&message.group_id, &message.deduplication_id), (&None, &None));
-    // The body is the validated order, resolved fields included, and the consumers accept it.
-    let body: Value = serde_json::from_str(&message.body).unwrap();
-    assert_eq!(body["correlationId"], "corr-1");
-    assert_eq!(body["shippingRegion"], "US");
-    assert_eq!(body["version"], "1.0");
-    let decoded = decode_order_created(&message.body, &()).unwrap();
-    assert_eq!(decoded.order_id, "ord-1");
+    let records = store.records();
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record.status, OrderStatus::Accepted);
+    // The validated order, resolved fields included: what the relay publishes.
+    assert_eq!(record.order.correlation_id, "corr-1");
+    assert_eq!(record.order.shipping_region, "US");
+    assert_eq!(record.order.version, "1.0");
+    assert_eq!(record.fingerprint, record.order.fingerprint());
+    assert_eq!(store.changes_after(0, 10).len(), 1, "one write, one change");
 }
 
 #[tokio::test]
-async fn priority_region_and_fifo_fields_follow_the_order() {
-    let queues = InMemoryQueues::new();
-    let request = request(
-        post()
-            .header("x-region", "EU-WEST")
-            .header("x-correlation-id", "c"),
-        order_json("1000.01"),
-    );
-    assert_eq!(answer(&request, &queues, FIFO_QUEUE).await.status, 202);
-    let message = &queues.messages(FIFO_QUEUE)[0];
-    assert_eq!(message.attribute("Priority"), Some("high"));
-    assert_eq!(message.attribute("Region"), Some("EU-WEST"));
-    assert_eq!(message.group_id.as_deref(), Some("cust-1"));
-    let dedup = message.deduplication_id.as_deref().unwrap();
-    let (id, fingerprint) = dedup.split_once('#').unwrap();
+async fn a_retried_order_gets_its_original_correlation_id_and_is_kept_once() {
+    let store = store();
+    for correlation in ["first", "a-retry"] {
+        let retry = request(post().header("x-correlation-id", correlation), order_json("10"));
+        let a = answer(&retry, &store).await;
+        assert_eq!(a.status, 202, "{}", a.text);
+        assert_eq!(a.body, json!({"orderId": "ord-1", "correlationId": "first"}));
+        assert_eq!(header(&a, "x-correlation-id"), Some("first"));
+    }
+    assert_eq!(store.len(), 1);
     assert_eq!(
-        (id, fingerprint.len()),
-        ("ord-1", 16),
-        "the order ID, then its fingerprint"
+        store.changes_after(0, 10).len(),
+        1,
+        "nothing written twice, so nothing published twice"
     );
 }
 
 #[tokio::test]
-async fn a_different_order_reusing_an_id_gets_its_own_fifo_deduplication_id() {
-    let queues = InMemoryQueues::new();
-    let send = |body: String, correlation: &'static str| {
-        request(post().header("x-correlation-id", correlation), body)
-    };
-    let other_customer = order_json("10").replace("cust-1", "cust-2");
-    for (body, correlation) in [
-        (order_json("10"), "first"),
-        (order_json("10"), "a-retry"),
-        (other_customer, "another-order"),
+async fn another_order_under_a_taken_id_is_409_naming_only_the_id() {
+    let store = store();
+    assert_eq!(answer(&valid_request(), &store).await.status, 202);
+    let other = order_json("10").replace("cust-1", "cust-2");
+    let a = answer(&request(post().header("x-correlation-id", "c-2"), other), &store).await;
+    assert_eq!(a.status, 409, "{}", a.text);
+    assert_eq!(
+        a.body,
+        json!({"message": "order ID ord-1 is taken by another order"})
+    );
+    for other_order in ["cust-1", "cust-2", "corr-1", "19.99"] {
+        assert!(!a.text.contains(other_order), "{other_order} in {}", a.text);
+    }
+    assert_eq!(header(&a, "x-correlation-id"), Some("c-2"));
+    let records = store.records();
+    assert_eq!(
+        records[0].order.customer_id, "cust-1",
+        "the kept order is unchanged"
+    );
+    assert_eq!(store.changes_after(0, 10).len(), 1);
+}
+
+#[tokio::test]
+async fn get_answers_the_status_the_history_and_the_shipment() {
+    let store = store();
+    assert_eq!(answer(&valid_request(), &store).await.status, 202);
+    let a = answer(&get("/orders/ord-1"), &store).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["orderId"], "ord-1");
+    assert_eq!(a.body["correlationId"], "corr-1");
+    assert_eq!(a.body["status"], "ACCEPTED");
+    assert_eq!(a.body["history"][0]["status"], "ACCEPTED");
+    assert_eq!(a.body["history"][0]["details"], json!({}));
+    assert_eq!(a.body["shipment"], Value::Null);
+    assert!(
+        !a.text.contains("cust-1") && !a.text.contains("SKU-1"),
+        "no customer data: {}",
+        a.text
+    );
+
+    let shipped = Transition::new(OrderStatus::Shipped, datetime!(2026-11-06 08:00 UTC))
+        .with("shipmentId", "shp-1")
+        .with("carrier", "UPS")
+        .with("estimatedDelivery", "2026-11-09");
+    store.record("ord-1", &shipped).await.unwrap();
+    let a = answer(&get("/orders/ord-1"), &store).await;
+    assert_eq!(a.body["status"], "SHIPPED");
+    assert_eq!(a.body["updatedAt"], "2026-11-06T08:00:00Z");
+    assert_eq!(a.body["history"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        a.body["shipment"],
+        json!({"carrier": "UPS", "estimatedDelivery": "2026-11-09", "shipmentId": "shp-1"})
+    );
+}
+
+#[tokio::test]
+async fn get_of_an_unknown_or_impossible_order_id_is_404_or_400() {
+    let store = store();
+    let a = answer(&get("/orders/ord-404"), &store).await;
+    assert_eq!(a.status, 404);
+    assert_eq!(a.body, json!({"message": "no order has ID ord-404"}));
+    for path in [
+        "/orders/ord%201",
+        "/orders/ord.1",
+        &format!("/orders/{}", "o".repeat(65)),
     ] {
-        assert_eq!(
-            answer(&send(body, correlation), &queues, FIFO_QUEUE).await.status,
-            202
+        let a = answer(&get(path), &store).await;
+        assert_eq!(a.status, 400, "{path}");
+        assert_eq!(a.body["errors"][0]["field"], "path.orderId", "{path}");
+        assert!(
+            !a.text.contains("ord%201") && !a.text.contains("ord.1"),
+            "{}",
+            a.text
         );
     }
-    let ids: Vec<String> = queues
-        .messages(FIFO_QUEUE)
-        .iter()
-        .map(|m| m.deduplication_id.clone().unwrap())
-        .collect();
-    assert!(ids.iter().all(|id| id.starts_with("ord-1#")), "{ids:?}");
-    assert_eq!(ids[0], ids[1], "a retry of the same order is deduplicated by SQS");
-    assert_ne!(ids[0], ids[2], "another order under the same ID is not");
+    assert_eq!(answer(&get("/orders/a/b"), &store).await.status, 404);
 }
 
 #[tokio::test]
 async fn the_body_correlation_id_wins_and_a_missing_one_is_made() {
-    let queues = InMemoryQueues::new();
+    let store = store();
     let body = order_json("1").replace(r#""orderId""#, r#""correlationId":"from-body","orderId""#);
     let with_both = request(post().header("x-correlation-id", "from-header"), body);
-    let answer_both = answer(&with_both, &queues, QUEUE).await;
+    let answer_both = answer(&with_both, &store).await;
     assert_eq!(answer_both.body["correlationId"], "from-body");
     assert_eq!(header(&answer_both, "x-correlation-id"), Some("from-body"));
 
-    let none = answer(&request(post(), order_json("1")), &queues, QUEUE).await;
+    let another = order_json("1").replace("ord-1", "ord-2");
+    let none = answer(&request(post(), another), &store).await;
     let made = none.body["correlationId"].as_str().unwrap().to_owned();
     assert_eq!(made.len(), 36, "a UUID: {made}");
     assert_eq!(header(&none, "x-correlation-id"), Some(made.as_str()));
+    let kept = store.get("ord-2").await.unwrap().unwrap();
     assert_eq!(
-        queues.messages(QUEUE)[1].attribute("CorrelationId"),
-        Some(made.as_str())
+        kept.order.correlation_id, made,
+        "the order keeps the ID it was answered with"
     );
 }
 
 #[tokio::test]
 async fn a_correlation_id_header_that_breaks_the_rule_is_refused_naming_the_header() {
-    let queues = InMemoryQueues::new();
+    let store = store();
     let bad: [&[u8]; 4] = [b"a\tb", b"caf\xe9", b"a b", b""];
     for value in bad {
         let value = http::HeaderValue::from_bytes(value).unwrap();
         let refused = answer(
             &request(post().header("x-correlation-id", value.clone()), order_json("1")),
-            &queues,
-            QUEUE,
+            &store,
         )
         .await;
         assert_eq!(refused.status, 400, "{value:?}");
@@ -178,7 +235,7 @@ async fn a_correlation_id_header_that_breaks_the_rule_is_refused_naming_the_head
         let echoed = header(&refused, "x-correlation-id").unwrap();
         assert!(uuid_like(echoed), "a new ID is echoed, not the header: {echoed}");
     }
-    assert!(queues.messages(QUEUE).is_empty());
+    assert!(store.is_empty());
 }
 
 fn uuid_like(text: &str) -> bool {
@@ -187,14 +244,14 @@ fn uuid_like(text: &str) -> bool {
 
 #[tokio::test]
 async fn other_paths_are_404_and_other_methods_405() {
-    let queues = InMemoryQueues::new();
+    let store = store();
     let elsewhere = request(
         http::Request::builder()
             .method("POST")
             .uri("https://api.example.com/order"),
         order_json("1"),
     );
-    let answer_404 = answer(&elsewhere, &queues, QUEUE).await;
+    let answer_404 = answer(&elsewhere, &store).await;
     assert_eq!(answer_404.status, 404);
     assert!(
         answer_404.body["message"]
@@ -203,16 +260,19 @@ async fn other_paths_are_404_and_other_methods_405() {
             .contains("POST /orders")
     );
 
-    let get = request(
-        http::Request::builder()
-            .method("GET")
-            .uri("https://api.example.com/orders"),
-        (),
-    );
-    let answer_405 = answer(&get, &queues, QUEUE).await;
+    let answer_405 = answer(&get("/orders"), &store).await;
     assert_eq!(answer_405.status, 405);
     assert_eq!(header(&answer_405, "allow"), Some("POST"));
-    assert_eq!(queues.send_calls(), 0);
+    let post_one = request(
+        http::Request::builder()
+            .method("POST")
+            .uri("https://api.example.com/orders/ord-1"),
+        order_json("1"),
+    );
+    let answer_405 = answer(&post_one, &store).await;
+    assert_eq!(answer_405.status, 405);
+    assert_eq!(header(&answer_405, "allow"), Some("GET"));
+    assert!(store.is_empty());
 }
 
 #[tokio::test]
@@ -234,7 +294,7 @@ async fn a_named_stage_prefix_is_still_the_orders_route() {
         "isBase64Encoded": false
     });
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    assert_eq!(answer(&request, &InMemoryQueues::new(), QUEUE).await.status, 202);
+    assert_eq!(answer(&request, &store()).await.status, 202);
 }
 
 #[tokio::test]
@@ -252,17 +312,17 @@ async fn a_base64_body_is_decoded_before_validation() {
         "isBase64Encoded": true
     });
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let queues = InMemoryQueues::new();
-    assert_eq!(answer(&request, &queues, QUEUE).await.status, 202);
-    assert_eq!(queues.messages(QUEUE).len(), 1);
+    let store = store();
+    assert_eq!(answer(&request, &store).await.status, 202);
+    assert_eq!(store.len(), 1);
 }
 
 #[tokio::test]
 async fn an_oversized_body_is_413_before_parsing() {
-    let queues = InMemoryQueues::new();
+    let store = store();
     // Not JSON at all: the size is refused before the body is read.
     let big = request(post(), "x".repeat(MAX_BODY_BYTES + 1));
-    let answer_413 = answer(&big, &queues, QUEUE).await;
+    let answer_413 = answer(&big, &store).await;
     assert_eq!(answer_413.status, 413);
     assert_eq!(
         answer_413.body,
@@ -270,14 +330,14 @@ async fn an_oversized_body_is_413_before_parsing() {
     );
     // Exactly the limit is read (and here refused as JSON).
     let limit = request(post(), "x".repeat(MAX_BODY_BYTES));
-    assert_eq!(answer(&limit, &queues, QUEUE).await.status, 400);
+    assert_eq!(answer(&limit, &store).await.status, 400);
     let binary = request(post(), vec![b' '; MAX_BODY_BYTES + 1]);
-    assert_eq!(answer(&binary, &queues, QUEUE).await.status, 413);
+    assert_eq!(answer(&binary, &store).await.status, 413);
 }
 
 #[tokio::test]
 async fn only_json_content_types_are_accepted() {
-    let queues = InMemoryQueues::new();
+    let store = store();
     for (content_type, status) in [
         ("application/json", 202),
         ("Application/JSON; charset=UTF-8", 202),
@@ -287,37 +347,37 @@ async fn only_json_content_types_are_accepted() {
         ("application/x-www-form-urlencoded", 415),
     ] {
         let r = request(post().header("content-type", content_type), order_json("1"));
-        assert_eq!(answer(&r, &queues, QUEUE).await.status, status, "{content_type}");
+        assert_eq!(answer(&r, &store).await.status, status, "{content_type}");
     }
 }
 
 #[tokio::test]
 async fn missing_non_utf8_and_non_json_bodies_are_400() {
-    let queues = InMemoryQueues::new();
+    let store = store();
     for body in [Body::Empty, Body::Text("  \n".into())] {
-        let a = answer(&request(post(), body), &queues, QUEUE).await;
+        let a = answer(&request(post(), body), &store).await;
         assert_eq!(a.status, 400);
         assert_eq!(
             a.body,
             json!({"message": "request body is required: an order as JSON"})
         );
     }
-    let latin1 = answer(&request(post(), vec![0x7b, 0xe9, 0x7d]), &queues, QUEUE).await;
+    let latin1 = answer(&request(post(), vec![0x7b, 0xe9, 0x7d]), &store).await;
     assert_eq!(latin1.status, 400);
     assert_eq!(latin1.body["message"], "request body must be UTF-8 encoded JSON");
 
-    let not_json = answer(&request(post(), "orderId=ord-1"), &queues, QUEUE).await;
+    let not_json = answer(&request(post(), "orderId=ord-1"), &store).await;
     assert_eq!(not_json.status, 400);
     assert_eq!(
         not_json.body,
         json!({"message": "request body is not valid JSON: expected value at line 1 column 1"})
     );
-    assert_eq!(queues.send_calls(), 0);
+    assert!(store.is_empty());
 }
 
 #[tokio::test]
 async fn broken_rules_are_400_with_each_field_and_rule() {
-    let queues = InMemoryQueues::new();
+    let store = store();
     let body = r#"{"orderId":"ord 1","customerId":"cust-1","items":[{"sku":"SKU-1","quantity":0}],
         "totalAmount":1.001,"createdAt":"yesterday"}"#;
     let r = request(
@@ -326,7 +386,7 @@ async fn broken_rules_are_400_with_each_field_and_rule() {
             .header("x-correlation-id", "corr-2"),
         body,
     );
-    let a = answer(&r, &queues, QUEUE).await;
+    let a = answer(&r, &store).await;
     assert_eq!(a.status, 400);
     assert_eq!(a.body["message"], "the order is invalid: 5 broken rules");
     let fields: Vec<(&str, &str)> = a.body["errors"]
@@ -347,11 +407,11 @@ async fn broken_rules_are_400_with_each_field_and_rule() {
     );
     assert_eq!(a.body["errors"][1]["message"], "must be from 1 to 1000");
     assert_eq!(header(&a, "x-correlation-id"), Some("corr-2"));
-    assert_eq!(queues.send_calls(), 0);
+    assert!(store.is_empty());
 
     let long = "c".repeat(129);
     let r = request(post().header("x-correlation-id", long.as_str()), order_json("1"));
-    let a = answer(&r, &queues, QUEUE).await;
+    let a = answer(&r, &store).await;
     assert_eq!(a.body["errors"][0]["field"], "headers.X-Correlation-Id");
     // The refused ID is not echoed: the response gets a new one.
     assert_ne!(header(&a, "x-correlation-id"), Some(long.as_str()));
@@ -360,7 +420,7 @@ async fn broken_rules_are_400_with_each_field_and_rule() {
 #[tokio::test]
 async fn an_unsupported_version_is_400_naming_the_version() {
     let body = order_json("1").replace(r#""orderId""#, r#""version":"2.0","orderId""#);
-    let a = answer(&request(post(), body), &InMemoryQueues::new(), QUEUE).await;
+    let a = answer(&request(post(), body), &store()).await;
     assert_eq!(a.status, 400);
     assert_eq!(
         a.body,
@@ -371,34 +431,39 @@ async fn an_unsupported_version_is_400_naming_the_version() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_send_that_keeps_failing_retryably_is_503_without_internals() {
-    let queues = InMemoryQueues::new();
-    queues.fail_sends(100, PortErrorKind::Throttled);
-    let a = answer(&valid_request(), &queues, QUEUE).await;
+#[tokio::test]
+async fn a_store_failing_retryably_is_503_with_retry_after_and_no_internals() {
+    let store = store();
+    store.fail_calls(1, PortErrorKind::Throttled);
+    let a = answer(&valid_request(), &store).await;
     assert_eq!(a.status, 503);
     assert_eq!(
         a.body,
-        json!({"message": "could not accept the order, try again"})
+        json!({"message": "could not handle the request, try again"})
     );
     assert_eq!(header(&a, "retry-after"), Some("1"));
     assert_eq!(header(&a, "x-correlation-id"), Some("corr-1"));
-    for internal in ["injected", "SendMessageBatch", "Throttled", QUEUE] {
+    for internal in ["injected", "PutItem", "Throttled"] {
         assert!(!a.text.contains(internal), "{internal} in {}", a.text);
     }
-    assert_eq!(queues.send_calls(), RetryPolicy::default().attempts as usize);
-    assert!(queues.messages(QUEUE).is_empty());
+    assert!(store.is_empty());
+    // The client's retry is accepted once the store answers.
+    assert_eq!(answer(&valid_request(), &store).await.status, 202);
+
+    store.fail_calls(1, PortErrorKind::Timeout);
+    let a = answer(&get("/orders/ord-1"), &store).await;
+    assert_eq!((a.status, header(&a, "retry-after")), (503, Some("1")));
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_permanent_send_failure_is_500_without_internals() {
-    let queues = InMemoryQueues::new();
-    queues.fail_sends(1, PortErrorKind::NotFound);
-    let a = answer(&valid_request(), &queues, QUEUE).await;
+#[tokio::test]
+async fn a_permanent_store_failure_is_500_without_internals() {
+    let store = store();
+    store.fail_calls(1, PortErrorKind::NotFound);
+    let a = answer(&valid_request(), &store).await;
     assert_eq!(a.status, 500);
     assert_eq!(
         a.body,
-        json!({"message": "could not accept the order, try again"})
+        json!({"message": "could not handle the request, try again"})
     );
     assert!(a.headers.get("retry-after").is_none());
     assert!(
@@ -406,14 +471,4 @@ async fn a_permanent_send_failure_is_500_without_internals() {
         "{}",
         a.text
     );
-    assert_eq!(queues.send_calls(), 1, "a permanent failure is not retried");
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_send_that_fails_once_is_retried_and_accepted() {
-    let queues = InMemoryQueues::new();
-    queues.fail_sends(1, PortErrorKind::Timeout);
-    assert_eq!(answer(&valid_request(), &queues, QUEUE).await.status, 202);
-    assert_eq!(queues.messages(QUEUE).len(), 1);
-    assert_eq!(queues.send_calls(), 2);
 }
