@@ -1238,6 +1238,7 @@ fn the_local_runner_uses_the_templates_settings() {
         Function::Shipping => "ShippingFunction",
         Function::Notification => "NotificationFunction",
         Function::OrderApi => "OrderApiFunction",
+        Function::OrderRelay => "OrderRelayFunction",
     };
     check_all_variants(|t, p| {
         let fifo = is_fifo(t);

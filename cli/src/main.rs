@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use orderflow::consume::{ConsumeSpec, DEFAULT_CONCURRENCY, consume};
-use orderflow::invoke::{Function, invoke, lambda_response, read_event, summary};
+use orderflow::invoke::{Function, Instance, lambda_response, read_event, summary};
 use orderflow::ranges::{Fraction, WholeNumber};
 use orderflow::redrive::{RedriveMode, RedriveSpec, redrive};
 use orderflow::run::{RunSpec, run};
@@ -31,14 +31,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one function's handler once on an event file, with embedded adapters,
-    /// and print the JSON response Lambda would return.
+    /// Run one function's handler on event files, in order, on one instance
+    /// with embedded adapters whose state the runs share, and print the JSON
+    /// response Lambda would return for each, one per line.
     Invoke {
         /// The function.
         function: Function,
-        /// An SQS event (JSON), e.g. events/inventory-all-valid.json; for order-api an
-        /// API Gateway HTTP API request (payload format 2.0), e.g. events/order-api-valid.json.
-        event: PathBuf,
+        /// SQS events (JSON) for the consumers, e.g. events/inventory-all-valid.json;
+        /// API Gateway HTTP API requests (payload format 2.0) for order-api, e.g.
+        /// events/order-api-valid.json; DynamoDB Streams events for order-relay.
+        #[arg(required = true)]
+        events: Vec<PathBuf>,
     },
     /// Run the whole pipeline (orders -> inventory -> shipping -> notification)
     /// with faults, and account for every order. Embedded queues and a paused
@@ -167,7 +170,7 @@ fn main() -> ExitCode {
     orderflow_batch::telemetry::init(level);
     match cli.command {
         Command::Consume(args) => run_consume(args),
-        Command::Invoke { function, event } => run_invoke(function, &event),
+        Command::Invoke { function, events } => run_invoke(function, &events),
         Command::Run(spec) => run_pipeline(&spec),
         Command::Send(args) => report_failure(run_send(args)),
         Command::Redrive(args) => report_failure(run_redrive(args)),
@@ -190,14 +193,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_invoke(function: Function, path: &std::path::Path) -> ExitCode {
-    let event = match read_event(function, path) {
-        Ok(event) => event,
-        Err(e) => {
-            eprintln!("orderflow: {e}");
-            return ExitCode::from(2);
+fn run_invoke(function: Function, paths: &[PathBuf]) -> ExitCode {
+    // Every file is read first: a bad one stops the run before anything runs.
+    let mut events = Vec::with_capacity(paths.len());
+    for path in paths {
+        match read_event(function, path) {
+            Ok(event) => events.push(event),
+            Err(e) => {
+                eprintln!("orderflow: {e}");
+                return ExitCode::from(2);
+            }
         }
-    };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -205,16 +212,21 @@ fn run_invoke(function: Function, path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match runtime.block_on(invoke(function, &event)) {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            eprintln!("orderflow: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    println!("{}", lambda_response(&outcome));
-    eprintln!("{}", summary(function, &outcome));
-    if outcome.succeeded() {
+    let instance = Instance::new(function);
+    let mut succeeded = true;
+    for event in &events {
+        let outcome = match runtime.block_on(instance.invoke(event)) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                eprintln!("orderflow: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        println!("{}", lambda_response(&outcome));
+        eprintln!("{}", summary(function, &outcome));
+        succeeded &= outcome.succeeded();
+    }
+    if succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

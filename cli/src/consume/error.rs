@@ -7,7 +7,7 @@ use orderflow_batch::error::PortError;
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
     /// The function is not an SQS consumer.
-    #[error("{0} answers HTTP requests; it has no queue to consume")]
+    #[error("{0} is not fed by a queue: it has no queue to consume")]
     NotAConsumer(&'static str),
     /// A variable of the function's environment is missing or invalid.
     #[error("{function} cannot start: {source}")]

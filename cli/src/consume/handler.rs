@@ -67,7 +67,9 @@ pub async fn prepare(spec: &ConsumeSpec, env: &Env) -> Result<Prepared, ConsumeE
         Function::Notification => {
             processor_handler(processor, notification::step(&ports).map_err(config_error)?)
         }
-        Function::OrderApi => return Err(ConsumeError::NotAConsumer(spec.function.name())),
+        Function::OrderApi | Function::OrderRelay => {
+            return Err(ConsumeError::NotAConsumer(spec.function.name()));
+        }
     };
     let handler = match spec.simulated_latency {
         Some(latency) if !latency.is_zero() => Arc::new(Delayed {
