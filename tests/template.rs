@@ -3,8 +3,9 @@
 //! The template is read, its short-form intrinsics (`!Ref`, `!GetAtt`, ...)
 //! turned into their long form, and then evaluated for every combination of
 //! the parameters that change its shape (`FifoQueues`, `AlarmEmail`,
-//! `Environment`): `Fn::If` picks its branch, `AWS::NoValue` removes the
-//! property, conditional resources come and go. Each variant must hold:
+//! `Environment`, `ApiAuth`): `Fn::If` picks its branch, `AWS::NoValue`
+//! removes the property, conditional resources come and go. Each variant must
+//! hold:
 //!
 //! - every SQS consumer reports batch item failures, has a bounded batch,
 //!   window and concurrency, and a Lambda-compatible FIFO setup when FIFO;
@@ -27,7 +28,10 @@
 //! - every environment variable a function's code requires is set, and
 //!   points at the right resource;
 //! - every table is on demand, recoverable, encrypted, and protected from
-//!   deletion in production.
+//!   deletion in production;
+//! - both routes of the orders API go to `order-api` with the authorization
+//!   `ApiAuth` chooses (SigV4 by default, a JWT authorizer, or none), and
+//!   `ApiAuth=jwt` cannot be deployed without its issuer and audience.
 //!
 //! And the README's Deploy section names every output and explains every alarm.
 
@@ -139,6 +143,10 @@ const STREAM_ACTIONS: &[&str] = &[
 /// allowed on `*` only.
 const LIST_STREAMS: &str = "dynamodb:ListStreams";
 
+/// The orders HTTP API and its routes, all served by `order-api`.
+const ORDERS_API: &str = "OrdersHttpApi";
+const ORDER_ROUTES: [&str; 2] = ["POST /orders", "GET /orders/{orderId}"];
+
 /// Each consumer's step: its idempotency keys are `<step>#<businessKey>`.
 const STEPS: &[(&str, &str)] = &[
     ("InventoryFunction", inventory::STEP),
@@ -229,11 +237,18 @@ fn variants(raw: &Value) -> Vec<Params> {
     for fifo in ["false", "true"] {
         for email in ["", "ops@example.com"] {
             for environment in ["development", "production"] {
-                let mut params = defaults.clone();
-                params.insert("FifoQueues".into(), fifo.into());
-                params.insert("AlarmEmail".into(), email.into());
-                params.insert("Environment".into(), environment.into());
-                out.push(params);
+                for auth in ["iam", "jwt", "none"] {
+                    let mut params = defaults.clone();
+                    params.insert("FifoQueues".into(), fifo.into());
+                    params.insert("AlarmEmail".into(), email.into());
+                    params.insert("Environment".into(), environment.into());
+                    params.insert("ApiAuth".into(), auth.into());
+                    if auth == "jwt" {
+                        params.insert("JwtIssuer".into(), "https://issuer.example.com".into());
+                        params.insert("JwtAudience".into(), "orders".into());
+                    }
+                    out.push(params);
+                }
             }
         }
     }
@@ -297,7 +312,7 @@ impl Template {
         Template {
             name: params
                 .iter()
-                .filter(|(k, _)| ["FifoQueues", "AlarmEmail", "Environment"].contains(&k.as_str()))
+                .filter(|(k, _)| ["FifoQueues", "AlarmEmail", "Environment", "ApiAuth"].contains(&k.as_str()))
                 .map(|(k, v)| format!("{k}={v:?}"))
                 .collect::<Vec<_>>()
                 .join(" "),
@@ -630,7 +645,21 @@ fn template_parses_and_declares_its_parameters() {
         "standard queues by default"
     );
     assert!(params["MaxConcurrency"].is_object(), "MaxConcurrency parameter");
-    assert_eq!(variants(&raw).len(), 8);
+    assert_eq!(
+        strings(&params["ApiAuth"]["AllowedValues"]),
+        ["iam", "jwt", "none"].map(String::from).into()
+    );
+    assert_eq!(
+        params["ApiAuth"]["Default"], "iam",
+        "SigV4-signed callers only by default"
+    );
+    for jwt in ["JwtIssuer", "JwtAudience"] {
+        assert_eq!(
+            params[jwt]["Default"], "",
+            "{jwt} is only needed with ApiAuth=jwt"
+        );
+    }
+    assert_eq!(variants(&raw).len(), 24);
 }
 
 #[test]
@@ -1672,6 +1701,153 @@ fn the_order_relay_reads_the_orders_stream_with_bounded_retries_and_a_failure_qu
         });
         p.check(alarmed, || format!("{queue}: an alarm on the messages it holds"));
     });
+}
+
+/// `ApiAuth` chooses the authorization of both routes of the orders API: `iam`
+/// SigV4-signed requests (`AWS_IAM`), `jwt` the JWT authorizer with the
+/// `JwtIssuer` and `JwtAudience` parameters, `none` nothing (demos only). SAM's
+/// `HttpApi` `Auth` takes no intrinsic functions, so the API is made of
+/// `AWS::ApiGatewayV2` resources whose routes choose with `Fn::If`. Each route
+/// proxies to `order-api`, which API Gateway may invoke for these routes.
+#[test]
+fn the_api_auth_parameter_sets_both_routes_authorization() {
+    check_all_variants(|t, p| {
+        let routes: BTreeMap<&str, &Value> = t
+            .of_type("AWS::ApiGatewayV2::Route")
+            .map(|(_, r)| (r["RouteKey"].as_str().unwrap_or_default(), r))
+            .collect();
+        let keys: BTreeSet<&str> = routes.keys().copied().collect();
+        p.check(keys == BTreeSet::from(ORDER_ROUTES), || {
+            format!("the orders API's routes are {ORDER_ROUTES:?}, not {keys:?}")
+        });
+        let auth = t.params["ApiAuth"].as_str();
+        for (key, route) in &routes {
+            p.check(ref_target(&route["ApiId"]) == Some(ORDERS_API), || {
+                format!("{key}: a route of {ORDERS_API}")
+            });
+            let integration = sub_text(&route["Target"])
+                .and_then(|s| s.strip_prefix("integrations/${"))
+                .and_then(|s| s.strip_suffix('}'));
+            let proxied = integration
+                .filter(|id| t.kind(id) == "AWS::ApiGatewayV2::Integration")
+                .is_some_and(|id| {
+                    let i = t.props(id);
+                    ref_target(&i["ApiId"]) == Some(ORDERS_API)
+                        && i["IntegrationType"] == "AWS_PROXY"
+                        && get_att(&i["IntegrationUri"]) == Some(("OrderApiFunction", "Arn"))
+                        && i["PayloadFormatVersion"] == "2.0"
+                });
+            p.check(proxied, || {
+                format!("{key}: Target integrations/${{...}} proxying to OrderApiFunction, payload 2.0")
+            });
+            let kind = route["AuthorizationType"].as_str();
+            let authorizer = target(&route["AuthorizerId"]);
+            match auth {
+                "iam" => p.check(kind == Some("AWS_IAM") && authorizer.is_none(), || {
+                    format!("{key}: with ApiAuth=iam, AuthorizationType AWS_IAM, no authorizer")
+                }),
+                "jwt" => {
+                    let jwt = authorizer
+                        .filter(|a| t.kind(a) == "AWS::ApiGatewayV2::Authorizer")
+                        .map(|a| t.props(a));
+                    let checked = jwt.is_some_and(|a| {
+                        a["AuthorizerType"] == "JWT"
+                            && ref_target(&a["ApiId"]) == Some(ORDERS_API)
+                            && ref_target(&a["JwtConfiguration"]["Issuer"]) == Some("JwtIssuer")
+                            && list(&a["JwtConfiguration"]["Audience"])
+                                .iter()
+                                .any(|x| ref_target(x) == Some("JwtAudience"))
+                            && strings(&a["IdentitySource"]).contains("$request.header.Authorization")
+                    });
+                    p.check(kind == Some("JWT") && checked, || {
+                        format!(
+                            "{key}: with ApiAuth=jwt, AuthorizationType JWT and a JWT authorizer of \
+                             {ORDERS_API} on the Authorization header, issuer JwtIssuer, audience JwtAudience"
+                        )
+                    });
+                }
+                "none" => p.check(kind.is_none_or(|k| k == "NONE") && authorizer.is_none(), || {
+                    format!("{key}: with ApiAuth=none, AuthorizationType NONE, no authorizer")
+                }),
+                other => p.check(false, || format!("ApiAuth={other}: no expectation in this test")),
+            }
+        }
+        let authorizers: Vec<&str> = t
+            .of_type("AWS::ApiGatewayV2::Authorizer")
+            .map(|(id, _)| id)
+            .collect();
+        p.check(authorizers.is_empty() == (auth != "jwt"), || {
+            format!("an authorizer exactly when ApiAuth=jwt, not {authorizers:?}")
+        });
+        // API Gateway may invoke order-api for each route: `{orderId}` is `*` in
+        // the execute-api ARN (`<api>/<stage>/<method>/<path>`).
+        for key in ORDER_ROUTES {
+            let (method, path) = key.split_once(' ').unwrap_or_default();
+            let arn_end = format!("/{method}{}", path.replace("{orderId}", "*"));
+            let allowed = t.of_type("AWS::Lambda::Permission").any(|(_, permission)| {
+                permission["Action"] == "lambda:InvokeFunction"
+                    && permission["Principal"] == "apigateway.amazonaws.com"
+                    && target(&permission["FunctionName"]) == Some("OrderApiFunction")
+                    && sub_text(&permission["SourceArn"]).is_some_and(|arn| {
+                        arn.contains(&format!(":${{{ORDERS_API}}}/")) && arn.ends_with(&arn_end)
+                    })
+            });
+            p.check(allowed, || {
+                format!(
+                    "{key}: a permission for API Gateway to invoke OrderApiFunction (SourceArn ...{arn_end})"
+                )
+            });
+        }
+    });
+}
+
+/// With `ApiAuth=jwt`, a rule refuses the stack without `JwtIssuer` and
+/// `JwtAudience`, so the JWT authorizer never gets empty settings; the other
+/// choices need neither.
+#[test]
+fn jwt_auth_requires_an_issuer_and_an_audience() {
+    let raw = raw_template();
+    let conditions = raw["Conditions"].as_object().cloned().unwrap_or_default();
+    let rules = raw["Rules"].as_object().cloned().unwrap_or_default();
+    let base = variants(&raw).remove(0);
+    let deployable = |changes: &[(&str, &str)]| {
+        let mut params = base.clone();
+        for (name, value) in changes {
+            params.insert(name.to_string(), value.to_string());
+        }
+        rules.values().all(|rule| {
+            let applies = rule
+                .get("RuleCondition")
+                .is_none_or(|c| eval_condition(c, &conditions, &params));
+            !applies
+                || list(&rule["Assertions"])
+                    .iter()
+                    .all(|a| eval_condition(&a["Assert"], &conditions, &params))
+        })
+    };
+    let (issuer, audience) = ("https://issuer.example.com", "orders");
+    for auth in ["iam", "none"] {
+        assert!(
+            deployable(&[("ApiAuth", auth), ("JwtIssuer", ""), ("JwtAudience", "")]),
+            "ApiAuth={auth} needs no JWT settings"
+        );
+    }
+    assert!(
+        deployable(&[
+            ("ApiAuth", "jwt"),
+            ("JwtIssuer", issuer),
+            ("JwtAudience", audience)
+        ]),
+        "ApiAuth=jwt with an issuer and an audience"
+    );
+    assert!(
+        !deployable(&[("ApiAuth", "jwt"), ("JwtIssuer", ""), ("JwtAudience", audience)]),
+        "ApiAuth=jwt without JwtIssuer must be refused by a rule"
+    );
+    assert!(
+        !deployable(&[("ApiAuth", "jwt"), ("JwtIssuer", issuer), ("JwtAudience", "")]),
+        "ApiAuth=jwt without JwtAudience must be refused by a rule"
+    );
 }
 
 // ------------------------------------------------------------- the README
