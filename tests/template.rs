@@ -3,23 +3,35 @@
 //! The template is read, its short-form intrinsics (`!Ref`, `!GetAtt`, ...)
 //! turned into their long form, and then evaluated for every combination of
 //! the parameters that change its shape (`FifoQueues`, `AlarmEmail`,
-//! `Environment`): `Fn::If` picks its branch, `AWS::NoValue` removes the
-//! property, conditional resources come and go. Each variant must hold:
+//! `Environment`, `ApiAuth`): `Fn::If` picks its branch, `AWS::NoValue`
+//! removes the property, conditional resources come and go. Each variant must
+//! hold:
 //!
 //! - every SQS consumer reports batch item failures, has a bounded batch,
 //!   window and concurrency, and a Lambda-compatible FIFO setup when FIFO;
 //! - every source queue redrives to a DLQ after at least 5 receives, its DLQ
 //!   allows redrive from it only, and its visibility timeout is at least
 //!   6 x the consumer's timeout plus its batching window;
-//! - every queue and DLQ has its alarms, every function its error and
-//!   throttle alarms, all to the alert topic;
+//! - the order relay reads the orders table's stream (the outbox `order-api`
+//!   writes) with batch item failures, bisection, bounded retries and record
+//!   age, one batch per shard at a time, and an on-failure destination: a
+//!   standard queue with an alarm;
+//! - every queue, DLQ and on-failure queue has its alarms, every function its
+//!   error and throttle alarms, a stream reader its iterator-age alarm, all to
+//!   the alert topic;
 //! - no IAM statement allows a `*` action, no role reaches beyond its
-//!   function's own queues, tables and topic, and `*` resources only where
-//!   the service cannot scope (metrics, by namespace);
-//! - each role's DynamoDB actions are exactly those its code calls, and on
-//!   the idempotency table only for its own step's keys (`<step>#...`);
+//!   function's own queues, tables, stream and topic, and `*` resources only
+//!   where the service cannot scope (metrics, by namespace; listing streams);
+//! - each role's DynamoDB actions are exactly those its code (or Lambda's
+//!   stream poller) calls, and on the idempotency table only for its own
+//!   step's keys (`<step>#...`);
 //! - every environment variable a function's code requires is set, and
-//!   points at the right resource.
+//!   points at the right resource;
+//! - every table is on demand, recoverable, encrypted, and protected from
+//!   deletion in production;
+//! - both routes of the orders API go to `order-api` with the authorization
+//!   `ApiAuth` chooses (SigV4 by default, a JWT authorizer, or none), and
+//!   `ApiAuth=jwt` cannot be deployed without its issuer and audience.
 //!
 //! And the README's Deploy section names every output and explains every alarm.
 
@@ -100,6 +112,41 @@ const IDEMPOTENCY_ACTIONS: &[&str] = &[
 /// reservations after a cancelled transaction.
 const INVENTORY_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
 
+/// The DynamoDB actions `order-api` calls on the orders table (`ORDERS_TABLE`):
+/// a conditional `PutItem` accepts an order, a consistent `GetItem` reads it back.
+const ORDERS_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
+
+/// The order relay: logical ID, binary (= crate under `functions/`), and the
+/// environment variables its step reads in AWS. It reads the orders table's
+/// stream, not a queue, so it is not one of `consumers()`: the SQS checks
+/// leave it out, and its own checks below cover it.
+fn relay() -> (&'static str, &'static str, Vec<&'static str>) {
+    (
+        "OrderRelayFunction",
+        "order-relay",
+        variables_read_by(order_relay::step),
+    )
+}
+
+/// The table `order-api` writes and whose stream the relay publishes: the outbox.
+const OUTBOX_TABLE: &str = "OrdersTable";
+
+/// Actions Lambda's poller calls, with the function's role, on the stream an
+/// event source mapping reads.
+const STREAM_ACTIONS: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+];
+
+/// The poller's fourth action, which supports no resource-level permissions:
+/// allowed on `*` only.
+const LIST_STREAMS: &str = "dynamodb:ListStreams";
+
+/// The orders HTTP API and its routes, all served by `order-api`.
+const ORDERS_API: &str = "OrdersHttpApi";
+const ORDER_ROUTES: [&str; 2] = ["POST /orders", "GET /orders/{orderId}"];
+
 /// Each consumer's step: its idempotency keys are `<step>#<businessKey>`.
 const STEPS: &[(&str, &str)] = &[
     ("InventoryFunction", inventory::STEP),
@@ -108,8 +155,12 @@ const STEPS: &[(&str, &str)] = &[
 ];
 
 /// Actions whose service allows no resource scoping (so `Resource: "*"`),
-/// with the condition key that must scope them instead.
-const UNSCOPABLE: &[(&str, &str)] = &[("cloudwatch:PutMetricData", "cloudwatch:namespace")];
+/// with the condition key that must scope them instead, when there is one.
+const UNSCOPABLE: &[(&str, Option<&str>)] = &[
+    ("cloudwatch:PutMetricData", Some("cloudwatch:namespace")),
+    // Lists the account's stream ARNs, no data; no condition key narrows it.
+    (LIST_STREAMS, None),
+];
 
 // ------------------------------------------------------------------ loading
 
@@ -186,11 +237,18 @@ fn variants(raw: &Value) -> Vec<Params> {
     for fifo in ["false", "true"] {
         for email in ["", "ops@example.com"] {
             for environment in ["development", "production"] {
-                let mut params = defaults.clone();
-                params.insert("FifoQueues".into(), fifo.into());
-                params.insert("AlarmEmail".into(), email.into());
-                params.insert("Environment".into(), environment.into());
-                out.push(params);
+                for auth in ["iam", "jwt", "none"] {
+                    let mut params = defaults.clone();
+                    params.insert("FifoQueues".into(), fifo.into());
+                    params.insert("AlarmEmail".into(), email.into());
+                    params.insert("Environment".into(), environment.into());
+                    params.insert("ApiAuth".into(), auth.into());
+                    if auth == "jwt" {
+                        params.insert("JwtIssuer".into(), "https://issuer.example.com".into());
+                        params.insert("JwtAudience".into(), "orders".into());
+                    }
+                    out.push(params);
+                }
             }
         }
     }
@@ -210,6 +268,7 @@ fn scalar_text(v: &Value) -> String {
 /// into each serverless function.
 struct Template {
     name: String,
+    params: Params,
     resources: BTreeMap<String, Value>,
     outputs: BTreeMap<String, Value>,
 }
@@ -253,10 +312,11 @@ impl Template {
         Template {
             name: params
                 .iter()
-                .filter(|(k, _)| ["FifoQueues", "AlarmEmail", "Environment"].contains(&k.as_str()))
+                .filter(|(k, _)| ["FifoQueues", "AlarmEmail", "Environment", "ApiAuth"].contains(&k.as_str()))
                 .map(|(k, v)| format!("{k}={v:?}"))
                 .collect::<Vec<_>>()
                 .join(" "),
+            params: params.clone(),
             resources,
             outputs: section("Outputs"),
         }
@@ -479,6 +539,46 @@ fn sqs_events(function: &Value) -> Vec<(String, &Value)> {
         .collect()
 }
 
+/// A function's DynamoDB stream events: (table whose stream it reads, event properties).
+fn stream_events(function: &Value) -> Vec<(String, &Value)> {
+    function["Events"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, e)| e["Type"] == "DynamoDB")
+        .map(|(_, e)| {
+            let table = match get_att(&e["Properties"]["Stream"]) {
+                Some((table, "StreamArn")) => table,
+                _ => "(not a table's stream in this template)",
+            };
+            (table.to_owned(), &e["Properties"])
+        })
+        .collect()
+}
+
+/// The queue a stream event sends the batches it gives up on to.
+fn on_failure_destination(event: &Value) -> Option<&str> {
+    target(&event["DestinationConfig"]["OnFailure"]["Destination"])
+}
+
+/// Every queue that is a stream event's on-failure destination.
+fn failure_queues(t: &Template) -> BTreeSet<String> {
+    t.of_type("AWS::Serverless::Function")
+        .flat_map(|(_, f)| stream_events(f))
+        .filter_map(|(_, e)| on_failure_destination(e).map(str::to_owned))
+        .collect()
+}
+
+/// What a policy statement's resource names: `*`, `<Table>.StreamArn` for a
+/// table's stream, or else the logical ID of the resource it points at.
+fn resource_name(r: &Value) -> String {
+    match (r.as_str(), get_att(r)) {
+        (Some("*"), _) => "*".to_owned(),
+        (_, Some((table, "StreamArn"))) => format!("{table}.StreamArn"),
+        _ => target(r).unwrap_or("(outside the template)").to_owned(),
+    }
+}
+
 /// The DLQ a queue redrives to.
 fn dlq_of<'a>(t: &'a Template, queue: &str) -> Option<&'a str> {
     get_att(&t.props(queue)["RedrivePolicy"]["deadLetterTargetArn"]).map(|(dlq, _)| dlq)
@@ -545,24 +645,43 @@ fn template_parses_and_declares_its_parameters() {
         "standard queues by default"
     );
     assert!(params["MaxConcurrency"].is_object(), "MaxConcurrency parameter");
-    assert_eq!(variants(&raw).len(), 8);
+    assert_eq!(
+        strings(&params["ApiAuth"]["AllowedValues"]),
+        ["iam", "jwt", "none"].map(String::from).into()
+    );
+    assert_eq!(
+        params["ApiAuth"]["Default"], "iam",
+        "SigV4-signed callers only by default"
+    );
+    for jwt in ["JwtIssuer", "JwtAudience"] {
+        assert_eq!(
+            params[jwt]["Default"], "",
+            "{jwt} is only needed with ApiAuth=jwt"
+        );
+    }
+    assert_eq!(variants(&raw).len(), 24);
 }
 
 #[test]
 fn functions_are_arm64_rust_binaries_built_by_cargo_lambda() {
     check_all_variants(|t, p| {
         let functions: Vec<_> = t.of_type("AWS::Serverless::Function").collect();
-        for (id, binary, _) in &consumers() {
+        let (relay_id, relay_binary, _) = relay();
+        let built = consumers()
+            .into_iter()
+            .map(|(id, binary, _)| (id, binary))
+            .chain([("OrderApiFunction", "order-api"), (relay_id, relay_binary)]);
+        for (id, binary) in built {
             p.check(t.kind(id) == "AWS::Serverless::Function", || {
                 format!("{id} is missing")
             });
-            let Some(metadata) = t.resources.get(*id).map(|r| &r["Metadata"]) else {
+            let Some(metadata) = t.resources.get(id).map(|r| &r["Metadata"]) else {
                 continue;
             };
             p.check(metadata["BuildMethod"] == "rust-cargolambda", || {
                 format!("{id}: Metadata.BuildMethod must be rust-cargolambda")
             });
-            p.check(metadata["BuildProperties"]["Binary"] == *binary, || {
+            p.check(metadata["BuildProperties"]["Binary"] == binary, || {
                 format!("{id}: Metadata.BuildProperties.Binary must be {binary}")
             });
             let main =
@@ -699,6 +818,7 @@ fn every_source_queue_has_a_dlq_and_a_long_enough_visibility_timeout() {
                 });
             }
         }
+        let failure = failure_queues(t);
         for (id, q) in t.of_type("AWS::SQS::Queue") {
             let name = sub_text(&q["QueueName"]).unwrap_or_default();
             p.check(number(&q["ReceiveMessageWaitTimeSeconds"]) == Some(20), || {
@@ -708,7 +828,18 @@ fn every_source_queue_has_a_dlq_and_a_long_enough_visibility_timeout() {
                 q["SqsManagedSseEnabled"] == true || q["KmsMasterKeyId"].is_string(),
                 || format!("{id}: server-side encryption"),
             );
-            if fifo {
+            if failure.contains(id) {
+                // Lambda's on-failure destinations take no FIFO queue.
+                p.check(q["FifoQueue"].is_null() && !name.ends_with(".fifo"), || {
+                    format!("{id}: an on-failure destination is a standard queue, FIFO pipeline or not")
+                });
+                p.check(number(&q["MessageRetentionPeriod"]) == Some(14 * 86_400), || {
+                    format!("{id}: retention 14 days")
+                });
+                p.check(q["RedrivePolicy"].is_null(), || {
+                    format!("{id}: an on-failure destination has no DLQ itself")
+                });
+            } else if fifo {
                 p.check(
                     q["FifoQueue"] == true && q["ContentBasedDeduplication"] == true,
                     || format!("{id}: FIFO with content-based deduplication"),
@@ -721,9 +852,10 @@ fn every_source_queue_has_a_dlq_and_a_long_enough_visibility_timeout() {
                     format!("{id}: a standard queue")
                 });
             }
-            p.check(!q["RedrivePolicy"].is_null() || dlqs.contains(id), || {
-                format!("{id}: neither a source queue nor a DLQ")
-            });
+            p.check(
+                !q["RedrivePolicy"].is_null() || dlqs.contains(id) || failure.contains(id),
+                || format!("{id}: neither a source queue, a DLQ nor an on-failure destination"),
+            );
         }
     });
 }
@@ -779,6 +911,16 @@ fn every_queue_dlq_and_function_has_its_alarms() {
                 && a["ComparisonOperator"] == op
                 && alerting(a)
         };
+        // DLQs and on-failure queues: any message held is one to look at.
+        let any_message = |a: &&Value| {
+            alerting(a)
+                && number(&a["EvaluationPeriods"]) == Some(1)
+                && matches!(
+                    (number(&a["Threshold"]), a["ComparisonOperator"].as_str()),
+                    (Some(1), Some("GreaterThanOrEqualToThreshold"))
+                        | (Some(0), Some("GreaterThanThreshold"))
+                )
+        };
         for queue in source_queues(t) {
             let depth = find(
                 "AWS/SQS",
@@ -803,26 +945,40 @@ fn every_queue_dlq_and_function_has_its_alarms() {
             );
             if let Some(dlq) = dlq_of(t, queue) {
                 let held = find("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq);
-                let any_message = |a: &&Value| {
-                    alerting(a)
-                        && number(&a["EvaluationPeriods"]) == Some(1)
-                        && matches!(
-                            (number(&a["Threshold"]), a["ComparisonOperator"].as_str()),
-                            (Some(1), Some("GreaterThanOrEqualToThreshold"))
-                                | (Some(0), Some("GreaterThanThreshold"))
-                        )
-                };
-                p.check(held.iter().any(any_message), || {
+                p.check(held.iter().any(|a| any_message(a)), || {
                     format!("{dlq}: an alarm when it holds at least one message")
                 });
             }
         }
-        for (id, _) in t.of_type("AWS::Serverless::Function") {
+        for queue in failure_queues(t) {
+            let held = find(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                queue.as_str(),
+            );
+            p.check(held.iter().any(|a| any_message(a)), || {
+                format!("{queue}: an alarm when it holds at least one message")
+            });
+        }
+        for (id, f) in t.of_type("AWS::Serverless::Function") {
             for metric in ["Errors", "Throttles"] {
                 let found = find("AWS/Lambda", metric, "FunctionName", id);
                 p.check(found.iter().any(|a| alerting(a)), || {
                     format!("{id}: a {metric} alarm")
                 });
+            }
+            if !stream_events(f).is_empty() {
+                // Behind the stream by over a minute throughout 5 minutes.
+                let age = find("AWS/Lambda", "IteratorAge", "FunctionName", id);
+                p.check(
+                    age.iter().any(|a| {
+                        a["Statistic"] == "Maximum"
+                            && (rule(a, 60, 5, 60_000, "GreaterThanThreshold")
+                                || rule(a, 300, 1, 60_000, "GreaterThanThreshold"))
+                    }),
+                    || format!("{id}: an alarm on its iterator age over 60 s for 5 minutes"),
+                );
             }
         }
         let email = !t.name.contains("AlarmEmail=\"\"");
@@ -856,11 +1012,13 @@ fn no_iam_statement_allows_a_wildcard_action() {
                 for action in strings(&s["Action"]) {
                     let scoped = UNSCOPABLE.iter().any(|(a, key)| {
                         *a == action
-                            && s["Condition"]
-                                .as_object()
-                                .into_iter()
-                                .flatten()
-                                .any(|(_, keys)| !keys[*key].is_null())
+                            && key.is_none_or(|key| {
+                                s["Condition"]
+                                    .as_object()
+                                    .into_iter()
+                                    .flatten()
+                                    .any(|(_, keys)| !keys[key].is_null())
+                            })
                     });
                     p.check(scoped, || {
                         format!("{id}: {action} on Resource \"*\" although it can be scoped (or lacks its condition)")
@@ -901,9 +1059,18 @@ fn every_function_role_is_least_privilege() {
                 .filter(|(k, _)| k.ends_with("_QUEUE_URL"))
                 .filter_map(|(_, v)| ref_target(v).map(str::to_owned))
                 .collect();
-            let tables: BTreeSet<String> = ["IDEMPOTENCY_TABLE", "INVENTORY_TABLE"]
+            let tables: BTreeSet<String> = ["IDEMPOTENCY_TABLE", "INVENTORY_TABLE", "ORDERS_TABLE"]
                 .iter()
                 .filter_map(|n| env_target(n))
+                .collect();
+            let streams = stream_events(f);
+            let read_streams: BTreeSet<String> = streams
+                .iter()
+                .map(|(table, _)| format!("{table}.StreamArn"))
+                .collect();
+            let failure_destinations: BTreeSet<String> = streams
+                .iter()
+                .filter_map(|(_, e)| on_failure_destination(e).map(str::to_owned))
                 .collect();
             let topic = env_target("NOTIFICATION_TOPIC_ARN");
             let log_group = target(&f["LoggingConfig"]["LogGroup"]).map(str::to_owned);
@@ -917,18 +1084,20 @@ fn every_function_role_is_least_privilege() {
                 let resources: Vec<&Value> = list(&s["Resource"]);
                 for action in strings(&s["Action"]) {
                     for r in &resources {
-                        let on = if r.as_str() == Some("*") {
-                            "*".to_owned()
-                        } else {
-                            target(r).unwrap_or("(outside the template)").to_owned()
-                        };
+                        let on = resource_name(r);
                         granted.entry(action.clone()).or_default().insert(on.clone());
                         let allowed = match action.split(':').next().unwrap_or_default() {
                             "logs" => log_group.as_deref() == Some(on.as_str()),
                             "sqs" if action == "sqs:SendMessage" => {
-                                outputs.contains(&on) || own_dlqs.contains(&on)
+                                outputs.contains(&on)
+                                    || own_dlqs.contains(&on)
+                                    || failure_destinations.contains(&on)
                             }
                             "sqs" => CONSUME_ACTIONS.contains(&action.as_str()) && sources.contains(&on),
+                            "dynamodb" if STREAM_ACTIONS.contains(&action.as_str()) => {
+                                read_streams.contains(&on)
+                            }
+                            "dynamodb" if action == LIST_STREAMS => !read_streams.is_empty() && on == "*",
                             "dynamodb" => tables.contains(&on),
                             "sns" => action == "sns:Publish" && topic.as_deref() == Some(on.as_str()),
                             "cloudwatch" => {
@@ -951,9 +1120,19 @@ fn every_function_role_is_least_privilege() {
                     });
                 }
             }
-            for queue in outputs.iter().chain(&own_dlqs) {
+            for queue in outputs.iter().chain(&own_dlqs).chain(&failure_destinations) {
                 p.check(has("sqs:SendMessage", queue), || {
                     format!("{id}: needs sqs:SendMessage on {queue}")
+                });
+            }
+            for stream in &read_streams {
+                for action in STREAM_ACTIONS {
+                    p.check(has(action, stream), || {
+                        format!("{id}: needs {action} on {stream}")
+                    });
+                }
+                p.check(has(LIST_STREAMS, "*"), || {
+                    format!("{id}: needs {LIST_STREAMS} on \"*\"")
                 });
             }
             if let Some(topic) = &topic {
@@ -976,9 +1155,10 @@ fn every_function_role_is_least_privilege() {
 }
 
 /// The DynamoDB actions of each role are exactly those its code calls, on the
-/// tables its variables name; on the idempotency table only for the keys of
-/// its own step (`dynamodb:LeadingKeys`), so no consumer reads, completes or
-/// releases another's records.
+/// tables its variables name, and those Lambda's poller calls on the stream its
+/// event reads; on the idempotency table only for the keys of its own step
+/// (`dynamodb:LeadingKeys`), so no consumer reads, completes or releases
+/// another's records.
 #[test]
 fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
     check_all_variants(|t, p| {
@@ -992,10 +1172,16 @@ fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
             for (variable, actions) in [
                 ("IDEMPOTENCY_TABLE", IDEMPOTENCY_ACTIONS),
                 ("INVENTORY_TABLE", INVENTORY_ACTIONS),
+                ("ORDERS_TABLE", ORDERS_ACTIONS),
             ] {
                 if let Some(table) = target(&env[variable]) {
                     expected.extend(actions.iter().map(|a| (a.to_string(), table.to_owned())));
                 }
+            }
+            for (table, _) in stream_events(f) {
+                let stream = format!("{table}.StreamArn");
+                expected.extend(STREAM_ACTIONS.iter().map(|a| (a.to_string(), stream.clone())));
+                expected.insert((LIST_STREAMS.to_owned(), "*".to_owned()));
             }
             let own_keys = STEPS
                 .iter()
@@ -1011,9 +1197,9 @@ fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
                     continue;
                 }
                 for r in list(&s["Resource"]) {
-                    let on = target(r).unwrap_or(r.as_str().unwrap_or("(outside the template)"));
-                    granted.extend(actions.iter().map(|a| (a.clone(), on.to_owned())));
-                    if Some(on) != idempotency_table {
+                    let on = resource_name(r);
+                    granted.extend(actions.iter().map(|a| (a.clone(), on.clone())));
+                    if Some(on.as_str()) != idempotency_table {
                         continue;
                     }
                     let condition = &s["Condition"];
@@ -1043,6 +1229,27 @@ fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
     });
 }
 
+/// Each of `env`'s variables naming a resource points at one of its kind:
+/// `*_QUEUE_URL` and `DLQ_URL` at a queue, `*_TABLE` at a table, `*_TOPIC_ARN`
+/// at a topic.
+fn check_variable_kinds(t: &Template, p: &mut Problems, id: &str, env: &Value) {
+    for (name, value) in env.as_object().into_iter().flatten() {
+        let Some(resource) = target(value) else { continue };
+        let expected = if name.ends_with("_QUEUE_URL") || name == "DLQ_URL" {
+            "AWS::SQS::Queue"
+        } else if name.ends_with("_TABLE") {
+            "AWS::DynamoDB::Table"
+        } else if name.ends_with("_TOPIC_ARN") {
+            "AWS::SNS::Topic"
+        } else {
+            continue;
+        };
+        p.check(resource == "AWS::NoValue" || t.kind(resource) == expected, || {
+            format!("{id}: {name} must point at an {expected}, not {resource}")
+        });
+    }
+}
+
 #[test]
 fn every_variable_the_code_requires_is_set_and_points_at_the_right_resource() {
     check_all_variants(|t, p| {
@@ -1067,21 +1274,7 @@ fn every_variable_the_code_requires_is_set_and_points_at_the_right_resource() {
                 source_dlq.is_some() && ref_target(&env["DLQ_URL"]) == source_dlq.as_deref(),
                 || format!("{id}: DLQ_URL must be the URL of its source queue's DLQ ({source_dlq:?})"),
             );
-            for (name, value) in env.as_object().into_iter().flatten() {
-                let Some(resource) = target(value) else { continue };
-                let expected = if name.ends_with("_QUEUE_URL") || name == "DLQ_URL" {
-                    "AWS::SQS::Queue"
-                } else if name.ends_with("_TABLE") {
-                    "AWS::DynamoDB::Table"
-                } else if name.ends_with("_TOPIC_ARN") {
-                    "AWS::SNS::Topic"
-                } else {
-                    continue;
-                };
-                p.check(resource == "AWS::NoValue" || t.kind(resource) == expected, || {
-                    format!("{id}: {name} must point at an {expected}, not {resource}")
-                });
-            }
+            check_variable_kinds(t, p, id, env);
             if let Some(table) = target(&env["IDEMPOTENCY_TABLE"]) {
                 let table = t.props(table);
                 p.check(
@@ -1101,10 +1294,16 @@ fn every_variable_the_code_requires_is_set_and_points_at_the_right_resource() {
     });
 }
 
+/// Every table, and the orders table's key and stream (the relay publishes the
+/// new image of each order from it).
 #[test]
 fn tables_are_on_demand_with_point_in_time_recovery_and_encryption() {
     check_all_variants(|t, p| {
+        let production = t.params["Environment"] == "production";
         for (id, table) in t.of_type("AWS::DynamoDB::Table") {
+            p.check(table["DeletionProtectionEnabled"] == production, || {
+                format!("{id}: deletion protection in production only")
+            });
             p.check(table["BillingMode"] == "PAY_PER_REQUEST", || {
                 format!("{id}: on-demand")
             });
@@ -1116,6 +1315,21 @@ fn tables_are_on_demand_with_point_in_time_recovery_and_encryption() {
                 format!("{id}: SSE")
             });
         }
+        if t.kind(OUTBOX_TABLE) != "AWS::DynamoDB::Table" {
+            p.check(false, || format!("{OUTBOX_TABLE}: a DynamoDB table"));
+            return;
+        }
+        let orders = t.props(OUTBOX_TABLE);
+        p.check(
+            orders["KeySchema"] == json!([{ "AttributeName": "orderId", "KeyType": "HASH" }])
+                && orders["AttributeDefinitions"]
+                    == json!([{ "AttributeName": "orderId", "AttributeType": "S" }]),
+            || format!("{OUTBOX_TABLE}: keyed by orderId, a string"),
+        );
+        p.check(
+            orders["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE",
+            || format!("{OUTBOX_TABLE}: a stream of new images"),
+        );
     });
 }
 
@@ -1140,6 +1354,11 @@ fn outputs_export_every_queue_table_and_the_dashboard() {
             });
         }
         for (id, _) in t.of_type("AWS::DynamoDB::Table") {
+            p.check(values.iter().any(|v| ref_target(v) == Some(id)), || {
+                format!("{id}: its name is an output")
+            });
+        }
+        for (id, _) in t.of_type("AWS::Serverless::Function") {
             p.check(values.iter().any(|v| ref_target(v) == Some(id)), || {
                 format!("{id}: its name is an output")
             });
@@ -1214,6 +1433,32 @@ fn dashboard_shows_the_queues_dlqs_custom_metrics_and_functions() {
         for (function, _, _) in &consumers() {
             p.check(body.contains(&format!("${{{function}}}")), || {
                 format!("{id}: shows {function}")
+            });
+        }
+        // Stream readers: their invocations, errors and iterator age, the table
+        // whose stream they read, and their on-failure queue.
+        for (function, f) in t.of_type("AWS::Serverless::Function") {
+            for (table, _) in stream_events(f) {
+                for metric in ["Invocations", "Errors", "IteratorAge"] {
+                    let series =
+                        format!("\"AWS/Lambda\", \"{metric}\", \"FunctionName\", \"${{{function}}}\"");
+                    p.check(body.contains(&series), || {
+                        format!("{id}: shows {function}'s {metric}")
+                    });
+                }
+                p.check(
+                    body.contains(&format!(
+                        "\"AWS/DynamoDB\", \"ConsumedWriteCapacityUnits\", \"TableName\", \"${{{table}}}\""
+                    )) || body.contains(&format!(
+                        "\"AWS/DynamoDB\", \"SuccessfulRequestCount\", \"TableName\", \"${{{table}}}\""
+                    )),
+                    || format!("{id}: shows {table}'s writes"),
+                );
+            }
+        }
+        for queue in failure_queues(t) {
+            p.check(body.contains(&format!("${{{queue}.QueueName}}")), || {
+                format!("{id}: shows {queue}")
             });
         }
     });
@@ -1311,7 +1556,8 @@ fn the_local_runner_uses_the_templates_settings() {
     });
 }
 
-/// The order API gets every variable its code requires, pointing at the orders queue.
+/// The order API gets every variable its code requires, pointing at the orders
+/// table; it sends nothing (the relay publishes what it writes).
 #[test]
 fn the_order_api_gets_its_variables() {
     check_all_variants(|t, p| {
@@ -1322,13 +1568,287 @@ fn the_order_api_gets_its_variables() {
             });
         }
         p.check(
-            ref_target(&env[queue_url_variable(Queue::Orders)]) == Some("OrdersQueue"),
-            || "OrderApiFunction: ORDERS_QUEUE_URL must be the orders queue's URL".to_owned(),
+            ref_target(&env[adapters::ORDERS_TABLE]) == Some(OUTBOX_TABLE),
+            || {
+                format!(
+                    "OrderApiFunction: {} must be the orders table's name",
+                    adapters::ORDERS_TABLE
+                )
+            },
         );
+        p.check(env[queue_url_variable(Queue::Orders)].is_null(), || {
+            "OrderApiFunction sends nothing (the order relay publishes the orders table's stream): \
+             ORDERS_QUEUE_URL should not be set"
+                .to_owned()
+        });
         p.check(env["IDEMPOTENCY_TABLE"].is_null(), || {
             "OrderApiFunction keeps no idempotency records: IDEMPOTENCY_TABLE should not be set".to_owned()
         });
+        check_variable_kinds(t, p, "OrderApiFunction", env);
     });
+}
+
+/// The order relay gets every variable its code requires, pointing at the
+/// orders queue, and the metrics settings; it keeps no idempotency records and
+/// has no DLQ (a stream has none: its on-failure destination takes the batches
+/// it gives up on).
+#[test]
+fn the_order_relay_gets_its_variables() {
+    let (id, _, required) = relay();
+    check_all_variants(|t, p| {
+        let env = &t.props(id)["Environment"]["Variables"];
+        for name in &required {
+            p.check(!env[*name].is_null(), || format!("{id}: {name} is not set"));
+        }
+        p.check(
+            ref_target(&env[queue_url_variable(Queue::Orders)]) == Some("OrdersQueue"),
+            || format!("{id}: ORDERS_QUEUE_URL must be the orders queue's URL"),
+        );
+        p.check(env[adapters::IDEMPOTENCY_TABLE].is_null(), || {
+            format!("{id} keeps no idempotency records: IDEMPOTENCY_TABLE should not be set")
+        });
+        p.check(env[processor::DLQ_URL].is_null(), || {
+            format!("{id} reads a stream, which has no DLQ: DLQ_URL should not be set")
+        });
+        p.check(
+            ref_target(&env[processor::ENVIRONMENT]) == Some("Environment"),
+            || format!("{id}: ENVIRONMENT is the Environment parameter"),
+        );
+        p.check(
+            env[adapters::METRICS_SINK] == "cloudwatch" && env[adapters::METRICS_NAMESPACE] == "Orderflow",
+            || format!("{id}: METRICS_SINK=cloudwatch, METRICS_NAMESPACE=Orderflow"),
+        );
+        check_variable_kinds(t, p, id, env);
+    });
+}
+
+/// The relay's event source mapping: the orders table's stream from its oldest
+/// record, one batch per shard at a time (an order's records stay in order),
+/// batch item failures, bisection, bounded retries and record age, and an
+/// on-failure destination that is a standard queue with an alarm.
+#[test]
+fn the_order_relay_reads_the_orders_stream_with_bounded_retries_and_a_failure_queue() {
+    let (id, _, _) = relay();
+    check_all_variants(|t, p| {
+        let readers: Vec<&str> = t
+            .of_type("AWS::Serverless::Function")
+            .filter(|(_, f)| !stream_events(f).is_empty())
+            .map(|(function, _)| function)
+            .collect();
+        p.check(readers == [id], || {
+            format!("only {id} reads a stream, not {readers:?}")
+        });
+        if t.kind(id) != "AWS::Serverless::Function" {
+            p.check(false, || format!("{id} is missing"));
+            return;
+        }
+        let f = t.props(id);
+        p.check(sqs_events(f).is_empty(), || format!("{id}: no SQS event"));
+        p.check(number(&f["Timeout"]) == Some(30), || {
+            format!("{id}: Timeout 30 s")
+        });
+        let events = stream_events(f);
+        p.check(events.len() == 1, || format!("{id}: exactly one stream event"));
+        let Some((table, e)) = events.into_iter().next() else {
+            return;
+        };
+        p.check(table == OUTBOX_TABLE, || {
+            format!(
+                "{id}: reads the stream of {OUTBOX_TABLE} (!GetAtt {OUTBOX_TABLE}.StreamArn), not {table}"
+            )
+        });
+        p.check(e["StartingPosition"] == "TRIM_HORIZON", || {
+            format!("{id}: StartingPosition TRIM_HORIZON (no order written before the mapping is missed)")
+        });
+        p.check(
+            strings(&e["FunctionResponseTypes"]).contains("ReportBatchItemFailures"),
+            || format!("{id}: FunctionResponseTypes must include ReportBatchItemFailures"),
+        );
+        p.check(e["BisectBatchOnFunctionError"] == true, || {
+            format!("{id}: BisectBatchOnFunctionError")
+        });
+        // -1 (the default) retries until the record expires from the stream.
+        let retries = e["MaximumRetryAttempts"].as_i64();
+        p.check(matches!(retries, Some(0..=10)), || {
+            format!("{id}: MaximumRetryAttempts bounded, at most 10, not {retries:?}")
+        });
+        // The stream keeps records 24 hours; -1 (the default) means as long.
+        let age = e["MaximumRecordAgeInSeconds"].as_i64();
+        p.check(matches!(age, Some(60..=86_400)), || {
+            format!("{id}: MaximumRecordAgeInSeconds bounded, at most a day, not {age:?}")
+        });
+        p.check(number(&e["ParallelizationFactor"]) == Some(1), || {
+            format!("{id}: ParallelizationFactor 1 (an order's records stay in order)")
+        });
+        let batch = number(&e["BatchSize"]);
+        p.check(batch.is_some_and(|b| (1..=1000).contains(&b)), || {
+            format!("{id}: a BatchSize of at most 1000, not {batch:?}")
+        });
+        let Some((queue, "Arn")) = get_att(&e["DestinationConfig"]["OnFailure"]["Destination"]) else {
+            p.check(false, || {
+                format!("{id}: DestinationConfig.OnFailure.Destination must be !GetAtt <queue>.Arn")
+            });
+            return;
+        };
+        p.check(t.kind(queue) == "AWS::SQS::Queue", || {
+            format!("{id}: its on-failure destination {queue} is a queue of the template")
+        });
+        let alarmed = t.of_type("AWS::CloudWatch::Alarm").any(|(_, a)| {
+            a["Namespace"] == "AWS/SQS"
+                && a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+                && list(&a["Dimensions"])
+                    .iter()
+                    .any(|d| d["Name"] == "QueueName" && target(&d["Value"]) == Some(queue))
+        });
+        p.check(alarmed, || format!("{queue}: an alarm on the messages it holds"));
+    });
+}
+
+/// `ApiAuth` chooses the authorization of both routes of the orders API: `iam`
+/// SigV4-signed requests (`AWS_IAM`), `jwt` the JWT authorizer with the
+/// `JwtIssuer` and `JwtAudience` parameters, `none` nothing (demos only). SAM's
+/// `HttpApi` `Auth` takes no intrinsic functions, so the API is made of
+/// `AWS::ApiGatewayV2` resources whose routes choose with `Fn::If`. Each route
+/// proxies to `order-api`, which API Gateway may invoke for these routes.
+#[test]
+fn the_api_auth_parameter_sets_both_routes_authorization() {
+    check_all_variants(|t, p| {
+        let routes: BTreeMap<&str, &Value> = t
+            .of_type("AWS::ApiGatewayV2::Route")
+            .map(|(_, r)| (r["RouteKey"].as_str().unwrap_or_default(), r))
+            .collect();
+        let keys: BTreeSet<&str> = routes.keys().copied().collect();
+        p.check(keys == BTreeSet::from(ORDER_ROUTES), || {
+            format!("the orders API's routes are {ORDER_ROUTES:?}, not {keys:?}")
+        });
+        let auth = t.params["ApiAuth"].as_str();
+        for (key, route) in &routes {
+            p.check(ref_target(&route["ApiId"]) == Some(ORDERS_API), || {
+                format!("{key}: a route of {ORDERS_API}")
+            });
+            let integration = sub_text(&route["Target"])
+                .and_then(|s| s.strip_prefix("integrations/${"))
+                .and_then(|s| s.strip_suffix('}'));
+            let proxied = integration
+                .filter(|id| t.kind(id) == "AWS::ApiGatewayV2::Integration")
+                .is_some_and(|id| {
+                    let i = t.props(id);
+                    ref_target(&i["ApiId"]) == Some(ORDERS_API)
+                        && i["IntegrationType"] == "AWS_PROXY"
+                        && get_att(&i["IntegrationUri"]) == Some(("OrderApiFunction", "Arn"))
+                        && i["PayloadFormatVersion"] == "2.0"
+                });
+            p.check(proxied, || {
+                format!("{key}: Target integrations/${{...}} proxying to OrderApiFunction, payload 2.0")
+            });
+            let kind = route["AuthorizationType"].as_str();
+            let authorizer = target(&route["AuthorizerId"]);
+            match auth {
+                "iam" => p.check(kind == Some("AWS_IAM") && authorizer.is_none(), || {
+                    format!("{key}: with ApiAuth=iam, AuthorizationType AWS_IAM, no authorizer")
+                }),
+                "jwt" => {
+                    let jwt = authorizer
+                        .filter(|a| t.kind(a) == "AWS::ApiGatewayV2::Authorizer")
+                        .map(|a| t.props(a));
+                    let checked = jwt.is_some_and(|a| {
+                        a["AuthorizerType"] == "JWT"
+                            && ref_target(&a["ApiId"]) == Some(ORDERS_API)
+                            && ref_target(&a["JwtConfiguration"]["Issuer"]) == Some("JwtIssuer")
+                            && list(&a["JwtConfiguration"]["Audience"])
+                                .iter()
+                                .any(|x| ref_target(x) == Some("JwtAudience"))
+                            && strings(&a["IdentitySource"]).contains("$request.header.Authorization")
+                    });
+                    p.check(kind == Some("JWT") && checked, || {
+                        format!(
+                            "{key}: with ApiAuth=jwt, AuthorizationType JWT and a JWT authorizer of \
+                             {ORDERS_API} on the Authorization header, issuer JwtIssuer, audience JwtAudience"
+                        )
+                    });
+                }
+                "none" => p.check(kind.is_none_or(|k| k == "NONE") && authorizer.is_none(), || {
+                    format!("{key}: with ApiAuth=none, AuthorizationType NONE, no authorizer")
+                }),
+                other => p.check(false, || format!("ApiAuth={other}: no expectation in this test")),
+            }
+        }
+        let authorizers: Vec<&str> = t
+            .of_type("AWS::ApiGatewayV2::Authorizer")
+            .map(|(id, _)| id)
+            .collect();
+        p.check(authorizers.is_empty() == (auth != "jwt"), || {
+            format!("an authorizer exactly when ApiAuth=jwt, not {authorizers:?}")
+        });
+        // API Gateway may invoke order-api for each route: `{orderId}` is `*` in
+        // the execute-api ARN (`<api>/<stage>/<method>/<path>`).
+        for key in ORDER_ROUTES {
+            let (method, path) = key.split_once(' ').unwrap_or_default();
+            let arn_end = format!("/{method}{}", path.replace("{orderId}", "*"));
+            let allowed = t.of_type("AWS::Lambda::Permission").any(|(_, permission)| {
+                permission["Action"] == "lambda:InvokeFunction"
+                    && permission["Principal"] == "apigateway.amazonaws.com"
+                    && target(&permission["FunctionName"]) == Some("OrderApiFunction")
+                    && sub_text(&permission["SourceArn"]).is_some_and(|arn| {
+                        arn.contains(&format!(":${{{ORDERS_API}}}/")) && arn.ends_with(&arn_end)
+                    })
+            });
+            p.check(allowed, || {
+                format!(
+                    "{key}: a permission for API Gateway to invoke OrderApiFunction (SourceArn ...{arn_end})"
+                )
+            });
+        }
+    });
+}
+
+/// With `ApiAuth=jwt`, a rule refuses the stack without `JwtIssuer` and
+/// `JwtAudience`, so the JWT authorizer never gets empty settings; the other
+/// choices need neither.
+#[test]
+fn jwt_auth_requires_an_issuer_and_an_audience() {
+    let raw = raw_template();
+    let conditions = raw["Conditions"].as_object().cloned().unwrap_or_default();
+    let rules = raw["Rules"].as_object().cloned().unwrap_or_default();
+    let base = variants(&raw).remove(0);
+    let deployable = |changes: &[(&str, &str)]| {
+        let mut params = base.clone();
+        for (name, value) in changes {
+            params.insert(name.to_string(), value.to_string());
+        }
+        rules.values().all(|rule| {
+            let applies = rule
+                .get("RuleCondition")
+                .is_none_or(|c| eval_condition(c, &conditions, &params));
+            !applies
+                || list(&rule["Assertions"])
+                    .iter()
+                    .all(|a| eval_condition(&a["Assert"], &conditions, &params))
+        })
+    };
+    let (issuer, audience) = ("https://issuer.example.com", "orders");
+    for auth in ["iam", "none"] {
+        assert!(
+            deployable(&[("ApiAuth", auth), ("JwtIssuer", ""), ("JwtAudience", "")]),
+            "ApiAuth={auth} needs no JWT settings"
+        );
+    }
+    assert!(
+        deployable(&[
+            ("ApiAuth", "jwt"),
+            ("JwtIssuer", issuer),
+            ("JwtAudience", audience)
+        ]),
+        "ApiAuth=jwt with an issuer and an audience"
+    );
+    assert!(
+        !deployable(&[("ApiAuth", "jwt"), ("JwtIssuer", ""), ("JwtAudience", audience)]),
+        "ApiAuth=jwt without JwtIssuer must be refused by a rule"
+    );
+    assert!(
+        !deployable(&[("ApiAuth", "jwt"), ("JwtIssuer", issuer), ("JwtAudience", "")]),
+        "ApiAuth=jwt without JwtAudience must be refused by a rule"
+    );
 }
 
 // ------------------------------------------------------------- the README
