@@ -21,6 +21,7 @@ cases=(
   shipping:shipping-all-valid
   notification:notification-routing
   order-api:order-api-valid
+  order-relay:order-relay-batch
 )
 
 install_venv cargo-lambda .ci/requirements/cargo-lambda.txt

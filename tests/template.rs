@@ -945,7 +945,7 @@ fn every_queue_dlq_and_function_has_its_alarms() {
             );
             if let Some(dlq) = dlq_of(t, queue) {
                 let held = find("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq);
-                p.check(held.iter().any(|a| any_message(a)), || {
+                p.check(held.iter().any(&any_message), || {
                     format!("{dlq}: an alarm when it holds at least one message")
                 });
             }
@@ -957,7 +957,7 @@ fn every_queue_dlq_and_function_has_its_alarms() {
                 "QueueName",
                 queue.as_str(),
             );
-            p.check(held.iter().any(|a| any_message(a)), || {
+            p.check(held.iter().any(&any_message), || {
                 format!("{queue}: an alarm when it holds at least one message")
             });
         }

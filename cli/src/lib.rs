@@ -17,6 +17,7 @@ pub mod ranges;
 pub mod redrive;
 pub mod run;
 pub mod send;
+pub mod status;
 pub mod workload;
 
 use orderflow_aws::calls::CallCounter;

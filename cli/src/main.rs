@@ -13,7 +13,9 @@ use orderflow::redrive::{RedriveMode, RedriveSpec, redrive};
 use orderflow::run::{RunSpec, run};
 use orderflow::send::{SendSpec, send_orders};
 use orderflow::sqs_client;
+use orderflow::status::{StatusError, history_text, order_status};
 use orderflow::workload::{WorkloadSpec, generate_event};
+use orderflow_aws::orders_table::DynamoOrderStore;
 use orderflow_aws::sqs::SqsQueues;
 use orderflow_batch::config::Env;
 use serde::Serialize;
@@ -69,6 +71,24 @@ enum Command {
     /// receives goes back to the queue at once, unprocessed.
     /// Configuration errors exit 2.
     Consume(ConsumeArgs),
+    /// Print an order's status and history from the orders table. Exits 1
+    /// when no order has the ID, 2 when no order can have it.
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The order's ID.
+    order_id: String,
+    /// The orders table (the stack's OrdersTableName output).
+    #[arg(long, env = "ORDERS_TABLE")]
+    table: String,
+    /// An endpoint that speaks DynamoDB (a local server); credentials default to dummy ones.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Print the order as GET /orders/{orderId} answers it, on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -174,6 +194,7 @@ fn main() -> ExitCode {
         Command::Run(spec) => run_pipeline(&spec),
         Command::Send(args) => report_failure(run_send(args)),
         Command::Redrive(args) => report_failure(run_redrive(args)),
+        Command::Status(args) => report_failure(run_status(args)),
         Command::GenerateEvent(spec) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match generate_event(&spec, &mut out).and_then(|invalid| {
@@ -279,6 +300,35 @@ fn run_send(args: SendArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let found = runtime()?.block_on(async {
+        let config = match args.endpoint_url.as_deref() {
+            Some(url) => orderflow_aws::load_sdk_config_for_endpoint(url).await,
+            None => orderflow_aws::load_sdk_config().await,
+        };
+        let store = DynamoOrderStore::new(aws_sdk_dynamodb::Client::new(&config), &args.table);
+        order_status(&store, &args.order_id).await
+    });
+    match found {
+        Ok(record) if args.json => {
+            print_json(&order_api::OrderView::of(&record))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(record) => {
+            print!("{}", history_text(&record));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("orderflow: {e}");
+            Ok(match e {
+                StatusError::NotFound(_) => ExitCode::FAILURE,
+                StatusError::InvalidOrderId(_) => ExitCode::from(2),
+                StatusError::Store(_) => ExitCode::FAILURE,
+            })
+        }
+    }
 }
 
 fn run_consume(args: ConsumeArgs) -> ExitCode {

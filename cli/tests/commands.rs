@@ -4,7 +4,9 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use orderflow_tests::{create_queue, create_queue_with_dlq, moto, receive_all, sdk_config, unique};
+use orderflow_tests::{
+    create_queue, create_queue_with_dlq, dynamodb_endpoint, moto, receive_all, sdk_config, unique,
+};
 
 fn orderflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orderflow"))
@@ -101,4 +103,67 @@ async fn failures_exit_non_zero() {
         .output()
         .expect("run orderflow");
     assert_eq!(usage.status.code(), Some(2));
+}
+
+/// `orderflow status` against the DynamoDB server, without `--json`.
+fn status(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orderflow"))
+        .arg("status")
+        .args(args)
+        .args(["--endpoint-url", &dynamodb_endpoint().url])
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("ORDERS_TABLE")
+        .output()
+        .expect("run orderflow")
+}
+
+#[tokio::test]
+async fn status_prints_an_orders_history_from_the_table() {
+    use orderflow_aws::orders_table::{DynamoOrderStore, create_orders_table};
+    use orderflow_orders::order_record::{OrderStatus, Transition};
+    use orderflow_orders::ports::OrderStore;
+
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config(dynamodb_endpoint()).await);
+    let table = unique("cli-orders");
+    create_orders_table(&client, &table).await.unwrap();
+    let store = DynamoOrderStore::new(client, &table);
+    let order = orderflow_orders::validation::decode_order_created(
+        r#"{"orderId":"ord-7","customerId":"c-1","items":[{"sku":"A","quantity":1}],"totalAmount":1,
+            "createdAt":"2026-11-05T10:00:00Z","correlationId":"corr-7"}"#,
+        &(),
+    )
+    .unwrap();
+    let at = time::macros::datetime!(2026-11-05 10:00:01 UTC);
+    store.accept(&order, order.fingerprint(), at).await.unwrap();
+    let rejected = Transition::new(
+        OrderStatus::Rejected,
+        time::macros::datetime!(2026-11-05 10:00:02 UTC),
+    )
+    .with("shortSkus", "A");
+    store.record("ord-7", &rejected).await.unwrap();
+
+    let shown = status(&["ord-7", "--table", &table]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        "ord-7  REJECTED  (correlation ID corr-7)\n  \
+         2026-11-05T10:00:01Z  ACCEPTED\n  \
+         2026-11-05T10:00:02Z  REJECTED   shortSkus=A\n"
+    );
+    let json = status(&["ord-7", "--table", &table, "--json"]);
+    let view: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(view["status"], "REJECTED");
+    assert_eq!(view["history"][1]["details"]["shortSkus"], "A");
+
+    let missing = status(&["ord-8", "--table", &table]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no order has ID ord-8"));
+    let invalid = status(&["ord 8", "--table", &table]);
+    assert_eq!(invalid.status.code(), Some(2));
 }
