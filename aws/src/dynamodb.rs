@@ -24,12 +24,14 @@ use aws_sdk_dynamodb::types::{
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::ports::{Claim, Completion, EntryResults, IdempotencyStore};
-use orderflow_orders::contracts::{OrderItem, Shortage};
+use orderflow_orders::contracts::{OrderCreated, OrderItem, Shortage};
 use orderflow_orders::order_item;
+use orderflow_orders::order_record::Transition;
 use orderflow_orders::ports::{InventoryStore, Reservation};
 
-use crate::error::{classify, service_error};
-use crate::item_value::to_sdk;
+use crate::error::{classify, invalid, service_error};
+use crate::item_value::{n, s, to_sdk};
+use crate::transition_write::TransitionWrite;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
@@ -43,18 +45,6 @@ const FINGERPRINT_ATTRIBUTE: &str = "fingerprint";
 pub const INVENTORY_KEY: &str = "pk";
 /// DynamoDB's limit of actions in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
-
-pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-pub(crate) fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-pub(crate) fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
-    PortError::new(PortErrorKind::Rejected, operation, e.to_string())
-}
 
 /// The idempotency store on a DynamoDB table.
 #[derive(Clone, Debug)]
@@ -275,6 +265,8 @@ impl IdempotencyStore for DynamoIdempotencyStore {
 pub struct DynamoInventory {
     client: Client,
     table: String,
+    /// Where reservations' transitions go, when recorded.
+    orders_table: Option<String>,
 }
 
 fn sku_key(sku: &str) -> AttributeValue {
@@ -291,7 +283,15 @@ impl DynamoInventory {
         DynamoInventory {
             client,
             table: table.into(),
+            orders_table: None,
         }
+    }
+
+    /// The inventory recording each reservation's transition on the orders
+    /// table `orders_table`, in the reservation's own transaction.
+    pub fn with_orders_table(mut self, orders_table: impl Into<String>) -> Self {
+        self.orders_table = Some(orders_table.into());
+        self
     }
 
     /// Sets a SKU's stock (seeding and restocking).
@@ -355,7 +355,12 @@ impl DynamoInventory {
         Ok(shortages)
     }
 
-    fn transaction(&self, order_id: &str, items: &[OrderItem]) -> Result<Vec<TransactWriteItem>, PortError> {
+    fn transaction(
+        &self,
+        order_id: &str,
+        items: &[OrderItem],
+        order_write: Option<TransitionWrite>,
+    ) -> Result<Vec<TransactWriteItem>, PortError> {
         const OP: &str = "TransactWriteItems";
         let reservation = Put::builder()
             .table_name(&self.table)
@@ -378,6 +383,18 @@ impl DynamoInventory {
                 .map_err(|e| invalid(OP, e))?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
+        if let (Some(table), Some(write)) = (&self.orders_table, order_write) {
+            let update = Update::builder()
+                .table_name(table)
+                .set_key(Some(write.key))
+                .update_expression(write.update_expression)
+                .condition_expression(write.condition_expression)
+                .set_expression_attribute_names(Some(write.names))
+                .set_expression_attribute_values(Some(write.values))
+                .build()
+                .map_err(|e| invalid(OP, e))?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
         Ok(actions)
     }
 }
@@ -387,10 +404,17 @@ const CONFLICT_ATTEMPTS: u32 = 4;
 
 #[async_trait]
 impl InventoryStore for DynamoInventory {
-    async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError> {
+    async fn reserve(&self, order: &OrderCreated, reserved: &Transition) -> Result<Reservation, PortError> {
+        let write = match &self.orders_table {
+            Some(_) => TransitionWrite::new(&order.order_id, reserved, Some(order))?,
+            None => None,
+        };
         let mut attempt = 1;
         loop {
-            match self.reserve_once(order_id, items).await {
+            match self
+                .reserve_once(&order.order_id, &order.items, write.clone())
+                .await
+            {
                 Err(e) if e.kind == PortErrorKind::Conflict && attempt < CONFLICT_ATTEMPTS => {
                     let ceiling = 20u64 << attempt;
                     tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(
@@ -406,22 +430,31 @@ impl InventoryStore for DynamoInventory {
 }
 
 impl DynamoInventory {
-    async fn reserve_once(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError> {
+    /// One reservation transaction: the reservation, each SKU's stock and,
+    /// with `order_write`, the order's transition. When only the order's
+    /// condition failed (it is past `RESERVED`), the stock is reserved without it.
+    async fn reserve_once(
+        &self,
+        order_id: &str,
+        items: &[OrderItem],
+        order_write: Option<TransitionWrite>,
+    ) -> Result<Reservation, PortError> {
         const OP: &str = "TransactWriteItems";
-        if items.len() + 1 > MAX_TRANSACTION_ITEMS {
+        let with_order = order_write.is_some() && self.orders_table.is_some();
+        let actions = items.len() + 1 + usize::from(with_order);
+        if actions > MAX_TRANSACTION_ITEMS {
             return Err(invalid(
                 OP,
                 format!(
-                    "an order of {} lines needs {} transaction actions; DynamoDB allows {MAX_TRANSACTION_ITEMS}",
+                    "an order of {} lines needs {actions} transaction actions; DynamoDB allows {MAX_TRANSACTION_ITEMS}",
                     items.len(),
-                    items.len() + 1
                 ),
             ));
         }
         let result = self
             .client
             .transact_write_items()
-            .set_transact_items(Some(self.transaction(order_id, items)?))
+            .set_transact_items(Some(self.transaction(order_id, items, order_write)?))
             .send()
             .await;
         let cancelled = match result {
@@ -438,9 +471,14 @@ impl DynamoInventory {
             .map(|r| r.code())
             .collect();
         let failed = |code: Option<&str>| code == Some("ConditionalCheckFailed");
-        if reasons.len() == items.len() + 1 {
+        if reasons.len() == actions {
             if failed(reasons[0]) {
                 return Ok(Reservation::AlreadyReserved);
+            }
+            let stock_reasons = &reasons[1..=items.len()];
+            if with_order && failed(reasons[actions - 1]) && !stock_reasons.iter().any(|r| failed(*r)) {
+                // The order is past RESERVED (a late redelivery, or FAILED): the stock alone.
+                return Box::pin(self.reserve_once(order_id, items, None)).await;
             }
             if reasons
                 .iter()
@@ -454,7 +492,7 @@ impl DynamoInventory {
             }
             let short: Vec<&OrderItem> = items
                 .iter()
-                .zip(&reasons[1..])
+                .zip(stock_reasons)
                 .filter(|(_, r)| failed(**r))
                 .map(|(i, _)| i)
                 .collect();
@@ -471,6 +509,10 @@ impl DynamoInventory {
             let shortages = self.shortages(&all).await?;
             if !shortages.is_empty() {
                 return Ok(Reservation::Short(shortages));
+            }
+            if with_order {
+                // Neither reserved nor short: the order's condition, most likely.
+                return Box::pin(self.reserve_once(order_id, items, None)).await;
             }
         }
         Err(PortError::new(

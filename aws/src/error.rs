@@ -159,6 +159,12 @@ pub fn failed_entries(
         .collect()
 }
 
+/// A request the SDK's builders refused, or a value the table cannot hold:
+/// ours to fix, not retried.
+pub(crate) fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
+    PortError::new(PortErrorKind::Rejected, operation, e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

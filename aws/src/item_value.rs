@@ -9,6 +9,16 @@ use orderflow_orders::order_item::{self, ItemValue};
 /// An item as the SDK holds it.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// A string value.
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number value.
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
 /// An attribute value as the SDK's.
 pub fn to_sdk(value: ItemValue) -> AttributeValue {
     match value {

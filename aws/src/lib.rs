@@ -27,6 +27,7 @@ pub mod sns;
 pub mod sqs;
 pub mod step_ports;
 pub mod table_stream;
+pub mod transition_write;
 pub mod wiring;
 
 use aws_config::{BehaviorVersion, SdkConfig};

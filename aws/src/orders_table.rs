@@ -15,14 +15,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_orders::contracts::OrderCreated;
-use orderflow_orders::order_item::{self, ItemError};
-use orderflow_orders::order_record::{Acceptance, OrderRecord, OrderStatus, Transition, TransitionOutcome};
+use orderflow_orders::order_item;
+use orderflow_orders::order_record::{Acceptance, OrderRecord, Transition, TransitionOutcome};
 use orderflow_orders::ports::OrderStore;
 use time::OffsetDateTime;
 
-use crate::dynamodb::{invalid, s};
-use crate::error::classify;
-use crate::item_value::{from_sdk_item, to_sdk, to_sdk_item};
+use crate::error::{classify, invalid};
+use crate::item_value::{from_sdk_item, s, to_sdk_item};
+use crate::transition_write::{TransitionWrite, item_error};
 
 pub use orderflow_orders::order_item::ORDER_KEY;
 
@@ -132,51 +132,51 @@ impl OrderStore for DynamoOrderStore {
     }
 
     async fn record(&self, order_id: &str, transition: &Transition) -> Result<TransitionOutcome, PortError> {
-        const OP: &str = "UpdateItem";
-        let from: Vec<OrderStatus> = OrderStatus::ALL
-            .into_iter()
-            .filter(|status| status.may_become(transition.status))
-            .collect();
-        if from.is_empty() {
+        let Some(write) = TransitionWrite::new(order_id, transition, None)? else {
             // No status may become this one (Accepted): nothing to write.
             return self.not_applied(order_id).await;
+        };
+        match self.update(write).await? {
+            true => Ok(TransitionOutcome::Applied),
+            false => self.not_applied(order_id).await,
         }
-        let placeholders: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
-        let mut update = self
+    }
+
+    async fn record_entered(
+        &self,
+        order: &OrderCreated,
+        transition: &Transition,
+    ) -> Result<TransitionOutcome, PortError> {
+        let Some(write) = TransitionWrite::new(&order.order_id, transition, Some(order))? else {
+            return self.not_applied(&order.order_id).await;
+        };
+        // The condition holds for a missing item, so a refusal means the
+        // order exists and is past this status: no read needed.
+        Ok(match self.update(write).await? {
+            true => TransitionOutcome::Applied,
+            false => TransitionOutcome::Unchanged,
+        })
+    }
+}
+
+impl DynamoOrderStore {
+    /// Sends a transition's conditional update: whether its condition held.
+    async fn update(&self, write: TransitionWrite) -> Result<bool, PortError> {
+        const OP: &str = "UpdateItem";
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(ORDER_KEY, s(order_id))
-            .update_expression(
-                "SET #status = :status, #history = list_append(#history, :entry), #updated = :at",
-            )
-            .condition_expression(format!(
-                "attribute_exists(#id) AND #status IN ({})",
-                placeholders.join(", ")
-            ))
-            .expression_attribute_names("#id", ORDER_KEY)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#history", "history")
-            .expression_attribute_names("#updated", "updatedAt")
-            .expression_attribute_values(":status", s(transition.status.as_str()))
-            .expression_attribute_values(
-                ":entry",
-                AttributeValue::L(vec![to_sdk(
-                    order_item::history_entry(transition).map_err(|e| item_error(OP, e))?,
-                )]),
-            )
-            .expression_attribute_values(
-                ":at",
-                to_sdk(order_item::updated_at(transition.at).map_err(|e| item_error(OP, e))?),
-            );
-        for (placeholder, status) in placeholders.into_iter().zip(from) {
-            update = update.expression_attribute_values(placeholder, s(status.as_str()));
-        }
-        match update.send().await {
-            Ok(_) => Ok(TransitionOutcome::Applied),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                self.not_applied(order_id).await
-            }
+            .set_key(Some(write.key))
+            .update_expression(write.update_expression)
+            .condition_expression(write.condition_expression)
+            .set_expression_attribute_names(Some(write.names))
+            .set_expression_attribute_values(Some(write.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
             Err(e) => Err(classify(OP, e)),
         }
     }
@@ -222,15 +222,6 @@ pub async fn create_orders_table(client: &Client, table: &str) -> Result<(), Por
         Ok(_) => Ok(()),
         Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => Ok(()),
         Err(e) => Err(classify(OP, e)),
-    }
-}
-
-/// A layout error as the port reports it: a stored item that is no order
-/// of record, or an order the layout cannot keep.
-fn item_error(operation: &'static str, error: ItemError) -> PortError {
-    match error {
-        ItemError::Unwritable(what) => invalid(operation, what),
-        ItemError::Malformed(_) => PortError::new(PortErrorKind::Other, operation, error.to_string()),
     }
 }
 

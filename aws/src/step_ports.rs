@@ -58,22 +58,30 @@ impl StepPorts for EnvPorts<'_> {
         }
     }
 
-    /// The DynamoDB table `INVENTORY_TABLE` with AWS adapters; embedded, an
-    /// in-memory stock of `INVENTORY_DEFAULT_STOCK` units per SKU.
+    /// The DynamoDB table `INVENTORY_TABLE`, recording reservations on
+    /// `ORDERS_TABLE` in the same transaction, with AWS adapters; embedded,
+    /// an in-memory stock of `INVENTORY_DEFAULT_STOCK` units per SKU over the
+    /// embedded order store.
     fn inventory(&self) -> Result<Arc<dyn InventoryStore>, ConfigError> {
         Ok(match &self.adapters.sdk {
-            Some(sdk) => Arc::new(DynamoInventory::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                self.env
-                    .required(var::INVENTORY_TABLE, "the inventory table's name")?,
-            )),
+            Some(sdk) => Arc::new(
+                DynamoInventory::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    self.env
+                        .required(var::INVENTORY_TABLE, "the inventory table's name")?,
+                )
+                .with_orders_table(self.env.required(var::ORDERS_TABLE, "the orders table's name")?),
+            ),
             None => {
                 let stock = self.env.integer_or(
                     var::INVENTORY_DEFAULT_STOCK,
                     EMBEDDED_DEFAULT_STOCK.into(),
                     0..=u32::MAX.into(),
                 )?;
-                Arc::new(InMemoryInventory::new(u32::try_from(stock).unwrap_or(u32::MAX)))
+                Arc::new(
+                    InMemoryInventory::new(u32::try_from(stock).unwrap_or(u32::MAX))
+                        .with_orders(Arc::clone(&self.adapters.embedded_orders) as _),
+                )
             }
         })
     }
@@ -88,15 +96,15 @@ impl StepPorts for EnvPorts<'_> {
         )
     }
 
-    /// The DynamoDB table `ORDERS_TABLE` with AWS adapters; embedded, an
-    /// in-memory store of this process's orders.
+    /// The DynamoDB table `ORDERS_TABLE` with AWS adapters; embedded, the
+    /// process's in-memory store.
     fn orders(&self) -> Result<Arc<dyn OrderStore>, ConfigError> {
         Ok(match &self.adapters.sdk {
             Some(sdk) => Arc::new(DynamoOrderStore::new(
                 aws_sdk_dynamodb::Client::new(sdk),
                 self.env.required(var::ORDERS_TABLE, "the orders table's name")?,
             )),
-            None => Arc::new(InMemoryOrderStore::new()),
+            None => Arc::clone(&self.adapters.embedded_orders) as _,
         })
     }
 }
@@ -136,6 +144,7 @@ impl StepPorts for VariableRecorder {
 
     fn inventory(&self) -> Result<Arc<dyn InventoryStore>, ConfigError> {
         self.note(var::INVENTORY_TABLE);
+        self.note(var::ORDERS_TABLE);
         Ok(Arc::new(InMemoryInventory::new(0)))
     }
 

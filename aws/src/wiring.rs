@@ -14,7 +14,7 @@ use orderflow_batch::config::{ConfigError, Env};
 use orderflow_batch::metrics::{EmfMetrics, NoMetrics};
 use orderflow_batch::ports::{IdempotencyStore, MessageQueue, MetricsSink};
 use orderflow_batch::processor::BatchConfig;
-use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues};
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryOrderStore, InMemoryQueues};
 
 use crate::cloudwatch::CloudWatchMetrics;
 use crate::dynamodb::DynamoIdempotencyStore;
@@ -94,6 +94,9 @@ pub struct Adapters {
     pub metrics: Arc<dyn MetricsSink>,
     /// The SDK configuration, in AWS mode.
     pub sdk: Option<SdkConfig>,
+    /// The order of record when embedded: one store for the process, so a
+    /// step and its inventory see the same orders.
+    pub embedded_orders: Arc<InMemoryOrderStore>,
 }
 
 impl std::fmt::Debug for Adapters {
@@ -179,6 +182,7 @@ impl Adapters {
             idempotency,
             metrics,
             sdk: if mode == Mode::Aws { sdk } else { None },
+            embedded_orders: Arc::new(InMemoryOrderStore::new()),
         })
     }
 

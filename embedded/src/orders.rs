@@ -179,6 +179,30 @@ impl OrderStore for InMemoryOrderStore {
 
     async fn record(&self, order_id: &str, transition: &Transition) -> Result<TransitionOutcome, PortError> {
         self.injected_failure("UpdateItem")?;
+        self.apply(order_id, transition)
+    }
+
+    async fn record_entered(
+        &self,
+        order: &OrderCreated,
+        transition: &Transition,
+    ) -> Result<TransitionOutcome, PortError> {
+        self.injected_failure("UpdateItem")?;
+        let mut table = lock(&self.table);
+        if !table.orders.contains_key(&order.order_id) {
+            let record = OrderRecord::entered(order.clone(), order.fingerprint(), transition);
+            table.changed(StreamEventName::Insert, &record);
+            table.orders.insert(order.order_id.clone(), record);
+            return Ok(TransitionOutcome::Applied);
+        }
+        drop(table);
+        self.apply(&order.order_id, transition)
+    }
+}
+
+impl InMemoryOrderStore {
+    /// Moves a known order, under one lock.
+    fn apply(&self, order_id: &str, transition: &Transition) -> Result<TransitionOutcome, PortError> {
         let mut table = lock(&self.table);
         let Some(record) = table.orders.get_mut(order_id) else {
             return Ok(TransitionOutcome::UnknownOrder);

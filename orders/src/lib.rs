@@ -11,7 +11,8 @@
 //!   keeps them from going backwards; [`order_item`]: its layout as a table
 //!   item, shared by the table, its stream and the relay.
 //! - [`order_message`]: `OrderCreated` as a message on the orders queue.
-//! - [`ports`]: the order of record, stock and customer notifications.
+//! - [`ports`]: the order of record, stock and customer notifications;
+//!   [`recording`]: how a step records its transition.
 //! - [`pipeline`]: the pipeline's queues by name.
 #![forbid(unsafe_code)]
 
@@ -24,4 +25,5 @@ pub mod order_message;
 pub mod order_record;
 pub mod pipeline;
 pub mod ports;
+pub mod recording;
 pub mod validation;

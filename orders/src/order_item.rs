@@ -140,18 +140,14 @@ pub fn record_item(record: &OrderRecord) -> Result<Item, ItemError> {
     )
 }
 
-fn encode(
-    order: &OrderCreated,
-    fingerprint: Fingerprint,
-    status: OrderStatus,
-    history: &[Transition],
-    updated: OffsetDateTime,
-) -> Result<Item, ItemError> {
+/// What an item keeps of the order itself, the key aside: its contract
+/// fields, its fingerprint and its correlation ID. A transition that finds
+/// no item writes these, so an order that bypassed the API is tracked too.
+pub fn order_fields(order: &OrderCreated, fingerprint: Fingerprint) -> Result<Item, ItemError> {
     if order.total_amount < Money::from_cents(0) {
         return Err(ItemError::Unwritable("totalAmount is below zero"));
     }
     Ok(BTreeMap::from([
-        (ORDER_KEY.to_owned(), s(order.order_id.clone())),
         ("customerId".to_owned(), s(order.customer_id.clone())),
         ("items".to_owned(), order_lines(&order.items)),
         (
@@ -163,13 +159,25 @@ fn encode(
         ("version".to_owned(), s(order.version.as_ref())),
         ("fingerprint".to_owned(), s(fingerprint.to_hex())),
         ("correlationId".to_owned(), s(order.correlation_id.clone())),
-        ("status".to_owned(), s(status.as_str())),
-        (
-            "history".to_owned(),
-            ItemValue::L(history.iter().map(history_entry).collect::<Result<_, _>>()?),
-        ),
-        ("updatedAt".to_owned(), timestamp(updated)?),
     ]))
+}
+
+fn encode(
+    order: &OrderCreated,
+    fingerprint: Fingerprint,
+    status: OrderStatus,
+    history: &[Transition],
+    updated: OffsetDateTime,
+) -> Result<Item, ItemError> {
+    let mut item = order_fields(order, fingerprint)?;
+    item.insert(ORDER_KEY.to_owned(), s(order.order_id.clone()));
+    item.insert("status".to_owned(), s(status.as_str()));
+    item.insert(
+        "history".to_owned(),
+        ItemValue::L(history.iter().map(history_entry).collect::<Result<_, _>>()?),
+    );
+    item.insert("updatedAt".to_owned(), timestamp(updated)?);
+    Ok(item)
 }
 
 /// An item in DynamoDB's JSON (a stream's `NewImage`), as values by name. An
@@ -260,6 +268,11 @@ pub fn decode_order(item: &Item) -> Result<OrderCreated, ItemError> {
         shipping_region: text(item, "shippingRegion")?.to_owned(),
         correlation_id: text(item, "correlationId")?.to_owned(),
     })
+}
+
+/// The status an item is at.
+pub fn decode_status(item: &Item) -> Result<OrderStatus, ItemError> {
+    status_of(item, "status")
 }
 
 /// The fingerprint an item keeps.

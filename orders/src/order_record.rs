@@ -89,6 +89,20 @@ impl OrderStatus {
     }
 }
 
+/// The names of a transition's details, one place for every step and reader.
+pub mod detail {
+    /// `REJECTED`: the SKUs that were short, comma-separated.
+    pub const SHORT_SKUS: &str = "shortSkus";
+    /// `SHIPPED`: the shipment's ID.
+    pub const SHIPMENT_ID: &str = "shipmentId";
+    /// `SHIPPED`: the carrier.
+    pub const CARRIER: &str = "carrier";
+    /// `SHIPPED`: the estimated delivery date.
+    pub const ESTIMATED_DELIVERY: &str = "estimatedDelivery";
+    /// `FAILED`: the error code the record was dead-lettered with.
+    pub const ERROR_CODE: &str = "errorCode";
+}
+
 /// One move of an order to a status, with what the step knew then.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transition {
@@ -165,6 +179,18 @@ impl OrderRecord {
             status: OrderStatus::Accepted,
             history: vec![Transition::new(OrderStatus::Accepted, at)],
             updated_at: at,
+        }
+    }
+
+    /// An order first seen at a step, not accepted by the API (it was sent to
+    /// the queue directly): `transition` is its status and its whole history.
+    pub fn entered(order: OrderCreated, fingerprint: Fingerprint, transition: &Transition) -> Self {
+        OrderRecord {
+            order,
+            fingerprint,
+            status: transition.status,
+            history: vec![transition.normalized()],
+            updated_at: transition.at,
         }
     }
 

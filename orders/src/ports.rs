@@ -11,7 +11,7 @@ use orderflow_batch::error::PortError;
 use orderflow_batch::fingerprint::Fingerprint;
 use time::OffsetDateTime;
 
-use crate::contracts::{OrderCreated, OrderItem, Shortage};
+use crate::contracts::{OrderCreated, Shortage};
 use crate::order_record::{Acceptance, OrderRecord, Transition, TransitionOutcome};
 use crate::pipeline::Queue;
 
@@ -44,8 +44,11 @@ pub enum Reservation {
 #[async_trait]
 pub trait InventoryStore: Send + Sync {
     /// Reserves every line of the order or none, recording the reservation under
-    /// the order ID so a retried reservation never takes stock twice.
-    async fn reserve(&self, order_id: &str, items: &[OrderItem]) -> Result<Reservation, PortError>;
+    /// the order ID so a retried reservation never takes stock twice. A store
+    /// that keeps the order of record applies `reserved` to the order in the
+    /// same atomic write ([`OrderStore::record_entered`]'s rules), so an order
+    /// is never `RESERVED` without its stock or the other way round.
+    async fn reserve(&self, order: &OrderCreated, reserved: &Transition) -> Result<Reservation, PortError>;
 }
 
 /// The order of record: one entry per order ID, accepted once and moved
@@ -71,6 +74,17 @@ pub trait OrderStore: Send + Sync {
     /// history, in one atomic write, if the order may move there; else
     /// [`TransitionOutcome::Unchanged`] (nothing written).
     async fn record(&self, order_id: &str, transition: &Transition) -> Result<TransitionOutcome, PortError>;
+
+    /// As [`OrderStore::record`] for `order`; when no order has its ID (it
+    /// entered the pipeline without the API, e.g. `orderflow send`), records
+    /// it at the transition's status, that transition its history
+    /// ([`OrderRecord::entered`](crate::order_record::OrderRecord::entered)),
+    /// and answers [`TransitionOutcome::Applied`].
+    async fn record_entered(
+        &self,
+        order: &OrderCreated,
+        transition: &Transition,
+    ) -> Result<TransitionOutcome, PortError>;
 }
 
 /// Which message a customer gets.
