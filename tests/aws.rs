@@ -8,6 +8,7 @@ use orderflow_aws::calls::CallCounter;
 use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
+use orderflow_aws::orders_table::{DynamoOrderStore, create_orders_table};
 use orderflow_aws::sqs::SqsQueues;
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
@@ -22,9 +23,10 @@ use orderflow_batch::processor::{
 };
 use orderflow_batch::publish::{RetryPolicy, publish_batch};
 use orderflow_embedded::InMemoryIdempotencyStore;
-use orderflow_orders::contracts::OrderItem;
 use orderflow_orders::order_message::order_created_message;
-use orderflow_orders::ports::{InventoryStore, Reservation};
+use orderflow_orders::order_record::{OrderStatus, Transition};
+use orderflow_orders::ports::{InventoryStore, OrderStore, Reservation};
+use orderflow_orders::validation::decode_order_created;
 use orderflow_tests::{
     TestQueue, create_queue, create_queue_with_dlq, dynamodb_endpoint, lambda_event, moto, receive,
     receive_all, sdk_config, string_attributes, unique,
@@ -403,16 +405,6 @@ async fn inventory_table() -> DynamoInventory {
     DynamoInventory::new(client, table)
 }
 
-fn lines(pairs: &[(&str, u32)]) -> Vec<OrderItem> {
-    pairs
-        .iter()
-        .map(|(sku, q)| OrderItem {
-            sku: (*sku).into(),
-            quantity: *q,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn fifty_concurrent_reservations_for_the_last_10_units_never_oversell() {
     let inventory = Arc::new(inventory_table().await);
@@ -422,10 +414,10 @@ async fn fifty_concurrent_reservations_for_the_last_10_units_never_oversell() {
         async move {
             // Lost races are retried, as the batch processor's redelivery would.
             loop {
-                match inventory
-                    .reserve(&format!("ord-{i}"), &lines(&[("LAST-ONES", 1)]))
-                    .await
-                {
+                let order =
+                    decode_order_created(&order_body(&format!("ord-{i}"), "LAST-ONES", 1), &()).unwrap();
+                let reserved = Transition::new(OrderStatus::Reserved, time::OffsetDateTime::UNIX_EPOCH);
+                match inventory.reserve(&order, &reserved).await {
                     Err(e) if e.retryable() => tokio::time::sleep(Duration::from_millis(20)).await,
                     other => break other.unwrap(),
                 }
@@ -514,6 +506,8 @@ struct Pipeline {
     processor: BatchProcessor,
     step: inventory::InventoryStep,
     stock: DynamoInventory,
+    /// The order of record the inventory records on.
+    record: Arc<DynamoOrderStore>,
 }
 
 async fn inventory_pipeline() -> Pipeline {
@@ -521,7 +515,11 @@ async fn inventory_pipeline() -> Pipeline {
     let (orders, orders_dlq) = create_queue_with_dlq(&sqs, &unique("orders"), 5).await;
     let inventory_queue = create_queue(&sqs, &unique("inventory"), &[]).await;
     let notifications = create_queue(&sqs, &unique("notifications"), &[]).await;
-    let stock = inventory_table().await;
+    let client = dynamodb().await;
+    let orders_table = unique("orders");
+    create_orders_table(&client, &orders_table).await.unwrap();
+    let stock = inventory_table().await.with_orders_table(&orders_table);
+    let record = Arc::new(DynamoOrderStore::new(client, orders_table));
     let processor = BatchProcessor::new(
         BatchConfig {
             service: "inventory".into(),
@@ -535,12 +533,14 @@ async fn inventory_pipeline() -> Pipeline {
     );
     let step = inventory::InventoryStep::new(
         Arc::new(stock.clone()),
+        Arc::clone(&record) as _,
         inventory::Routes {
             reserved: inventory_queue.url.clone().into(),
             rejected: notifications.url.clone().into(),
         },
     );
     Pipeline {
+        record,
         sqs,
         calls,
         orders,
@@ -608,6 +608,13 @@ async fn the_inventory_function_end_to_end_on_moto_queues_and_tables() {
         1
     );
     assert_eq!(p.stock.stock("SKU-1").await.unwrap(), 6);
+    // Sent without the API, both orders are on record from their reservation.
+    let status = |id: &'static str| {
+        let record = Arc::clone(&p.record);
+        async move { record.get(id).await.unwrap().expect("recorded").status }
+    };
+    assert_eq!(status("ord-1").await, OrderStatus::Reserved);
+    assert_eq!(status("ord-2").await, OrderStatus::Rejected);
 
     // The same batch again (a redelivery): skipped, counted, nothing taken or sent twice.
     let again = p.processor.process(&event, &context, &p.step).await.unwrap();

@@ -69,9 +69,11 @@ fn mixed_event() -> SqsEvent {
 }
 
 fn inventory_step(queues_url: &str) -> inventory::InventoryStep {
-    let stock = InMemoryInventory::new(10);
+    let orders = Arc::new(orderflow_embedded::InMemoryOrderStore::new());
+    let stock = InMemoryInventory::new(10).with_orders(Arc::clone(&orders) as _);
     inventory::InventoryStep::new(
         Arc::new(stock),
+        orders,
         inventory::Routes {
             reserved: queues_url.into(),
             rejected: queues_url.into(),
@@ -286,6 +288,7 @@ async fn a_100_record_invocation_makes_10_send_calls_and_1_metrics_call() {
     );
     let step = inventory::InventoryStep::new(
         Arc::new(inventory),
+        Arc::new(orderflow_embedded::InMemoryOrderStore::new()),
         inventory::Routes {
             reserved: out.url.clone().into(),
             rejected: out.url.clone().into(),

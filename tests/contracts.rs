@@ -42,7 +42,14 @@ mod inventory {
     async fn embedded() {
         // No default stock: like a table, a SKU nobody stocked has none.
         let store = InMemoryInventory::new(0);
-        check(&store, &store).await;
+        check(&store, &store, None).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_with_orders() {
+        let orders = std::sync::Arc::new(orderflow_embedded::InMemoryOrderStore::new());
+        let store = InMemoryInventory::new(0).with_orders(std::sync::Arc::clone(&orders) as _);
+        check(&store, &store, Some(&*orders)).await;
     }
 
     #[tokio::test]
@@ -51,7 +58,18 @@ mod inventory {
         let table = unique("inventory");
         create_table(&client, &table, INVENTORY_KEY, None).await.unwrap();
         let store = DynamoInventory::new(client, table);
-        check(&store, &store).await;
+        check(&store, &store, None).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_table_with_orders() {
+        use orderflow_aws::orders_table::{DynamoOrderStore, create_orders_table};
+        let client = dynamodb().await;
+        let (table, orders) = (unique("inventory"), unique("orders"));
+        create_table(&client, &table, INVENTORY_KEY, None).await.unwrap();
+        create_orders_table(&client, &orders).await.unwrap();
+        let store = DynamoInventory::new(client.clone(), table).with_orders_table(&orders);
+        check(&store, &store, Some(&DynamoOrderStore::new(client, orders))).await;
     }
 }
 

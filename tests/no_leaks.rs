@@ -185,17 +185,20 @@ async fn check_step(name: &str, step: &impl RecordStep, records: Vec<SqsMessage>
 
 #[tokio::test]
 async fn no_function_repeats_customer_data_from_any_field() {
+    let orders = Arc::new(InMemoryOrderStore::new());
     let inventory = inventory::InventoryStep::new(
-        Arc::new(InMemoryInventory::new(500)),
+        Arc::new(InMemoryInventory::new(500).with_orders(Arc::clone(&orders) as _)),
+        Arc::clone(&orders) as _,
         inventory::Routes {
             reserved: NEXT.into(),
             rejected: NEXT.into(),
         },
     );
     check_step("inventory", &inventory, records(&order(), "ORDER_CREATED")).await;
-    let shipping = shipping::ShippingStep::new(NEXT.into());
+    let shipping = shipping::ShippingStep::new(NEXT.into(), Arc::clone(&orders) as _);
     check_step("shipping", &shipping, records(&reserved(), "INVENTORY_RESERVED")).await;
-    let notification = notification::NotificationStep::new(Arc::new(InMemoryNotifier::new()));
+    let notification =
+        notification::NotificationStep::new(Arc::new(InMemoryNotifier::new()), Arc::clone(&orders) as _);
     let mut both = records(&rejected(), "ORDER_REJECTED");
     both.extend(records(&shipped(), "SHIPMENT_CREATED"));
     check_step("notification", &notification, both).await;

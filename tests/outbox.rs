@@ -35,6 +35,7 @@ async fn sqs() -> aws_sdk_sqs::Client {
 
 /// An orders table with its stream, and the API over it.
 struct Front {
+    table: String,
     store: Arc<DynamoOrderStore>,
     api: order_api::Config,
     stream: TableStream,
@@ -46,8 +47,9 @@ async fn front() -> Front {
     create_orders_table(&client, &table).await.unwrap();
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk_config(dynamodb_endpoint()).await);
     let stream = TableStream::of_table(&client, streams, &table).await.unwrap();
-    let store = Arc::new(DynamoOrderStore::new(client, table));
+    let store = Arc::new(DynamoOrderStore::new(client, &table));
     Front {
+        table,
         api: order_api::Config::new(Arc::clone(&store) as _),
         store,
         stream,
@@ -205,36 +207,14 @@ async fn the_relay_publishes_exactly_the_saved_orders_and_a_retried_batch_has_no
     );
 
     // Downstream, the inventory's idempotency makes the second copies duplicates.
-    let client = dynamodb().await;
-    let (idempotency, stock_table) = (unique("idempotency"), unique("inventory"));
-    create_table(&client, &idempotency, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE))
-        .await
-        .unwrap();
-    create_table(&client, &stock_table, INVENTORY_KEY, None)
-        .await
-        .unwrap();
-    let stock = DynamoInventory::new(client.clone(), stock_table);
-    stock.set_stock("SKU-1", 10).await.unwrap();
-    let reserved = create_queue(&sqs, &unique("inventory"), &[]).await;
-    let rejected = create_queue(&sqs, &unique("notifications"), &[]).await;
-    let processor = BatchProcessor::new(
-        BatchConfig {
-            service: inventory::STEP.into(),
-            ..BatchConfig::default()
-        },
-        Arc::new(SqsQueues::new(sqs.clone())),
-        Arc::new(DynamoIdempotencyStore::new(client, idempotency)),
-        Arc::new(NoMetrics),
-    );
-    let step = inventory::InventoryStep::new(
-        Arc::new(stock.clone()),
-        inventory::Routes {
-            reserved: reserved.url.clone().into(),
-            rejected: rejected.url.clone().into(),
-        },
-    );
-    let report = processor
-        .process(&lambda_event(&published, &orders), &context(), &step)
+    let stages = Stages::new(&front, &sqs, 10).await;
+    let report = stages
+        .inventory
+        .process(
+            &lambda_event(&published, &orders),
+            &context(),
+            &stages.inventory_step,
+        )
         .await
         .unwrap();
     let duplicates = report
@@ -244,15 +224,168 @@ async fn the_relay_publishes_exactly_the_saved_orders_and_a_retried_batch_has_no
         .count();
     assert_eq!(duplicates, 2, "{:?}", report.outcomes);
     assert_eq!(
-        receive_all(&sqs, &reserved, 3, Duration::from_secs(3))
+        receive_all(&sqs, &stages.reserved, 3, Duration::from_secs(3))
             .await
             .len(),
         2,
         "one InventoryReserved an order"
     );
     assert_eq!(
-        stock.stock("SKU-1").await.unwrap(),
+        stages.stock.stock("SKU-1").await.unwrap(),
         6,
         "two units an order, taken once"
+    );
+}
+
+/// The three consumers on moto, recording on the front's orders table.
+struct Stages {
+    inventory: BatchProcessor,
+    inventory_step: inventory::InventoryStep,
+    shipping: BatchProcessor,
+    shipping_step: shipping::ShippingStep,
+    notification: BatchProcessor,
+    notification_step: notification::NotificationStep,
+    stock: DynamoInventory,
+    reserved: TestQueue,
+    notifications: TestQueue,
+}
+
+impl Stages {
+    async fn new(front: &Front, sqs: &aws_sdk_sqs::Client, units: u32) -> Stages {
+        let client = dynamodb().await;
+        let (idempotency, stock_table) = (unique("idempotency"), unique("inventory"));
+        create_table(&client, &idempotency, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE))
+            .await
+            .unwrap();
+        create_table(&client, &stock_table, INVENTORY_KEY, None)
+            .await
+            .unwrap();
+        let stock = DynamoInventory::new(client.clone(), stock_table).with_orders_table(&front.table);
+        stock.set_stock("SKU-1", units).await.unwrap();
+        let reserved = create_queue(sqs, &unique("inventory"), &[]).await;
+        let notifications = create_queue(sqs, &unique("notifications"), &[]).await;
+        let processor = |service: &str| {
+            BatchProcessor::new(
+                BatchConfig {
+                    service: service.into(),
+                    ..BatchConfig::default()
+                },
+                Arc::new(SqsQueues::new(sqs.clone())),
+                Arc::new(DynamoIdempotencyStore::new(client.clone(), idempotency.clone())),
+                Arc::new(NoMetrics),
+            )
+        };
+        let orders = || Arc::clone(&front.store) as Arc<dyn OrderStore>;
+        Stages {
+            inventory: processor(inventory::STEP),
+            inventory_step: inventory::InventoryStep::new(
+                Arc::new(stock.clone()),
+                orders(),
+                inventory::Routes {
+                    reserved: reserved.url.clone().into(),
+                    rejected: notifications.url.clone().into(),
+                },
+            ),
+            shipping: processor(shipping::STEP),
+            shipping_step: shipping::ShippingStep::new(notifications.url.clone().into(), orders()),
+            notification: processor(notification::STEP),
+            notification_step: notification::NotificationStep::new(
+                Arc::new(orderflow_embedded::InMemoryNotifier::new()),
+                orders(),
+            ),
+            stock,
+            reserved,
+            notifications,
+        }
+    }
+}
+
+async fn status(front: &Front, order_id: &str) -> OrderStatus {
+    front.store.get(order_id).await.unwrap().expect("recorded").status
+}
+
+#[tokio::test]
+async fn statuses_follow_the_pipeline_to_notified_and_rejected_and_never_go_back() {
+    let front = front().await;
+    let sqs = sqs().await;
+    let orders = create_queue(&sqs, &unique("orders"), &[]).await;
+    // Two units of stock: the first order gets them, the second is short.
+    let stages = Stages::new(&front, &sqs, 2).await;
+    for (id, customer) in [("ord-ok", "alice"), ("ord-short", "bob")] {
+        assert_eq!(call(&front, &post(order_body(id, customer), id)).await.0, 202);
+    }
+    relay(&sqs, &orders, &stream_so_far(&front.stream).await).await;
+    let created = receive_all(&sqs, &orders, 2, Duration::from_secs(10)).await;
+    // In order: the first order takes the stock.
+    let mut created = created;
+    created.sort_by_key(|m| m.body().unwrap().contains("ord-short"));
+    for message in &created {
+        let event = lambda_event(std::slice::from_ref(message), &orders);
+        stages
+            .inventory
+            .process(&event, &context(), &stages.inventory_step)
+            .await
+            .unwrap();
+    }
+    assert_eq!(status(&front, "ord-ok").await, OrderStatus::Reserved);
+    assert_eq!(status(&front, "ord-short").await, OrderStatus::Rejected);
+    let rejected = front.store.get("ord-short").await.unwrap().unwrap();
+    assert_eq!(
+        rejected.history[1].details,
+        [("shortSkus".to_owned(), "SKU-1".to_owned())]
+    );
+
+    let reserved = receive_all(&sqs, &stages.reserved, 1, Duration::from_secs(10)).await;
+    let report = stages
+        .shipping
+        .process(
+            &lambda_event(&reserved, &stages.reserved),
+            &context(),
+            &stages.shipping_step,
+        )
+        .await
+        .unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+    assert_eq!(status(&front, "ord-ok").await, OrderStatus::Shipped);
+
+    let to_notify = receive_all(&sqs, &stages.notifications, 2, Duration::from_secs(10)).await;
+    assert_eq!(to_notify.len(), 2, "a shipment and a rejection");
+    stages
+        .notification
+        .process(
+            &lambda_event(&to_notify, &stages.notifications),
+            &context(),
+            &stages.notification_step,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(&front, "ord-ok").await, OrderStatus::Notified);
+    assert_eq!(status(&front, "ord-short").await, OrderStatus::Rejected, "final");
+
+    // A late, redelivered RESERVED (the inventory again, its idempotency
+    // record gone) changes nothing: the stock stays taken once and the order NOTIFIED.
+    let late = Stages::new(&front, &sqs, 5).await;
+    let first = lambda_event(&created[..1], &orders);
+    late.inventory
+        .process(&first, &context(), &late.inventory_step)
+        .await
+        .unwrap();
+    assert_eq!(status(&front, "ord-ok").await, OrderStatus::Notified);
+
+    let (code, body) = call(&front, &get("ord-ok")).await;
+    assert_eq!(code, 200);
+    let statuses: Vec<&str> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ACCEPTED", "RESERVED", "SHIPPED", "NOTIFIED"]);
+    assert_eq!(body["shipment"]["carrier"], "UPS");
+    assert!(
+        body["shipment"]["shipmentId"]
+            .as_str()
+            .unwrap()
+            .starts_with("shp-")
     );
 }

@@ -20,7 +20,7 @@ use orderflow_batch::metrics::NoMetrics;
 use orderflow_batch::processor::{BatchConfig, BatchProcessor, InvocationContext};
 use orderflow_batch::sqs::SqsBatch;
 use orderflow_embedded::address::embedded_queue_url;
-use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryQueues};
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryOrderStore, InMemoryQueues};
 use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS};
 
 /// mimalloc (as in the binaries), counting live and peak bytes and
@@ -114,9 +114,12 @@ fn processor() -> BatchProcessor {
     )
 }
 
+/// The step as deployed: each reservation recorded on the order of record.
 fn step() -> inventory::InventoryStep {
+    let orders = Arc::new(InMemoryOrderStore::new());
     inventory::InventoryStep::new(
-        Arc::new(InMemoryInventory::new(1_000_000)),
+        Arc::new(InMemoryInventory::new(1_000_000).with_orders(Arc::clone(&orders) as _)),
+        orders,
         inventory::Routes {
             reserved: embedded_queue_url(INVENTORY).into(),
             rejected: embedded_queue_url(NOTIFICATIONS).into(),

@@ -91,16 +91,23 @@ impl Instance {
         let orders = Arc::new(InMemoryOrderStore::new());
         let handler = match function {
             Function::Inventory => Handler::Inventory(inventory::InventoryStep::new(
-                Arc::new(InMemoryInventory::new(EMBEDDED_DEFAULT_STOCK)),
+                Arc::new(
+                    InMemoryInventory::new(EMBEDDED_DEFAULT_STOCK).with_orders(Arc::clone(&orders) as _),
+                ),
+                Arc::clone(&orders) as _,
                 inventory::Routes {
                     reserved: url(INVENTORY),
                     rejected: url(NOTIFICATIONS),
                 },
             )),
-            Function::Shipping => Handler::Shipping(shipping::ShippingStep::new(url(NOTIFICATIONS))),
-            Function::Notification => Handler::Notification(notification::NotificationStep::new(Arc::new(
-                InMemoryNotifier::new(),
-            ))),
+            Function::Shipping => Handler::Shipping(shipping::ShippingStep::new(
+                url(NOTIFICATIONS),
+                Arc::clone(&orders) as _,
+            )),
+            Function::Notification => Handler::Notification(notification::NotificationStep::new(
+                Arc::new(InMemoryNotifier::new()),
+                Arc::clone(&orders) as _,
+            )),
             Function::OrderRelay => Handler::OrderRelay(order_relay::RelayStep::new(url(ORDERS))),
             Function::OrderApi => Handler::OrderApi(order_api::Config::new(Arc::clone(&orders) as _)),
         };

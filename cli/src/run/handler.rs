@@ -32,16 +32,20 @@ pub(super) fn stage_handler(
                 reserved: url(INVENTORY),
                 rejected: url(NOTIFICATIONS),
             };
-            let step = inventory::InventoryStep::new(Arc::clone(&pipeline.stores.inventory), routes);
+            let step = inventory::InventoryStep::new(
+                Arc::clone(&pipeline.stores.inventory),
+                Arc::clone(&pipeline.stores.orders),
+                routes,
+            );
             with_failures(processor, step, spec, pipeline, seed)
         }
         Function::Shipping => {
-            let step = shipping::ShippingStep::new(url(NOTIFICATIONS));
+            let step = shipping::ShippingStep::new(url(NOTIFICATIONS), Arc::clone(&pipeline.stores.orders));
             with_failures(processor, step, spec, pipeline, seed)
         }
         _ => {
             let notifier = Arc::clone(&pipeline.notifier) as Arc<dyn Notifier>;
-            let step = notification::NotificationStep::new(notifier);
+            let step = notification::NotificationStep::new(notifier, Arc::clone(&pipeline.stores.orders));
             with_failures(processor, step, spec, pipeline, seed)
         }
     };

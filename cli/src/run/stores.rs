@@ -1,15 +1,16 @@
-//! Where the functions keep their idempotency records and their stock: in
-//! memory, or in DynamoDB tables on `--dynamodb-endpoint-url`.
+//! Where the functions keep their idempotency records, their stock and the
+//! order of record: in memory, or in DynamoDB tables on `--dynamodb-endpoint-url`.
 
 use std::sync::Arc;
 
 use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
+use orderflow_aws::orders_table::{DynamoOrderStore, create_orders_table};
 use orderflow_batch::error::PortError;
 use orderflow_batch::ports::IdempotencyStore;
-use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory};
-use orderflow_orders::ports::InventoryStore;
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryOrderStore};
+use orderflow_orders::ports::{InventoryStore, OrderStore};
 
 use super::options::RunSpec;
 
@@ -17,8 +18,11 @@ use super::options::RunSpec;
 pub(super) struct Stores {
     /// Every step's idempotency records.
     pub(super) idempotency: Arc<dyn IdempotencyStore>,
-    /// The stock the inventory function reserves from.
+    /// The stock the inventory function reserves from (recording each
+    /// reservation on `orders`).
     pub(super) inventory: Arc<dyn InventoryStore>,
+    /// The order of record, where every stage records its transition.
+    pub(super) orders: Arc<dyn OrderStore>,
 }
 
 impl Stores {
@@ -26,23 +30,31 @@ impl Stores {
     /// tables' names start with `prefix`.
     pub(super) async fn create(spec: &RunSpec, prefix: &str) -> Result<Self, PortError> {
         let Some(endpoint) = &spec.dynamodb_endpoint_url else {
+            let orders = Arc::new(InMemoryOrderStore::new());
             return Ok(Stores {
                 idempotency: Arc::new(InMemoryIdempotencyStore::new()),
-                inventory: Arc::new(InMemoryInventory::new(spec.stock)),
+                inventory: Arc::new(InMemoryInventory::new(spec.stock).with_orders(Arc::clone(&orders) as _)),
+                orders,
             });
         };
         let config = orderflow_aws::load_sdk_config_for_endpoint(endpoint).await;
         let client = aws_sdk_dynamodb::Client::new(&config);
-        let (idempotency, stock) = (format!("{prefix}idempotency"), format!("{prefix}inventory"));
+        let (idempotency, stock, orders) = (
+            format!("{prefix}idempotency"),
+            format!("{prefix}inventory"),
+            format!("{prefix}orders"),
+        );
         create_table(&client, &idempotency, IDEMPOTENCY_KEY, Some(EXPIRY_ATTRIBUTE)).await?;
         create_table(&client, &stock, INVENTORY_KEY, None).await?;
-        let inventory = DynamoInventory::new(client.clone(), stock);
+        create_orders_table(&client, &orders).await?;
+        let inventory = DynamoInventory::new(client.clone(), stock).with_orders_table(&orders);
         for sku in 1..=crate::workload::SKU_COUNT {
             inventory.set_stock(&format!("SKU-{sku:04}"), spec.stock).await?;
         }
         Ok(Stores {
-            idempotency: Arc::new(DynamoIdempotencyStore::new(client, idempotency)),
+            idempotency: Arc::new(DynamoIdempotencyStore::new(client.clone(), idempotency)),
             inventory: Arc::new(inventory),
+            orders: Arc::new(DynamoOrderStore::new(client, orders)),
         })
     }
 }

@@ -5,6 +5,10 @@
 //! queue; otherwise it reserves nothing and sends `OrderRejected` (naming the
 //! short SKUs) to the notifications queue. The reservation is recorded under the
 //! order ID, so a redelivered order never takes stock twice.
+//!
+//! The order of record follows: `RESERVED` in the reservation's own atomic
+//! write, `REJECTED` (with the short SKUs) by one more write. An order that
+//! entered without the API (sent to the queue directly) is recorded here.
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
@@ -19,8 +23,9 @@ use orderflow_orders::contracts::{
     EVENT_VERSION, EventType, InventoryReserved, OrderCreated, OrderRejected, RejectionReason,
 };
 use orderflow_orders::event_json::encode;
+use orderflow_orders::order_record::{OrderStatus, Transition, detail};
 use orderflow_orders::pipeline::Queue;
-use orderflow_orders::ports::{InventoryStore, Reservation, StepPorts};
+use orderflow_orders::ports::{InventoryStore, OrderStore, Reservation, StepPorts};
 use orderflow_orders::validation::decode_order_created;
 use time::OffsetDateTime;
 
@@ -36,14 +41,17 @@ enum StockDecision {
     Rejected(OrderRejected),
 }
 
-/// Reserves an order's stock all or nothing and says what to announce (the
-/// event takes the order's fields over).
+/// Reserves an order's stock all or nothing, records the outcome on the
+/// order of record, and says what to announce (the event takes the order's
+/// fields over).
 async fn reserve_stock(
     order: OrderCreated,
     inventory: &dyn InventoryStore,
+    orders: &dyn OrderStore,
     now: OffsetDateTime,
 ) -> Result<StockDecision, RecordError> {
-    match inventory.reserve(&order.order_id, &order.items).await? {
+    let reserved = Transition::new(OrderStatus::Reserved, now);
+    match inventory.reserve(&order, &reserved).await? {
         Reservation::Reserved | Reservation::AlreadyReserved => {
             Ok(StockDecision::Reserved(InventoryReserved {
                 version: EVENT_VERSION.into(),
@@ -57,15 +65,21 @@ async fn reserve_stock(
                 reserved_at: now,
             }))
         }
-        Reservation::Short(shortages) => Ok(StockDecision::Rejected(OrderRejected {
-            version: EVENT_VERSION.into(),
-            order_id: order.order_id,
-            customer_id: order.customer_id,
-            correlation_id: order.correlation_id,
-            reason: RejectionReason::OutOfStock,
-            shortages,
-            rejected_at: now,
-        })),
+        Reservation::Short(shortages) => {
+            let short: Vec<&str> = shortages.iter().map(|s| s.sku.as_str()).collect();
+            let rejected =
+                Transition::new(OrderStatus::Rejected, now).with(detail::SHORT_SKUS, short.join(","));
+            orders.record_entered(&order, &rejected).await?;
+            Ok(StockDecision::Rejected(OrderRejected {
+                version: EVENT_VERSION.into(),
+                order_id: order.order_id,
+                customer_id: order.customer_id,
+                correlation_id: order.correlation_id,
+                reason: RejectionReason::OutOfStock,
+                shortages,
+                rejected_at: now,
+            }))
+        }
     }
 }
 
@@ -78,16 +92,22 @@ pub struct Routes {
     pub rejected: Arc<str>,
 }
 
-/// The inventory step over an inventory store.
+/// The inventory step over an inventory store and the order of record.
 pub struct InventoryStep {
     inventory: Arc<dyn InventoryStore>,
+    orders: Arc<dyn OrderStore>,
     routes: Routes,
 }
 
 impl InventoryStep {
-    /// The step, reserving in `inventory` and sending along `routes`.
-    pub fn new(inventory: Arc<dyn InventoryStore>, routes: Routes) -> Self {
-        InventoryStep { inventory, routes }
+    /// The step, reserving in `inventory` (which records reservations on the
+    /// order of record), recording rejections in `orders`, and sending along `routes`.
+    pub fn new(inventory: Arc<dyn InventoryStore>, orders: Arc<dyn OrderStore>, routes: Routes) -> Self {
+        InventoryStep {
+            inventory,
+            orders,
+            routes,
+        }
     }
 }
 
@@ -98,7 +118,7 @@ pub fn step(ports: &dyn StepPorts) -> Result<InventoryStep, ConfigError> {
         reserved: ports.queue_url(Queue::Inventory)?,
         rejected: ports.queue_url(Queue::Notifications)?,
     };
-    Ok(InventoryStep::new(ports.inventory()?, routes))
+    Ok(InventoryStep::new(ports.inventory()?, ports.orders()?, routes))
 }
 
 impl RecordStep for InventoryStep {
@@ -131,7 +151,9 @@ impl RecordStep for InventoryStep {
     ) -> Result<Vec<Outgoing>, RecordError> {
         // Each event is encoded, then gives its correlation and customer IDs
         // to the message's attributes and group.
-        let (queue, event) = match reserve_stock(order, &*self.inventory, context.started_at).await? {
+        let (queue, event) = match reserve_stock(order, &*self.inventory, &*self.orders, context.started_at)
+            .await?
+        {
             StockDecision::Reserved(event) => (
                 &self.routes.reserved,
                 EventMessage {
@@ -162,7 +184,7 @@ impl RecordStep for InventoryStep {
 
 #[cfg(test)]
 mod tests {
-    use orderflow_embedded::InMemoryInventory;
+    use orderflow_embedded::{InMemoryInventory, InMemoryOrderStore};
     use orderflow_orders::validation::decode_order_created;
 
     use super::*;
@@ -177,9 +199,11 @@ mod tests {
 
     #[tokio::test]
     async fn reserves_every_line_or_rejects_naming_the_short_skus() {
+        let orders = InMemoryOrderStore::new();
         let inventory = InMemoryInventory::new(5);
         let now = OffsetDateTime::UNIX_EPOCH;
-        let StockDecision::Rejected(rejected) = reserve_stock(order(6), &inventory, now).await.unwrap()
+        let StockDecision::Rejected(rejected) =
+            reserve_stock(order(6), &inventory, &orders, now).await.unwrap()
         else {
             panic!("6 of A is more than 5")
         };
@@ -191,7 +215,8 @@ mod tests {
         );
         assert_eq!(inventory.stock("B"), 5, "nothing reserved on rejection");
 
-        let StockDecision::Reserved(reserved) = reserve_stock(order(5), &inventory, now).await.unwrap()
+        let StockDecision::Reserved(reserved) =
+            reserve_stock(order(5), &inventory, &orders, now).await.unwrap()
         else {
             panic!("5 of A is in stock")
         };
@@ -201,9 +226,30 @@ mod tests {
 
         // A redelivery of the same order does not take stock again.
         assert!(matches!(
-            reserve_stock(order(5), &inventory, now).await.unwrap(),
+            reserve_stock(order(5), &inventory, &orders, now).await.unwrap(),
             StockDecision::Reserved(_)
         ));
         assert_eq!((inventory.stock("A"), inventory.stock("B")), (0, 4));
+    }
+
+    #[tokio::test]
+    async fn the_order_of_record_follows_the_reservation() {
+        let orders = Arc::new(InMemoryOrderStore::new());
+        let inventory = InMemoryInventory::new(5).with_orders(Arc::clone(&orders) as _);
+        let at = OffsetDateTime::UNIX_EPOCH;
+        reserve_stock(order(5), &inventory, &*orders, at).await.unwrap();
+        let record = orders.get("ord-1").await.unwrap().unwrap();
+        assert_eq!(record.status, OrderStatus::Reserved, "entered at its first stage");
+        assert_eq!(record.fingerprint, order(5).fingerprint());
+
+        let mut short = order(6);
+        short.order_id = "ord-2".into();
+        reserve_stock(short, &inventory, &*orders, at).await.unwrap();
+        let record = orders.get("ord-2").await.unwrap().unwrap();
+        assert_eq!(record.status, OrderStatus::Rejected);
+        assert_eq!(
+            record.history[0].details,
+            [(detail::SHORT_SKUS.to_owned(), "A".to_owned())]
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! routed by the `EventType` attribute (falling back to the body's shape),
 //! renders the customer message and hands it to the [`Notifier`]: an SNS topic
 //! in AWS, a log line locally. Logs name the order and template, never the
-//! customer's data.
+//! customer's data. A shipped order's record moves to `NOTIFIED` once its
+//! customer is told (a rejected one stays `REJECTED`, final).
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
@@ -16,7 +17,9 @@ use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::processor::{Outgoing, RecordContext, RecordStep};
 use orderflow_batch::sqs::{SqsRecord, body};
 use orderflow_orders::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
-use orderflow_orders::ports::{CustomerNotification, Notifier, StepPorts, Template};
+use orderflow_orders::order_record::{OrderStatus, Transition};
+use orderflow_orders::ports::{CustomerNotification, Notifier, OrderStore, StepPorts, Template};
+use orderflow_orders::recording::record_transition;
 use orderflow_orders::validation::decode_event;
 use serde::Deserialize;
 
@@ -146,18 +149,19 @@ fn render(event: &CustomerEvent) -> CustomerNotification {
 /// The notification step over a notifier.
 pub struct NotificationStep {
     notifier: Arc<dyn Notifier>,
+    orders: Arc<dyn OrderStore>,
 }
 
 impl NotificationStep {
-    /// The step, delivering through `notifier`.
-    pub fn new(notifier: Arc<dyn Notifier>) -> Self {
-        NotificationStep { notifier }
+    /// The step, delivering through `notifier` and recording in `orders`.
+    pub fn new(notifier: Arc<dyn Notifier>, orders: Arc<dyn OrderStore>) -> Self {
+        NotificationStep { notifier, orders }
     }
 }
 
 /// The step over `ports`: customer messages go to its notifier.
 pub fn step(ports: &dyn StepPorts) -> Result<NotificationStep, ConfigError> {
-    Ok(NotificationStep::new(ports.notifier()?))
+    Ok(NotificationStep::new(ports.notifier()?, ports.orders()?))
 }
 
 impl RecordStep for NotificationStep {
@@ -189,9 +193,13 @@ impl RecordStep for NotificationStep {
     async fn run(
         &self,
         event: CustomerEvent,
-        _context: &RecordContext<'_>,
+        context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
         self.notifier.notify(&render(&event)).await?;
+        if let CustomerEvent::Shipped(shipment) = &event {
+            let notified = Transition::new(OrderStatus::Notified, context.started_at);
+            record_transition(&*self.orders, &shipment.order_id, &notified).await?;
+        }
         Ok(Vec::new())
     }
 }

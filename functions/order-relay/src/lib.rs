@@ -8,7 +8,9 @@
 //!   a FIFO queue the customer as group and the order's deduplication ID
 //!   ([`order_created_message`]). The batch processor sends ten per
 //!   `SendMessageBatch`; the step makes no other call.
-//! - A `MODIFY` (a stage recording its status) or `REMOVE` sends nothing.
+//! - A `MODIFY` (a stage recording its status) or `REMOVE` sends nothing, nor
+//!   does an `INSERT` at a later status: an order that entered the pipeline
+//!   without the API, recorded by its first stage, is already on its way.
 //! - An image that is not an order item fails its record permanently, named by
 //!   the broken attribute, never its value; the event source mapping retries
 //!   it, bisects, and finally gives it to its on-failure destination.
@@ -31,6 +33,7 @@ use orderflow_batch::stream_source::{StreamEventName, StreamRecord};
 use orderflow_orders::contracts::OrderCreated;
 use orderflow_orders::order_item::{self, ItemError};
 use orderflow_orders::order_message::order_created_message;
+use orderflow_orders::order_record::OrderStatus;
 use orderflow_orders::pipeline::Queue;
 use orderflow_orders::ports::StepPorts;
 
@@ -111,6 +114,11 @@ impl RecordStep<dyn StreamRecord> for RelayStep {
         })?;
         let item_error = |e: ItemError| unusable("orderItem", e.to_string());
         let item = order_item::item_from_json(image).map_err(item_error)?;
+        if order_item::decode_status(&item).map_err(item_error)? != OrderStatus::Accepted {
+            return Ok(Change::Other {
+                sequence_number: record.sequence_number().to_owned(),
+            });
+        }
         Ok(Change::Accepted {
             order: order_item::decode_order(&item).map_err(item_error)?,
             fingerprint: order_item::decode_fingerprint(&item).map_err(item_error)?,

@@ -77,6 +77,17 @@ async fn every_inserted_order_is_published_ten_a_call_and_nothing_else() {
     )
     .unwrap();
     records.push(change(26, "MODIFY", Some(&shipped)));
+    // An order that entered without the API, inserted by its first stage.
+    let entered = orderflow_orders::order_record::OrderRecord::entered(
+        order(99),
+        order(99).fingerprint(),
+        &orderflow_orders::order_record::Transition::new(
+            orderflow_orders::order_record::OrderStatus::Reserved,
+            datetime!(2026-12-01 10:00:02 UTC),
+        ),
+    );
+    let entered = item_to_json(&orderflow_orders::order_item::record_item(&entered).unwrap()).unwrap();
+    records.push(change(28, "INSERT", Some(&entered)));
     records.push(change(27, "REMOVE", None));
     let queues = Arc::new(InMemoryQueues::new());
     let response = relay(&queues, ORDERS, &batch(&records)).await;

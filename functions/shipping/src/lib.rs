@@ -3,7 +3,8 @@
 //! Consumes `InventoryReserved` from the inventory queue and sends
 //! `ShipmentCreated` to the notifications queue. The shipment ID is derived from
 //! the order ID, so the same order always gets the same shipment; the carrier
-//! and delivery estimate follow the shipping region.
+//! and delivery estimate follow the shipping region. The order of record moves
+//! to `SHIPPED` with the shipment's ID, carrier and estimated delivery.
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
@@ -16,8 +17,10 @@ use orderflow_batch::processor::{EventMessage, Outgoing, RecordContext, RecordSt
 use orderflow_batch::sqs::{SqsRecord, body};
 use orderflow_orders::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
 use orderflow_orders::event_json::encode;
+use orderflow_orders::order_record::{OrderStatus, Transition, detail};
 use orderflow_orders::pipeline::Queue;
-use orderflow_orders::ports::StepPorts;
+use orderflow_orders::ports::{OrderStore, StepPorts};
+use orderflow_orders::recording::record_transition;
 use orderflow_orders::validation::decode_event;
 use time::{Duration, OffsetDateTime};
 
@@ -74,23 +77,29 @@ fn plan_shipment(reserved: InventoryReserved, now: OffsetDateTime) -> ShipmentCr
 }
 
 /// The shipping step.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ShippingStep {
     notifications: Arc<str>,
+    orders: Arc<dyn OrderStore>,
 }
 
 impl ShippingStep {
-    /// The step, sending `ShipmentCreated` to `notifications_queue_url`.
-    pub fn new(notifications_queue_url: Arc<str>) -> Self {
+    /// The step, sending `ShipmentCreated` to `notifications_queue_url` and
+    /// recording shipments in `orders`.
+    pub fn new(notifications_queue_url: Arc<str>, orders: Arc<dyn OrderStore>) -> Self {
         ShippingStep {
             notifications: notifications_queue_url,
+            orders,
         }
     }
 }
 
 /// The step over `ports`: `ShipmentCreated` goes to the notifications queue.
 pub fn step(ports: &dyn StepPorts) -> Result<ShippingStep, ConfigError> {
-    Ok(ShippingStep::new(ports.queue_url(Queue::Notifications)?))
+    Ok(ShippingStep::new(
+        ports.queue_url(Queue::Notifications)?,
+        ports.orders()?,
+    ))
 }
 
 impl RecordStep for ShippingStep {
@@ -122,6 +131,11 @@ impl RecordStep for ShippingStep {
         context: &RecordContext<'_>,
     ) -> Result<Vec<Outgoing>, RecordError> {
         let shipment = plan_shipment(reserved, context.started_at);
+        let shipped = Transition::new(OrderStatus::Shipped, context.started_at)
+            .with(detail::SHIPMENT_ID, shipment.shipment_id.clone())
+            .with(detail::CARRIER, shipment.carrier.clone())
+            .with(detail::ESTIMATED_DELIVERY, shipment.estimated_delivery.clone());
+        record_transition(&*self.orders, &shipment.order_id, &shipped).await?;
         let event = EventMessage {
             event_type: EventType::ShipmentCreated.as_str(),
             body: encode(&shipment)?,

@@ -20,6 +20,7 @@ pub async fn check(store: &dyn OrderStore) {
     a_transition_is_applied_once(store).await;
     a_late_transition_never_moves_an_order_back(store).await;
     an_unknown_order_is_neither_read_nor_moved(store).await;
+    an_order_that_bypassed_the_api_is_recorded_from_its_first_transition(store).await;
     nothing_follows_a_final_status(store).await;
     transitions_keep_orders_apart(store).await;
     racing_writes_apply_once(store).await;
@@ -227,6 +228,38 @@ async fn an_unknown_order_is_neither_read_nor_moved(store: &dyn OrderStore) {
         None,
         "a transition never creates an order"
     );
+}
+
+async fn an_order_that_bypassed_the_api_is_recorded_from_its_first_transition(store: &dyn OrderStore) {
+    let order = order("ord-entered");
+    let rejected = Transition::new(OrderStatus::Rejected, at(1)).with("shortSkus", "SKU-A");
+    let outcome = store.record_entered(&order, &rejected).await.unwrap();
+    assert_eq!(outcome, TransitionOutcome::Applied);
+    let record = get(store, "ord-entered").await.expect("recorded from the order");
+    assert_eq!(
+        record,
+        OrderRecord::entered(order.clone(), order.fingerprint(), &rejected),
+        "the order as the step knew it, the transition its whole history"
+    );
+    // Known now: the rules of any order hold (nothing follows REJECTED).
+    let notified = Transition::new(OrderStatus::Notified, at(2));
+    assert_eq!(
+        store.record_entered(&order, &notified).await.unwrap(),
+        TransitionOutcome::Unchanged
+    );
+    // An accepted order is moved, not replaced: its history keeps the acceptance.
+    let accepted_order = accepted(store, "ord-entered-2").await;
+    let reserved = Transition::new(OrderStatus::Reserved, at(3));
+    assert_eq!(
+        store
+            .record_entered(&accepted_order.order, &reserved)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    let record = get(store, "ord-entered-2").await.unwrap();
+    assert_eq!(record.history.len(), 2);
+    assert_eq!(record.order, accepted_order.order);
 }
 
 async fn nothing_follows_a_final_status(store: &dyn OrderStore) {
