@@ -24,7 +24,9 @@
 //!   where the service cannot scope (metrics, by namespace; listing streams);
 //! - each role's DynamoDB actions are exactly those its code (or Lambda's
 //!   stream poller) calls, and on the idempotency table only for its own
-//!   step's keys (`<step>#...`);
+//!   step's keys (`<step>#...`); on the orders table `order-api` accepts
+//!   orders and the consumers only update them (their status transitions):
+//!   no consumer may put or delete an order;
 //! - every environment variable a function's code requires is set, and
 //!   points at the right resource;
 //! - every table is on demand, recoverable, encrypted, and protected from
@@ -115,6 +117,31 @@ const INVENTORY_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dy
 /// The DynamoDB actions `order-api` calls on the orders table (`ORDERS_TABLE`):
 /// a conditional `PutItem` accepts an order, a consistent `GetItem` reads it back.
 const ORDERS_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
+
+/// The DynamoDB actions a consumer calls on the orders table (`ORDERS_TABLE`) to
+/// record its status transitions: a conditional `UpdateItem` (inventory's is an
+/// item of its stock `TransactWriteItems`, authorized as `UpdateItem`), and a
+/// consistent `GetItem` after a refused one (already past that status, or an
+/// unknown order). IAM cannot restrict the status an update writes: the update's
+/// condition keeps an order from moving backwards.
+const TRANSITION_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
+
+/// The DynamoDB actions each function calls on the orders table. A function not
+/// listed calls none (the relay reads the table's stream, not the table).
+const ORDERS_TABLE_ACTIONS: &[(&str, &[&str])] = &[
+    ("OrderApiFunction", ORDERS_ACTIONS),
+    ("InventoryFunction", TRANSITION_ACTIONS),
+    ("ShippingFunction", TRANSITION_ACTIONS),
+    ("NotificationFunction", TRANSITION_ACTIONS),
+];
+
+/// Actions that write a whole item, replacing or removing it: no consumer may
+/// call them on the orders table.
+const WHOLE_ITEM_WRITES: &[&str] = &[
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+];
 
 /// The order relay: logical ID, binary (= crate under `functions/`), and the
 /// environment variables its step reads in AWS. It reads the orders table's
@@ -628,6 +655,43 @@ fn all_statements(t: &Template) -> Vec<(String, &Value)> {
     out
 }
 
+/// The DynamoDB calls the code of function `id` makes on the tables its
+/// variables `env` name, as (action, table): the idempotency store's, the
+/// inventory's, and its own on the orders table (`ORDERS_TABLE_ACTIONS`).
+fn table_calls(id: &str, env: &Value) -> BTreeSet<(String, String)> {
+    let orders_actions: &[&str] = match ORDERS_TABLE_ACTIONS.iter().find(|(function, _)| *function == id) {
+        Some(&(_, actions)) => actions,
+        None => &[],
+    };
+    let mut calls = BTreeSet::new();
+    for (variable, actions) in [
+        ("IDEMPOTENCY_TABLE", IDEMPOTENCY_ACTIONS),
+        ("INVENTORY_TABLE", INVENTORY_ACTIONS),
+        ("ORDERS_TABLE", orders_actions),
+    ] {
+        if let Some(table) = target(&env[variable]) {
+            calls.extend(actions.iter().map(|a| (a.to_string(), table.to_owned())));
+        }
+    }
+    calls
+}
+
+/// Whether the IAM action pattern `pattern` matches `action` as IAM matches
+/// them: case-insensitively, `*` standing for any run of characters and `?`
+/// for one.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    fn glob(p: &[u8], a: &[u8]) -> bool {
+        match (p.split_first(), a.split_first()) {
+            (None, None) => true,
+            (Some((&b'*', rest)), _) => glob(rest, a) || (!a.is_empty() && glob(p, &a[1..])),
+            (Some((&b'?', rest)), Some((_, tail))) => glob(rest, tail),
+            (Some((c, rest)), Some((d, tail))) => c.eq_ignore_ascii_case(d) && glob(rest, tail),
+            _ => false,
+        }
+    }
+    glob(pattern.as_bytes(), action.as_bytes())
+}
+
 // ------------------------------------------------------------------ tests
 
 #[test]
@@ -1059,10 +1123,9 @@ fn every_function_role_is_least_privilege() {
                 .filter(|(k, _)| k.ends_with("_QUEUE_URL"))
                 .filter_map(|(_, v)| ref_target(v).map(str::to_owned))
                 .collect();
-            let tables: BTreeSet<String> = ["IDEMPOTENCY_TABLE", "INVENTORY_TABLE", "ORDERS_TABLE"]
-                .iter()
-                .filter_map(|n| env_target(n))
-                .collect();
+            // Exactly the calls its code makes on its tables (`ORDERS_TABLE_ACTIONS`
+            // on the orders table), each on its own table.
+            let own_calls = table_calls(id, env);
             let streams = stream_events(f);
             let read_streams: BTreeSet<String> = streams
                 .iter()
@@ -1098,7 +1161,7 @@ fn every_function_role_is_least_privilege() {
                                 read_streams.contains(&on)
                             }
                             "dynamodb" if action == LIST_STREAMS => !read_streams.is_empty() && on == "*",
-                            "dynamodb" => tables.contains(&on),
+                            "dynamodb" => own_calls.contains(&(action.clone(), on.clone())),
                             "sns" => action == "sns:Publish" && topic.as_deref() == Some(on.as_str()),
                             "cloudwatch" => {
                                 action == "cloudwatch:PutMetricData"
@@ -1124,6 +1187,9 @@ fn every_function_role_is_least_privilege() {
                 p.check(has("sqs:SendMessage", queue), || {
                     format!("{id}: needs sqs:SendMessage on {queue}")
                 });
+            }
+            for (action, table) in &own_calls {
+                p.check(has(action, table), || format!("{id}: needs {action} on {table}"));
             }
             for stream in &read_streams {
                 for action in STREAM_ACTIONS {
@@ -1158,7 +1224,9 @@ fn every_function_role_is_least_privilege() {
 /// tables its variables name, and those Lambda's poller calls on the stream its
 /// event reads; on the idempotency table only for the keys of its own step
 /// (`dynamodb:LeadingKeys`), so no consumer reads, completes or releases
-/// another's records.
+/// another's records; on the orders table `PutItem` and `GetItem` for
+/// `order-api`, `UpdateItem` and `GetItem` for each consumer
+/// (`ORDERS_TABLE_ACTIONS`).
 #[test]
 fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
     check_all_variants(|t, p| {
@@ -1168,16 +1236,7 @@ fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
             };
             let env = &f["Environment"]["Variables"];
             let idempotency_table = target(&env["IDEMPOTENCY_TABLE"]);
-            let mut expected = BTreeSet::new();
-            for (variable, actions) in [
-                ("IDEMPOTENCY_TABLE", IDEMPOTENCY_ACTIONS),
-                ("INVENTORY_TABLE", INVENTORY_ACTIONS),
-                ("ORDERS_TABLE", ORDERS_ACTIONS),
-            ] {
-                if let Some(table) = target(&env[variable]) {
-                    expected.extend(actions.iter().map(|a| (a.to_string(), table.to_owned())));
-                }
-            }
+            let mut expected = table_calls(id, env);
             for (table, _) in stream_events(f) {
                 let stream = format!("{table}.StreamArn");
                 expected.extend(STREAM_ACTIONS.iter().map(|a| (a.to_string(), stream.clone())));
@@ -1225,6 +1284,46 @@ fn each_role_grants_exactly_its_dynamodb_calls_on_its_own_idempotency_keys() {
             p.check(extra.is_empty() && missing.is_empty(), || {
                 format!("{id}: {role} grants DynamoDB actions no code calls {extra:?}, lacks {missing:?}")
             });
+        }
+    });
+}
+
+/// No consumer may replace or remove an order: no statement of its role allows
+/// `PutItem`, `DeleteItem` or `BatchWriteItem` (which puts and deletes whole
+/// items too) on the orders table or on `*`, under any spelling or wildcard IAM
+/// would match, and it attaches no managed policy, whose statements this test
+/// cannot read. A consumer changes an order only by the conditional
+/// `UpdateItem` of a transition.
+#[test]
+fn no_consumer_puts_or_deletes_orders() {
+    check_all_variants(|t, p| {
+        for (id, _) in STEPS {
+            let Some((role, _)) = get_att(&t.props(id)["Role"]) else {
+                continue; // every_function_role_is_least_privilege reports it
+            };
+            p.check(list(&t.props(role)["ManagedPolicyArns"]).is_empty(), || {
+                format!("{id}: {role} attaches managed policies, which may put or delete orders")
+            });
+            for s in role_statements(t, role) {
+                if s["Effect"] != "Allow" {
+                    continue;
+                }
+                let on_orders = list(&s["Resource"]).into_iter().any(|r| {
+                    let on = resource_name(r);
+                    on == OUTBOX_TABLE || on == "*"
+                });
+                if !on_orders {
+                    continue;
+                }
+                for action in strings(&s["Action"]) {
+                    for write in WHOLE_ITEM_WRITES {
+                        p.check(!action_matches(&action, write), || {
+                            let sid = &s["Sid"];
+                            format!("{id}: statement {sid} allows {write} ({action}) on {OUTBOX_TABLE}")
+                        });
+                    }
+                }
+            }
         }
     });
 }
@@ -1289,6 +1388,16 @@ fn every_variable_the_code_requires_is_set_and_points_at_the_right_resource() {
                     t.props(table)["KeySchema"] == json!([{ "AttributeName": "pk", "KeyType": "HASH" }]),
                     || format!("{id}: INVENTORY_TABLE keyed by pk"),
                 );
+            }
+            // The table its transitions are recorded on is the one order-api writes.
+            let orders_table = &env[adapters::ORDERS_TABLE];
+            if !orders_table.is_null() {
+                p.check(ref_target(orders_table) == Some(OUTBOX_TABLE), || {
+                    format!(
+                        "{id}: {} must be the orders table's name (!Ref {OUTBOX_TABLE})",
+                        adapters::ORDERS_TABLE
+                    )
+                });
             }
         }
     });
