@@ -135,6 +135,8 @@ impl BatchProcessor {
         }
 
         let report = self.run_batch(source, records, context, step, metrics).await;
+        self.tell_dead_letters::<Src, S>(records, &report.outcomes, step, context)
+            .await;
         let all_failed_retryably = !records.is_empty()
             && report.outcomes.iter().all(
                 |o| matches!(o, RecordOutcome::Failed { reason, .. } if *reason != FailureReason::Permanent),
@@ -158,6 +160,39 @@ impl BatchProcessor {
         self.publish_metrics(&report.metrics, self.settle_by(context))
             .await;
         Ok(report)
+    }
+
+    /// Tells the step which records went to the dead-letter destination
+    /// ([`RecordStep::dead_lettered`]), one at a time, until `settle_by`.
+    async fn tell_dead_letters<Src, S>(
+        &self,
+        records: &[Src::Record],
+        outcomes: &[RecordOutcome],
+        step: &S,
+        context: &InvocationContext,
+    ) where
+        Src: EventSource,
+        S: RecordStep<Src::StepRecord>,
+    {
+        let at = crate::clock::now_utc();
+        let settle_by = self.settle_by(context);
+        for (record, outcome) in records.iter().zip(outcomes) {
+            let RecordOutcome::DeadLettered { code } = outcome else {
+                continue;
+            };
+            let told =
+                tokio::time::timeout_at(settle_by, step.dead_lettered(Src::step_record(record), code, at));
+            match told.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    warn!(messageId = Src::record_id(record).unwrap_or_default(), error = %e, "could not record a dead-lettered input")
+                }
+                Err(_) => {
+                    warn!("deadline margin reached while recording dead-lettered inputs");
+                    return;
+                }
+            }
+        }
     }
 
     /// Releases a claim; one left expires with its in-progress time.

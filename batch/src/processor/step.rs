@@ -7,7 +7,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::attributes;
-use crate::error::RecordError;
+use crate::error::{PortError, RecordError};
 use crate::fingerprint::Fingerprint;
 use crate::ports::OutgoingMessage;
 use crate::sqs::SqsRecord;
@@ -107,6 +107,21 @@ pub trait RecordStep<R: ?Sized = dyn SqsRecord>: Send + Sync {
         input: Self::Input,
         context: &RecordContext<'_, R>,
     ) -> impl Future<Output = Result<Vec<Outgoing>, RecordError>> + Send;
+
+    /// Called once the record is in the dead-letter destination, with the
+    /// code it was dead-lettered with (its `ErrorCode`): a step that keeps a
+    /// record of its inputs can mark the input failed. The record may not
+    /// decode (often why it is there). An error is logged and not retried:
+    /// the record is safe in the DLQ either way. By default, nothing.
+    fn dead_lettered(
+        &self,
+        record: &R,
+        code: &'static str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        let _ = (record, code, at);
+        std::future::ready(Ok(()))
+    }
 }
 
 /// The idempotency key of a step's business key, `<step>#<key>` (also the

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use orderflow_batch::RecordError;
 use orderflow_batch::config::ConfigError;
+use orderflow_batch::error::PortError;
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::processor::{EventMessage, Outgoing, RecordContext, RecordStep};
 use orderflow_batch::sqs::{SqsRecord, body};
@@ -26,6 +27,7 @@ use orderflow_orders::event_json::encode;
 use orderflow_orders::order_record::{OrderStatus, Transition, detail};
 use orderflow_orders::pipeline::Queue;
 use orderflow_orders::ports::{InventoryStore, OrderStore, Reservation, StepPorts};
+use orderflow_orders::recording::record_failure;
 use orderflow_orders::validation::decode_order_created;
 use time::OffsetDateTime;
 
@@ -180,6 +182,18 @@ impl RecordStep for InventoryStep {
         };
         Ok(vec![Outgoing::event(queue, event)])
     }
+
+    /// A dead-lettered input's order, when its body names one, is `FAILED`.
+    async fn dead_lettered(
+        &self,
+        message: &(dyn SqsRecord + 'static),
+        code: &'static str,
+        at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        record_failure(&*self.orders, message.body(), code, at)
+            .await
+            .map(drop)
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +264,54 @@ mod tests {
         assert_eq!(
             record.history[0].details,
             [(detail::SHORT_SKUS.to_owned(), "A".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_lettered_order_is_failed_with_its_error_code() {
+        use orderflow_batch::metrics::NoMetrics;
+        use orderflow_batch::processor::{BatchConfig, BatchProcessor, InvocationContext, RecordOutcome};
+        use orderflow_batch::sqs::SqsBatch;
+        use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues};
+
+        const DLQ: &str = "https://sqs.us-east-1.amazonaws.com/1/orders-dlq";
+        let orders = Arc::new(InMemoryOrderStore::new());
+        let kept = order(1);
+        orders
+            .accept(&kept, kept.fingerprint(), OffsetDateTime::UNIX_EPOCH)
+            .await
+            .unwrap();
+        let processor = BatchProcessor::new(
+            BatchConfig {
+                dead_letter_queue_url: Some(DLQ.into()),
+                ..BatchConfig::default()
+            },
+            Arc::new(InMemoryQueues::new()),
+            Arc::new(InMemoryIdempotencyStore::new()),
+            Arc::new(NoMetrics),
+        );
+        let step = InventoryStep::new(
+            Arc::new(InMemoryInventory::new(5).with_orders(Arc::clone(&orders) as _)),
+            Arc::clone(&orders) as _,
+            Routes {
+                reserved: "https://sqs.us-east-1.amazonaws.com/1/inventory".into(),
+                rejected: "https://sqs.us-east-1.amazonaws.com/1/notifications".into(),
+            },
+        );
+        let broken = serde_json::json!({"orderId": "ord-1", "customerId": "c-1", "items": [], "totalAmount": 10,
+            "createdAt": "2026-11-05T10:00:00Z"});
+        let event: SqsBatch = serde_json::from_value(serde_json::json!({"Records": [
+            {"messageId": "m-1", "body": broken.to_string()}
+        ]}))
+        .unwrap();
+        let context = InvocationContext::with_timeout("r", std::time::Duration::from_secs(60));
+        let report = processor.process(&event, &context, &step).await.unwrap();
+        assert!(matches!(report.outcomes[0], RecordOutcome::DeadLettered { .. }));
+        let record = orders.get("ord-1").await.unwrap().unwrap();
+        assert_eq!(record.status, OrderStatus::Failed);
+        assert_eq!(
+            record.history[1].details,
+            [(detail::ERROR_CODE.to_owned(), "ValidationFailed".to_owned())]
         );
     }
 }

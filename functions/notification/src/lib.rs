@@ -13,15 +13,17 @@ use std::sync::Arc;
 
 use orderflow_batch::RecordError;
 use orderflow_batch::config::ConfigError;
+use orderflow_batch::error::PortError;
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::processor::{Outgoing, RecordContext, RecordStep};
 use orderflow_batch::sqs::{SqsRecord, body};
 use orderflow_orders::contracts::{EventType, OrderRejected, ShipmentCreated, attribute};
 use orderflow_orders::order_record::{OrderStatus, Transition};
 use orderflow_orders::ports::{CustomerNotification, Notifier, OrderStore, StepPorts, Template};
-use orderflow_orders::recording::record_transition;
+use orderflow_orders::recording::{record_failure, record_transition};
 use orderflow_orders::validation::decode_event;
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "notification";
@@ -201,6 +203,18 @@ impl RecordStep for NotificationStep {
             record_transition(&*self.orders, &shipment.order_id, &notified).await?;
         }
         Ok(Vec::new())
+    }
+
+    /// A dead-lettered input's order, when its body names one, is `FAILED`.
+    async fn dead_lettered(
+        &self,
+        message: &(dyn SqsRecord + 'static),
+        code: &'static str,
+        at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        record_failure(&*self.orders, message.body(), code, at)
+            .await
+            .map(drop)
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use orderflow_batch::RecordError;
 use orderflow_batch::config::ConfigError;
+use orderflow_batch::error::PortError;
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::processor::{EventMessage, Outgoing, RecordContext, RecordStep};
 use orderflow_batch::sqs::{SqsRecord, body};
@@ -20,7 +21,7 @@ use orderflow_orders::event_json::encode;
 use orderflow_orders::order_record::{OrderStatus, Transition, detail};
 use orderflow_orders::pipeline::Queue;
 use orderflow_orders::ports::{OrderStore, StepPorts};
-use orderflow_orders::recording::record_transition;
+use orderflow_orders::recording::{record_failure, record_transition};
 use orderflow_orders::validation::decode_event;
 use time::{Duration, OffsetDateTime};
 
@@ -144,6 +145,18 @@ impl RecordStep for ShippingStep {
             deduplication_id: context.idempotency_key.to_owned(),
         };
         Ok(vec![Outgoing::event(&self.notifications, event)])
+    }
+
+    /// A dead-lettered input's order, when its body names one, is `FAILED`.
+    async fn dead_lettered(
+        &self,
+        message: &(dyn SqsRecord + 'static),
+        code: &'static str,
+        at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        record_failure(&*self.orders, message.body(), code, at)
+            .await
+            .map(drop)
     }
 }
 
