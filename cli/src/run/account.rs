@@ -1,22 +1,27 @@
-//! The account: every order sent is notified, dead-lettered or lost, and
-//! no valid order belongs in a dead-letter queue.
+//! The account: every order sent is notified, dead-lettered or lost; every
+//! valid order ends on record in a final status (`NOTIFIED`, `REJECTED`,
+//! `FAILED`) or in a dead-letter queue, else it is lost too; and no valid
+//! order belongs in a dead-letter queue.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_lambda_events::sqs::SqsMessage;
 use orderflow_orders::contracts::attribute;
+use orderflow_orders::order_record::OrderStatus;
 use orderflow_orders::ports::{CustomerNotification, Template};
 
 use super::sent_orders::SentOrders;
 use super::summary::{DeadLetters, RunSummary};
 
 /// Accounts for every sent order: notified, dead-lettered (the DLQs' messages,
-/// by queue name), or lost. Fills the summary's order counts; the rest is left
-/// at its default.
+/// by queue name), or lost, and each valid order by its status on record
+/// (`statuses`, by order ID). Fills the summary's order counts; the rest is
+/// left at its default.
 pub(super) fn account(
     sent: &SentOrders,
     delivered: &[CustomerNotification],
     dead_letters: &[(String, Vec<SqsMessage>)],
+    statuses: &HashMap<String, OrderStatus>,
     fifo: bool,
 ) -> RunSummary {
     let mut times_notified: HashMap<&str, usize> = HashMap::new();
@@ -30,11 +35,26 @@ pub(super) fn account(
     let (dead_letter_queues, dead_lettered) = dead_letter_contents(sent, dead_letters);
     let mut accounted: HashSet<&str> = times_notified.keys().copied().collect();
     accounted.extend(&dead_lettered);
+    let valid = || {
+        sent.orders
+            .iter()
+            .map(|(o, _)| o.as_str())
+            .filter(|o| !sent.poison.contains(*o))
+    };
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for order in valid() {
+        let status = statuses.get(order).map_or("none", |s| s.as_str());
+        *by_status.entry(status.to_owned()).or_default() += 1;
+    }
+    let not_final: HashSet<&str> = valid()
+        .filter(|o| !dead_lettered.contains(*o))
+        .filter(|o| !statuses.get(*o).is_some_and(|s| s.is_final()))
+        .collect();
     let lost: Vec<&str> = sent
         .orders
         .iter()
         .map(|(o, _)| o.as_str())
-        .filter(|o| !accounted.contains(*o))
+        .filter(|o| !accounted.contains(*o) || not_final.contains(*o))
         .collect();
     let valid_dead_lettered: Vec<&str> = sent
         .orders
@@ -53,6 +73,8 @@ pub(super) fn account(
         notified: times_notified.len(),
         rejected_for_stock: rejected.len(),
         notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
+        statuses: by_status,
+        not_final: not_final.len(),
         dead_letter_queues,
         lost: lost.len(),
         lost_examples: examples(&lost),
@@ -210,6 +232,7 @@ mod tests {
             &three_orders(),
             &[shipped("ord-1"), shipped("ord-2")],
             &dead_letters,
+            &notified(&["ord-1", "ord-2"]),
             false,
         );
         assert_eq!(summary.lost, 0, "every order is accounted for");
@@ -241,6 +264,7 @@ mod tests {
             &three_orders(),
             &[shipped("ord-1"), shipped("ord-2")],
             &dead_letters,
+            &notified(&["ord-1", "ord-2"]),
             false,
         );
         assert!(summary.succeeded(), "{summary:?}");
@@ -253,7 +277,63 @@ mod tests {
             Some("0")
         );
         // A lost order fails the run as before.
-        let summary = account(&three_orders(), &[shipped("ord-1")], &dead_letters, false);
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1")],
+            &dead_letters,
+            &notified(&["ord-1"]),
+            false,
+        );
         assert_eq!((summary.lost, summary.succeeded()), (1, false));
+    }
+
+    fn notified(orders: &[&str]) -> HashMap<String, OrderStatus> {
+        orders
+            .iter()
+            .map(|o| ((*o).to_owned(), OrderStatus::Notified))
+            .collect()
+    }
+
+    #[test]
+    fn a_notified_order_whose_record_is_not_final_is_lost() {
+        let dead_letters = vec![(
+            "orders-dlq".to_owned(),
+            vec![dead_letter("corr-ord-3", Some("InvalidJson"))],
+        )];
+        let mut statuses = notified(&["ord-1"]);
+        statuses.insert("ord-2".to_owned(), OrderStatus::Shipped);
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1"), shipped("ord-2")],
+            &dead_letters,
+            &statuses,
+            false,
+        );
+        assert_eq!((summary.lost, summary.not_final), (1, 1), "{summary:?}");
+        assert_eq!(summary.lost_examples, ["ord-2"]);
+        assert!(!summary.succeeded());
+        assert_eq!(
+            table_row(&summary.table(), "valid orders on record"),
+            Some("NOTIFIED 1, SHIPPED 1"),
+            "{}",
+            summary.table()
+        );
+        // Dead-lettered and FAILED on record: accounted for (and a valid
+        // order dead-lettered, which fails the run on its own).
+        statuses.insert("ord-2".to_owned(), OrderStatus::Failed);
+        let mut dead_letters = dead_letters;
+        dead_letters.push((
+            "inventory-dlq".to_owned(),
+            vec![dead_letter("corr-ord-2", Some("Boom"))],
+        ));
+        let summary = account(
+            &three_orders(),
+            &[shipped("ord-1")],
+            &dead_letters,
+            &statuses,
+            false,
+        );
+        assert_eq!((summary.lost, summary.not_final), (0, 0), "{summary:?}");
+        assert_eq!(summary.valid_orders_dead_lettered, 1);
     }
 }

@@ -5,17 +5,19 @@
 //! its queue and invokes the function's handler (the same code as in Lambda);
 //! the run ends when every queue is empty, and then accounts for each order:
 //! notified (shipped or rejected for stock), or in a dead-letter queue with
-//! its reason. Anything else is **lost**. A valid order in a dead-letter queue
-//! fails the run too, even when it was notified: only broken bodies belong
-//! there.
+//! its reason, and each valid order by its status on the order of record,
+//! where the stages record their transitions. Anything else, and a valid
+//! order in no final status and in no DLQ, is **lost**. A valid order in a
+//! dead-letter queue fails the run too, even when it was notified: only
+//! broken bodies belong there.
 //!
 //! Without `--endpoint-url` the queues are the embedded broker and time runs
 //! on a paused clock: visibility timeouts and backoffs elapse instantly, so a
 //! run with retries and crashes finishes in seconds. With it, the queues are
 //! created on that endpoint (moto, LocalStack, AWS) with the template's
 //! attributes and the AWS adapters are used, in real time; with
-//! `--dynamodb-endpoint-url` the idempotency records and stock live in
-//! DynamoDB tables there too.
+//! `--dynamodb-endpoint-url` the idempotency records, stock and the orders
+//! table live in DynamoDB tables there too.
 //!
 //! [`run`] is five stages, each a function in a file of its own: set the
 //! pipeline up (`pipeline`), start the stages' pollers (`stages`), produce the

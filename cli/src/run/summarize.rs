@@ -1,10 +1,13 @@
 //! The last stage: the account of every order, with what the stages counted
 //! and how long it all took.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use orderflow_batch::queue_url::queue_name;
+use orderflow_orders::order_record::OrderStatus;
 use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS};
+use orderflow_orders::ports::OrderStore;
 
 use super::account::account;
 use super::clocks::Clocks;
@@ -12,8 +15,25 @@ use super::dead_letter_queues::read_dead_letters;
 use super::options::RunSpec;
 use super::pipeline::Pipeline;
 use super::produce::Produced;
+use super::sent_orders::SentOrders;
 use super::stages::StoppedStages;
 use super::summary::{Duplicates, RunSummary};
+
+/// Each sent order's status on the order of record, by order ID (orders not
+/// on record, or that could not be read, are left out).
+async fn read_statuses(orders: &dyn OrderStore, sent: &SentOrders) -> HashMap<String, OrderStatus> {
+    let mut statuses = HashMap::with_capacity(sent.orders.len());
+    for (order_id, _) in &sent.orders {
+        match orders.get(order_id).await {
+            Ok(Some(record)) => {
+                statuses.insert(order_id.clone(), record.status);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(orderId = %order_id, error = %e, "could not read the order's status"),
+        }
+    }
+    statuses
+}
 
 /// Reads every dead-letter queue (leaving its messages there), accounts for
 /// every order the producer sent, and adds the counters and the times.
@@ -33,10 +53,12 @@ pub(super) async fn summarize(
             read_dead_letters(&pipeline.backend, url).await,
         ));
     }
+    let statuses = read_statuses(&*pipeline.stores.orders, &produced.sent).await;
     let account = account(
         &produced.sent,
         &pipeline.notifier.sent(),
         &dead_letters,
+        &statuses,
         spec.fifo,
     );
     let fifo_deduplication = pipeline.backend.fifo_deduplicated(&pipeline.queues);

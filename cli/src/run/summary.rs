@@ -57,6 +57,12 @@ pub struct RunSummary {
     pub rejected_for_stock: usize,
     /// Orders notified more than once (must be 0).
     pub notified_more_than_once: usize,
+    /// Valid orders by their status on the order of record (`NOTIFIED`,
+    /// `REJECTED`, `FAILED` are final; `none`: not on record).
+    pub statuses: BTreeMap<String, usize>,
+    /// Valid orders on record in no final status and in no dead-letter queue
+    /// (must be 0: they are lost too).
+    pub not_final: usize,
     /// Each dead-letter queue.
     pub dead_letter_queues: Vec<DeadLetters>,
     /// Duplicate deliveries stopped, by where.
@@ -69,7 +75,8 @@ pub struct RunSummary {
     pub crashed_invocations: u64,
     /// Transient step failures injected.
     pub injected_failures: u64,
-    /// Sent minus every order accounted for (notified or dead-lettered).
+    /// Sent orders not accounted for: neither notified nor dead-lettered, or
+    /// (a valid one) in no final status on record and in no dead-letter queue.
     pub lost: usize,
     /// Some of the lost orders, to look for.
     pub lost_examples: Vec<String>,

@@ -34,7 +34,23 @@ impl RunSummary {
                 "  notified twice or more".into(),
                 self.notified_more_than_once.to_string(),
             ),
+            ("valid orders on record".into(), self.status_counts()),
+            ("  in no final status".into(), self.not_final.to_string()),
         ]
+    }
+
+    /// `NOTIFIED 9000, REJECTED 10, FAILED 3`: the final statuses first.
+    fn status_counts(&self) -> String {
+        let mut counts: Vec<(&String, &usize)> = self.statuses.iter().collect();
+        let rank = |s: &str| match s {
+            "NOTIFIED" => 0,
+            "REJECTED" => 1,
+            "FAILED" => 2,
+            _ => 3,
+        };
+        counts.sort_by_key(|(s, _)| (rank(s), s.as_str()));
+        let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        counts.join(", ")
     }
 
     /// Each dead-letter queue with its reasons, then the valid orders among them.
