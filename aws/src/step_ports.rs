@@ -221,8 +221,13 @@ mod tests {
             ports.queue_url(Queue::Inventory)?;
             ports.queue_url(Queue::Inventory)?;
             ports.inventory()?;
+            ports.orders()?;
             Ok(())
         });
-        assert_eq!(read, ["INVENTORY_QUEUE_URL", var::INVENTORY_TABLE]);
+        assert_eq!(
+            read,
+            ["INVENTORY_QUEUE_URL", var::INVENTORY_TABLE, var::ORDERS_TABLE],
+            "the inventory records on the orders table too"
+        );
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
 use orderflow_aws::dynamodb::{EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, create_table};
+use orderflow_aws::orders_table::create_orders_table;
 use orderflow_tests::{TestQueue, create_queue, moto, receive, sdk_config, unique};
 
 /// The source queue's visibility timeout: short, so that the tests run fast.
@@ -27,6 +28,9 @@ struct Pipeline {
     source: TestQueue,
     notifications: TestQueue,
     table: String,
+    /// The orders table, where shipping records SHIPPED (these orders are not
+    /// on record, so nothing is written: the step only asks).
+    orders_table: String,
 }
 
 async fn pipeline(name: &str) -> Pipeline {
@@ -55,11 +59,16 @@ async fn pipeline_with_visibility(name: &str, visibility_timeout: Duration) -> P
     )
     .await
     .expect("create the idempotency table");
+    let orders_table = unique(&format!("{name}-orders"));
+    create_orders_table(&aws_sdk_dynamodb::Client::new(&config), &orders_table)
+        .await
+        .expect("create the orders table");
     Pipeline {
         sqs,
         source,
         notifications,
         table,
+        orders_table,
     }
 }
 
@@ -133,6 +142,7 @@ impl Consumer {
             .args(["--simulate-latency-ms", &latency.as_millis().to_string()])
             .env("ORDERFLOW_ADAPTERS", "aws")
             .env("IDEMPOTENCY_TABLE", &p.table)
+            .env("ORDERS_TABLE", &p.orders_table)
             .env("NOTIFICATIONS_QUEUE_URL", &p.notifications.url)
             // moto does not serve CloudWatch's CBOR protocol.
             .env("METRICS_SINK", "off")

@@ -152,7 +152,9 @@ mod tests {
         let error = config_error(Function::Notification, &[("ORDERFLOW_ADAPTERS", "embedded")]).await;
         assert!(error.contains("ORDERFLOW_ADAPTERS=\"embedded\""), "{error}");
 
-        let env = Env::from_pairs([aws, no_metrics, table]);
+        let error = config_error(Function::Notification, &[aws, no_metrics, table]).await;
+        assert!(error.contains("ORDERS_TABLE"), "{error}");
+        let env = Env::from_pairs([aws, no_metrics, table, ("ORDERS_TABLE", "orders")]);
         assert!(prepare(&spec(Function::Notification), &env).await.is_ok());
     }
 }
