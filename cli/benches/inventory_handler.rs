@@ -115,10 +115,18 @@ fn processor() -> BatchProcessor {
 }
 
 /// The step as deployed: each reservation recorded on the order of record.
+/// `ORDERFLOW_BENCH_ORDER_STORE=off` leaves the in-memory order store out of
+/// the reservation, to tell its own bookkeeping (a deployed function leaves
+/// that to DynamoDB, in the reservation's transaction) from the handler's cost.
 fn step() -> inventory::InventoryStep {
     let orders = Arc::new(InMemoryOrderStore::new());
+    let stock = InMemoryInventory::new(1_000_000);
+    let stock = match std::env::var("ORDERFLOW_BENCH_ORDER_STORE").as_deref() {
+        Ok("off") => stock,
+        _ => stock.with_orders(Arc::clone(&orders) as _),
+    };
     inventory::InventoryStep::new(
-        Arc::new(InMemoryInventory::new(1_000_000).with_orders(Arc::clone(&orders) as _)),
+        Arc::new(stock),
         orders,
         inventory::Routes {
             reserved: embedded_queue_url(INVENTORY).into(),
