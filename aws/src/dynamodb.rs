@@ -18,8 +18,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, PutRequest,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    Update, WriteRequest,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::fingerprint::Fingerprint;
@@ -530,6 +530,35 @@ pub async fn create_table(
     key: &str,
     ttl_attribute: Option<&str>,
 ) -> Result<(), PortError> {
+    if !create_keyed_table(client, table, key, None).await? {
+        return Ok(());
+    }
+    if let Some(attribute) = ttl_attribute {
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attribute)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| invalid("UpdateTimeToLive", e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| classify("UpdateTimeToLive", e))?;
+    }
+    Ok(())
+}
+
+/// Creates an on-demand table keyed by the string attribute `key`, with
+/// `stream` when given: whether it was created now (false: it existed).
+pub(crate) async fn create_keyed_table(
+    client: &Client,
+    table: &str,
+    key: &str,
+    stream: Option<StreamSpecification>,
+) -> Result<bool, PortError> {
     const OP: &str = "CreateTable";
     let created = client
         .create_table()
@@ -549,29 +578,14 @@ pub async fn create_table(
                 .build()
                 .map_err(|e| invalid(OP, e))?,
         )
+        .set_stream_specification(stream)
         .send()
         .await;
     match created {
-        Ok(_) => {}
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => return Ok(()),
-        Err(e) => return Err(classify(OP, e)),
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => Ok(false),
+        Err(e) => Err(classify(OP, e)),
     }
-    if let Some(attribute) = ttl_attribute {
-        client
-            .update_time_to_live()
-            .table_name(table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(attribute)
-                    .enabled(true)
-                    .build()
-                    .map_err(|e| invalid("UpdateTimeToLive", e))?,
-            )
-            .send()
-            .await
-            .map_err(|e| classify("UpdateTimeToLive", e))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

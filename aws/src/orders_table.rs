@@ -20,6 +20,7 @@ use orderflow_orders::order_record::{Acceptance, OrderRecord, Transition, Transi
 use orderflow_orders::ports::OrderStore;
 use time::OffsetDateTime;
 
+use crate::dynamodb::create_keyed_table;
 use crate::error::{classify, invalid};
 use crate::item_value::{from_sdk_item, s, to_sdk_item};
 use crate::transition_write::{TransitionWrite, item_error};
@@ -186,43 +187,15 @@ impl DynamoOrderStore {
 /// new images, as the template declares it; an existing table is left alone.
 /// For local runs and tests: deployments get it from the template.
 pub async fn create_orders_table(client: &Client, table: &str) -> Result<(), PortError> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        StreamSpecification, StreamViewType,
-    };
-    const OP: &str = "CreateTable";
-    let created = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(ORDER_KEY)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| invalid(OP, e))?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(ORDER_KEY)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| invalid(OP, e))?,
-        )
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build()
-                .map_err(|e| invalid(OP, e))?,
-        )
-        .send()
-        .await;
-    match created {
-        Ok(_) => Ok(()),
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => Ok(()),
-        Err(e) => Err(classify(OP, e)),
-    }
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewImage)
+        .build()
+        .map_err(|e| invalid("CreateTable", e))?;
+    create_keyed_table(client, table, ORDER_KEY, Some(stream))
+        .await
+        .map(drop)
 }
 
 #[cfg(test)]

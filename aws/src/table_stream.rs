@@ -59,11 +59,6 @@ impl TableStream {
         Ok(TableStream::new(client, arn))
     }
 
-    /// The stream's ARN.
-    pub fn arn(&self) -> &str {
-        &self.stream_arn
-    }
-
     /// The stream's shards, each read from its oldest record (`TRIM_HORIZON`,
     /// as the template's event source mapping starts).
     pub async fn shards_from_start(&self) -> Result<Vec<ShardPosition>, PortError> {

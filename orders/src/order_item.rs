@@ -238,11 +238,6 @@ fn status_of(map: &Item, name: &str) -> Result<OrderStatus, ItemError> {
     OrderStatus::parse(text(map, name)?).ok_or_else(|| malformed(format!("{name} is not an order status")))
 }
 
-/// The order's ID from its item, which may be only its keys.
-pub fn order_id_of(item: &Item) -> Result<&str, ItemError> {
-    text(item, ORDER_KEY)
-}
-
 /// The accepted order an item holds, its correlation ID the stored one.
 pub fn decode_order(item: &Item) -> Result<OrderCreated, ItemError> {
     let items = list(item, "items")?
@@ -374,7 +369,7 @@ mod tests {
         assert!(json.contains(r#""totalAmount":{"N":"1000.50"}"#), "{json}");
         let item = item_from_json(&json).unwrap();
         assert_eq!(decode_record(&item).unwrap(), record);
-        assert_eq!(order_id_of(&item).unwrap(), "ord-1");
+        assert_eq!(decode_order(&item).unwrap().order_id, "ord-1");
     }
 
     #[test]

@@ -174,12 +174,20 @@ impl BatchProcessor {
         Src: EventSource,
         S: RecordStep<Src::StepRecord>,
     {
+        let mut dead = records
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(record, outcome)| match outcome {
+                RecordOutcome::DeadLettered { code } => Some((record, *code)),
+                _ => None,
+            });
+        let Some(first) = dead.next() else {
+            return;
+        };
+        // Read once, and only for a batch that dead-lettered something.
         let at = crate::clock::now_utc();
         let settle_by = self.settle_by(context);
-        for (record, outcome) in records.iter().zip(outcomes) {
-            let RecordOutcome::DeadLettered { code } = outcome else {
-                continue;
-            };
+        for (record, code) in std::iter::once(first).chain(dead) {
             let told =
                 tokio::time::timeout_at(settle_by, step.dead_lettered(Src::step_record(record), code, at));
             match told.await {
