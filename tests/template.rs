@@ -1573,6 +1573,71 @@ fn dashboard_shows_the_queues_dlqs_custom_metrics_and_functions() {
     });
 }
 
+/// The dashboard's order metrics come from metric filters on the functions'
+/// log groups, each matching the exact line the code logs: orders accepted
+/// from order-api's, failed transitions from every consumer's.
+#[test]
+fn order_metrics_count_the_lines_the_functions_log() {
+    let pattern = |message: &str| format!(r#"{{ $.message = "{message}" }}"#);
+    check_all_variants(|t, p| {
+        let log_group =
+            |function: &str| ref_target(&t.props(function)["LoggingConfig"]["LogGroup"]).map(str::to_owned);
+        let filtered = |metric: &str| -> Vec<(Option<String>, String, String)> {
+            t.of_type("AWS::Logs::MetricFilter")
+                .filter(|(_, f)| f["MetricTransformations"][0]["MetricName"] == metric)
+                .map(|(_, f)| {
+                    (
+                        ref_target(&f["LogGroupName"]).map(str::to_owned),
+                        scalar_text(&f["FilterPattern"]),
+                        scalar_text(&f["MetricTransformations"][0]["MetricValue"]),
+                    )
+                })
+                .collect()
+        };
+        p.check(
+            filtered("OrdersAccepted")
+                == vec![(
+                    log_group("OrderApiFunction"),
+                    pattern(order_api::ACCEPTED_LOG_MESSAGE),
+                    "1".to_owned(),
+                )],
+            || {
+                format!(
+                    "OrdersAccepted: one filter on order-api's log group, {:?}",
+                    filtered("OrdersAccepted")
+                )
+            },
+        );
+        let mut failed = filtered("FailedTransitions");
+        failed.sort();
+        let mut expected: Vec<_> = consumers()
+            .iter()
+            .map(|(function, _, _)| {
+                (
+                    log_group(function),
+                    pattern(orderflow_orders::recording::FAILED_LOG_MESSAGE),
+                    "1".to_owned(),
+                )
+            })
+            .collect();
+        expected.sort();
+        p.check(failed == expected, || {
+            format!("FailedTransitions: one filter per consumer's log group, {failed:?}")
+        });
+        let board = t
+            .of_type("AWS::CloudWatch::Dashboard")
+            .next()
+            .map(|(_, b)| sub_text(&b["DashboardBody"]).unwrap_or_default())
+            .unwrap_or_default();
+        for metric in ["OrdersAccepted", "FailedTransitions"] {
+            p.check(
+                board.contains(&format!("\"Orderflow/${{AWS::StackName}}\", \"{metric}\"")),
+                || format!("the dashboard shows {metric}"),
+            );
+        }
+    });
+}
+
 /// `orderflow run` mirrors the deployment (event source mappings and queues);
 /// its settings are constants in `orderflow::run::settings`, checked here.
 #[test]

@@ -24,6 +24,10 @@ pub async fn record_transition(
     Ok(outcome)
 }
 
+/// The info line logged each time an order becomes `FAILED`: the template's
+/// metric filters count it as the dashboard's failed transitions.
+pub const FAILED_LOG_MESSAGE: &str = "order failed";
+
 /// Codes under which a dead-lettered body names an order that is not its
 /// own: another order holds the key, so that order must not be failed.
 const NOT_THE_BODYS_ORDER: [&str; 1] = ["IdempotencyKeyReused"];
@@ -54,7 +58,11 @@ pub async fn record_failure(
         return Ok(TransitionOutcome::UnknownOrder);
     };
     let failed = Transition::new(OrderStatus::Failed, at).with(detail::ERROR_CODE, code);
-    orders.record(&order_id, &failed).await
+    let outcome = orders.record(&order_id, &failed).await?;
+    if outcome == TransitionOutcome::Applied {
+        tracing::info!(orderId = %order_id, errorCode = code, "{FAILED_LOG_MESSAGE}");
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -105,6 +113,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_letter_fails_the_order_its_body_names_when_it_can_be_read() {
+        let logs = orderflow_batch::telemetry::MemoryWriter::default();
+        let writer = logs.clone();
+        let subscriber =
+            orderflow_batch::telemetry::json_subscriber("info".parse().unwrap(), move || writer.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
         let store = Recorder::default();
         let at = OffsetDateTime::UNIX_EPOCH;
         let broken = r#"{"orderId":"ord-1","items":"not a list","totalAmount":-1}"#;
@@ -137,5 +150,15 @@ mod tests {
             );
         }
         assert_eq!(store.0.lock().unwrap().len(), 1, "nothing else recorded");
+        // One line for the one failure, which the dashboard's metric filter counts.
+        let failed: Vec<serde_json::Value> = logs
+            .contents()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["message"] == FAILED_LOG_MESSAGE)
+            .collect();
+        assert_eq!(failed.len(), 1, "{}", logs.contents());
+        assert_eq!(failed[0]["orderId"], "ord-1");
+        assert_eq!(failed[0]["errorCode"], "ValidationFailed");
     }
 }
