@@ -1,6 +1,6 @@
 //! The whole pipeline, end to end, under faults: nothing is lost.
 
-use orderflow::run::{RunSpec, RunSummary, run};
+use orderflow::run::{Entry, RunSpec, RunSummary, run};
 
 /// Runs on one thread with a paused clock, as `orderflow run` does.
 fn run_embedded(spec: RunSpec) -> RunSummary {
@@ -23,22 +23,39 @@ fn faulty(orders: usize, fifo: bool) -> RunSpec {
     }
 }
 
-fn assert_every_order_accounted_for(s: &RunSummary) {
+/// Nothing lost; every poison order refused by the API (`Entry::Api`) or in
+/// the orders DLQ with its reason (`Entry::Queue`); every valid order
+/// notified once and final on record.
+fn assert_every_order_accounted_for(s: &RunSummary, entry: Entry) {
     assert_eq!(s.lost, 0, "lost: {:?}", s.lost_examples);
     assert!(!s.timed_out);
-    // Every poison order is in the orders DLQ, each with a reason.
     let orders_dlq = &s.dead_letter_queues[0];
     assert!(orders_dlq.queue.contains("orders-dlq"), "{}", orders_dlq.queue);
-    assert_eq!(orders_dlq.messages, s.poison_sent);
-    assert_eq!(orders_dlq.reasons.values().sum::<usize>(), s.poison_sent);
-    assert!(
-        !orders_dlq.reasons.contains_key("maxReceiveCount"),
-        "{:?}",
-        orders_dlq.reasons
-    );
-    // Every other order is notified exactly once.
+    match entry {
+        Entry::Api => {
+            assert_eq!(s.refused_at_api, s.poison_sent);
+            assert_eq!(orders_dlq.messages, 0, "{orders_dlq:?}");
+        }
+        Entry::Queue => {
+            assert_eq!(s.refused_at_api, 0);
+            assert_eq!(orders_dlq.messages, s.poison_sent);
+            assert_eq!(orders_dlq.reasons.values().sum::<usize>(), s.poison_sent);
+            assert!(
+                !orders_dlq.reasons.contains_key("maxReceiveCount"),
+                "{:?}",
+                orders_dlq.reasons
+            );
+        }
+    }
+    // Every other order is notified exactly once, and final on record.
     assert_eq!(s.notified, s.sent - s.poison_sent);
     assert_eq!(s.notified_more_than_once, 0);
+    let finals: usize = ["NOTIFIED", "REJECTED", "FAILED"]
+        .iter()
+        .filter_map(|status| s.statuses.get(*status))
+        .sum();
+    assert_eq!(finals, s.sent - s.poison_sent, "{:?}", s.statuses);
+    assert_eq!(s.not_final, 0);
     for dlq in &s.dead_letter_queues[1..] {
         assert_eq!(dlq.messages, 0, "{dlq:?}");
     }
@@ -61,7 +78,20 @@ fn ten_thousand_orders_under_failures_poison_and_crashes_lose_nothing() {
         s.crashed_invocations
     );
     assert!(s.retries > 0);
-    assert_every_order_accounted_for(&s);
+    // The relay's crashed batches published orders again: harmless duplicates.
+    assert!(s.duplicates_suppressed.idempotency > 0);
+    assert_every_order_accounted_for(&s, Entry::Api);
+}
+
+#[test]
+fn orders_sent_straight_to_the_queue_are_recorded_by_their_first_stage() {
+    let s = run_embedded(RunSpec {
+        entry: Entry::Queue,
+        ..faulty(2_000, false)
+    });
+    eprintln!("{}", s.table());
+    assert!(s.poison_sent > 10, "{}", s.poison_sent);
+    assert_every_order_accounted_for(&s, Entry::Queue);
 }
 
 #[test]
@@ -79,7 +109,7 @@ fn a_fifo_run_notifies_each_customers_orders_in_the_order_sent() {
         s.customers_with_several_shipments
     );
     assert_eq!(s.out_of_order_customers, 0);
-    assert_every_order_accounted_for(&s);
+    assert_every_order_accounted_for(&s, Entry::Api);
 }
 
 #[test]
@@ -130,6 +160,27 @@ async fn five_hundred_orders_through_moto_lose_nothing() {
     orderflow::run::quiet_injected_crashes();
     let s = run(&spec, &|_, _| {}).await.expect("the run starts");
     eprintln!("{}", s.table());
-    assert_every_order_accounted_for(&s);
+    assert_every_order_accounted_for(&s, Entry::Api);
     assert!(s.invocations > 0);
+}
+
+/// The whole path on moto: orders kept in a DynamoDB table, the relay reading
+/// its stream with `GetShardIterator` and `GetRecords`, the stages recording
+/// their transitions there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_kept_in_a_table_are_relayed_from_its_stream_and_end_final_on_record() {
+    let moto = orderflow_tests::moto().url.clone();
+    let spec = RunSpec {
+        poison_rate: 0.1,
+        seed: 5,
+        endpoint_url: Some(moto.clone()),
+        dynamodb_endpoint_url: Some(moto),
+        max_seconds: 600,
+        ..RunSpec::embedded(30)
+    };
+    let s = run(&spec, &|_, _| {}).await.expect("the run starts");
+    eprintln!("{}", s.table());
+    assert!(s.poison_sent > 0, "{}", s.poison_sent);
+    assert_every_order_accounted_for(&s, Entry::Api);
+    assert_eq!(s.statuses.get("NOTIFIED"), Some(&(30 - s.poison_sent)));
 }

@@ -1,7 +1,7 @@
 //! `orderflow run --endpoint-url` against moto (a real SQS endpoint): what the
 //! run leaves behind for people to inspect.
 
-use orderflow::run::{RunSpec, run};
+use orderflow::run::{Entry, RunSpec, run};
 use orderflow_tests::{moto, sdk_config};
 
 /// A queue's visible and in-flight messages, by its name.
@@ -22,6 +22,8 @@ async fn dead_letters_are_visible_for_inspection_after_the_run() {
     let spec = RunSpec {
         poison_rate: 0.3,
         seed: 11,
+        // Straight onto the queue: the API would refuse the poison orders.
+        entry: Entry::Queue,
         endpoint_url: Some(moto().url.clone()),
         max_seconds: 300,
         ..RunSpec::embedded(30)

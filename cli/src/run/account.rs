@@ -1,4 +1,5 @@
-//! The account: every order sent is notified, dead-lettered or lost; every
+//! The account: every order sent is notified, dead-lettered, refused by
+//! order-api (a poison one) or lost; every
 //! valid order ends on record in a final status (`NOTIFIED`, `REJECTED`,
 //! `FAILED`) or in a dead-letter queue, else it is lost too; and no valid
 //! order belongs in a dead-letter queue.
@@ -35,6 +36,8 @@ pub(super) fn account(
     let (dead_letter_queues, dead_lettered) = dead_letter_contents(sent, dead_letters);
     let mut accounted: HashSet<&str> = times_notified.keys().copied().collect();
     accounted.extend(&dead_lettered);
+    // A valid order refused is on no record: `not_final` counts it lost.
+    accounted.extend(sent.refused.iter().map(String::as_str));
     let valid = || {
         sent.orders
             .iter()
@@ -70,6 +73,7 @@ pub(super) fn account(
     RunSummary {
         sent: sent.orders.len(),
         poison_sent: sent.poison.len(),
+        refused_at_api: sent.refused.len(),
         notified: times_notified.len(),
         rejected_for_stock: rejected.len(),
         notified_more_than_once: times_notified.values().filter(|n| **n > 1).count(),
@@ -204,7 +208,42 @@ mod tests {
                 .iter()
                 .map(|o| (format!("corr-{o}"), (*o).to_owned()))
                 .collect(),
+            refused: HashSet::new(),
         }
+    }
+
+    #[test]
+    fn a_poison_order_refused_by_the_api_is_accounted_for_and_a_valid_one_is_lost() {
+        let no_dead_letters = vec![("orders-dlq".to_owned(), Vec::new())];
+        let mut sent = three_orders();
+        sent.refused.insert("ord-3".to_owned());
+        let summary = account(
+            &sent,
+            &[shipped("ord-1"), shipped("ord-2")],
+            &no_dead_letters,
+            &notified(&["ord-1", "ord-2"]),
+            false,
+        );
+        assert!(summary.succeeded(), "{summary:?}");
+        assert_eq!((summary.refused_at_api, summary.lost), (1, 0));
+        assert_eq!(
+            table_row(&summary.table(), "orders sent"),
+            Some("3 (1 poison, 1 refused by the API)")
+        );
+        // A valid order refused is on no record: lost.
+        sent.refused.insert("ord-2".to_owned());
+        let summary = account(
+            &sent,
+            &[shipped("ord-1")],
+            &no_dead_letters,
+            &notified(&["ord-1"]),
+            false,
+        );
+        assert_eq!(
+            (summary.lost, summary.lost_examples.clone()),
+            (1, vec!["ord-2".to_owned()])
+        );
+        assert!(!summary.succeeded());
     }
 
     fn table_row<'a>(table: &'a str, name: &str) -> Option<&'a str> {

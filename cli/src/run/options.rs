@@ -10,6 +10,21 @@ use crate::ranges::{Fraction, WholeNumber, check_fraction, check_whole_number};
 /// The visibility timeouts SQS accepts: up to 12 hours.
 pub const VISIBILITY_TIMEOUT_RANGE: WholeNumber = WholeNumber::seconds(0, 43_200);
 
+/// Where the run's orders enter the pipeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Entry {
+    /// `POST /orders` to order-api's handler, which keeps each order on
+    /// record; the relay publishes it from the table's change stream. Broken
+    /// orders are refused with 400 there.
+    #[default]
+    Api,
+    /// Straight onto the orders queue, as `orderflow send` does (no API, no
+    /// relay): broken orders end in the orders DLQ, and each valid order is
+    /// recorded by its first stage.
+    Queue,
+}
+
 /// What to run.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct RunSpec {
@@ -19,6 +34,9 @@ pub struct RunSpec {
     /// FIFO queues everywhere (each customer's orders in order).
     #[arg(long)]
     pub fifo: bool,
+    /// Where orders enter: order-api and the relay, or the orders queue.
+    #[arg(long, value_enum, default_value_t = Entry::Api)]
+    pub entry: Entry,
     /// Probability that a step attempt fails with a transient error (0 to 1). Faults
     /// clear before a message's last allowed receive, as transient faults do.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = Fraction)]
@@ -39,7 +57,8 @@ pub struct RunSpec {
     /// adapters, in real time.
     #[arg(long)]
     pub endpoint_url: Option<String>,
-    /// Keep idempotency records and stock in DynamoDB on this endpoint (else in memory).
+    /// Keep idempotency records, stock and the orders table in DynamoDB on
+    /// this endpoint (else in memory); the relay reads the table's stream there.
     #[arg(long, requires = "endpoint_url")]
     pub dynamodb_endpoint_url: Option<String>,
     /// The source queues' visibility timeout, seconds (default: the template's
@@ -60,6 +79,7 @@ impl RunSpec {
         RunSpec {
             orders,
             fifo: false,
+            entry: Entry::Api,
             fail_rate: 0.0,
             poison_rate: 0.0,
             crash_rate: 0.0,

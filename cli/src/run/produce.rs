@@ -1,26 +1,29 @@
-//! The producer: every order into the orders queue, ten per batch call,
-//! poison ones too, noting what it sent for the account.
+//! The producer: every order into the pipeline, poison ones too, noting what
+//! it sent for the account. Through order-api's handler (`--entry api`, see
+//! `front_door`), or onto the orders queue, ten per batch call (`--entry queue`).
 
 use orderflow_batch::ports::{MessageQueue, OutgoingMessage};
 use orderflow_batch::publish::{RetryPolicy, publish_batch};
+use orderflow_orders::contracts::attribute;
 use orderflow_orders::pipeline::ORDERS;
 
-use super::options::RunSpec;
+use super::front_door::post_orders;
+use super::options::{Entry, RunSpec};
 use super::pipeline::Pipeline;
-use super::sent_orders::SentOrders;
+use super::sent_orders::{Produced, SentOrders};
 use crate::send::order_message;
 use crate::workload::orders;
 
-/// What the producer did.
-pub(super) struct Produced {
-    /// Every order it sent, or tried to.
-    pub(super) sent: SentOrders,
-    /// Orders the orders queue refused after retries (they count as lost).
-    pub(super) unsent: usize,
+/// Sends `spec.orders` orders of `spec.seed`'s workload into the pipeline at `spec.entry`.
+pub(super) async fn produce(spec: &RunSpec, pipeline: &Pipeline) -> Produced {
+    match spec.entry {
+        Entry::Api => post_orders(spec, pipeline).await,
+        Entry::Queue => send_orders(spec, pipeline).await,
+    }
 }
 
-/// Sends `spec.orders` orders of `spec.seed`'s workload to the orders queue.
-pub(super) async fn produce(spec: &RunSpec, pipeline: &Pipeline) -> Produced {
+/// Sends the orders to the orders queue, ten a call.
+async fn send_orders(spec: &RunSpec, pipeline: &Pipeline) -> Produced {
     let mut sent = SentOrders::with_capacity(spec.orders);
     let mut batch = Vec::with_capacity(10);
     let orders_queue = pipeline.queues.source(ORDERS).to_owned();
@@ -28,7 +31,7 @@ pub(super) async fn produce(spec: &RunSpec, pipeline: &Pipeline) -> Produced {
     let mut unsent = 0usize;
     for order in orders(spec.seed, spec.poison_rate, spec.orders) {
         let message = order_message(&order, spec.fifo);
-        sent.record(&order, &message);
+        sent.record(&order, message.attribute(attribute::CORRELATION_ID));
         batch.push(message);
         if batch.len() == 10 {
             unsent += send_all(&*queue, &orders_queue, &mut batch).await;

@@ -7,12 +7,23 @@ use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
 use orderflow_aws::orders_table::{DynamoOrderStore, create_orders_table};
+use orderflow_aws::table_stream::TableStream;
 use orderflow_batch::error::PortError;
 use orderflow_batch::ports::IdempotencyStore;
 use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryOrderStore};
 use orderflow_orders::ports::{InventoryStore, OrderStore};
 
-use super::options::RunSpec;
+use super::options::{Entry, RunSpec};
+
+/// Where the relay reads the orders table's changes.
+pub(super) enum ChangeStream {
+    /// No relay runs (`--entry queue`).
+    None,
+    /// The embedded store's own change stream.
+    Embedded(Arc<InMemoryOrderStore>),
+    /// The table's DynamoDB stream, read as Lambda's poller reads it.
+    Table(TableStream),
+}
 
 /// The idempotency store and the inventory of a run, shared by its stages.
 pub(super) struct Stores {
@@ -21,8 +32,11 @@ pub(super) struct Stores {
     /// The stock the inventory function reserves from (recording each
     /// reservation on `orders`).
     pub(super) inventory: Arc<dyn InventoryStore>,
-    /// The order of record, where every stage records its transition.
+    /// The order of record, where order-api keeps orders and every stage
+    /// records its transition.
     pub(super) orders: Arc<dyn OrderStore>,
+    /// The order of record's changes, for the relay.
+    pub(super) changes: ChangeStream,
 }
 
 impl Stores {
@@ -30,11 +44,18 @@ impl Stores {
     /// tables' names start with `prefix`.
     pub(super) async fn create(spec: &RunSpec, prefix: &str) -> Result<Self, PortError> {
         let Some(endpoint) = &spec.dynamodb_endpoint_url else {
-            let orders = Arc::new(InMemoryOrderStore::new());
+            let (orders, changes) = match spec.entry {
+                Entry::Api => {
+                    let orders = Arc::new(InMemoryOrderStore::with_stream());
+                    (Arc::clone(&orders), ChangeStream::Embedded(orders))
+                }
+                Entry::Queue => (Arc::new(InMemoryOrderStore::new()), ChangeStream::None),
+            };
             return Ok(Stores {
                 idempotency: Arc::new(InMemoryIdempotencyStore::new()),
                 inventory: Arc::new(InMemoryInventory::new(spec.stock).with_orders(Arc::clone(&orders) as _)),
                 orders,
+                changes,
             });
         };
         let config = orderflow_aws::load_sdk_config_for_endpoint(endpoint).await;
@@ -51,10 +72,18 @@ impl Stores {
         for sku in 1..=crate::workload::SKU_COUNT {
             inventory.set_stock(&format!("SKU-{sku:04}"), spec.stock).await?;
         }
+        let changes = match spec.entry {
+            Entry::Api => {
+                let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+                ChangeStream::Table(TableStream::of_table(&client, streams, &orders).await?)
+            }
+            Entry::Queue => ChangeStream::None,
+        };
         Ok(Stores {
             idempotency: Arc::new(DynamoIdempotencyStore::new(client.clone(), idempotency)),
             inventory: Arc::new(inventory),
             orders: Arc::new(DynamoOrderStore::new(client, orders)),
+            changes,
         })
     }
 }

@@ -14,8 +14,8 @@ use super::clocks::Clocks;
 use super::dead_letter_queues::read_dead_letters;
 use super::options::RunSpec;
 use super::pipeline::Pipeline;
-use super::produce::Produced;
-use super::sent_orders::SentOrders;
+use super::relay::RelayStats;
+use super::sent_orders::{Produced, SentOrders};
 use super::stages::StoppedStages;
 use super::summary::{Duplicates, RunSummary};
 
@@ -42,6 +42,7 @@ pub(super) async fn summarize(
     pipeline: &Pipeline,
     produced: &Produced,
     stages: &StoppedStages,
+    relay: &RelayStats,
     timed_out: bool,
     clocks: &Clocks,
 ) -> RunSummary {
@@ -73,9 +74,10 @@ pub(super) async fn summarize(
             notifier: pipeline.notifier.deduplicated() as u64,
             fifo_deduplication,
         },
-        retries: stages.total(|s| &s.redelivered),
-        invocations: stages.total(|s| &s.invocations),
-        crashed_invocations: stages.total(|s| &s.crashed_invocations),
+        retries: stages.total(|s| &s.redelivered) + relay.redelivered.load(Ordering::Relaxed),
+        invocations: stages.total(|s| &s.invocations) + relay.invocations.load(Ordering::Relaxed),
+        crashed_invocations: stages.total(|s| &s.crashed_invocations)
+            + relay.crashed_invocations.load(Ordering::Relaxed),
         injected_failures: pipeline.injected.load(Ordering::Relaxed),
         timed_out,
         elapsed_seconds: elapsed,

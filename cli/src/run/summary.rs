@@ -49,7 +49,9 @@ pub struct RunSummary {
     pub sent: usize,
     /// Orders sent with a broken body on purpose.
     pub poison_sent: usize,
-    /// Orders the orders queue refused (after retries): they count as lost.
+    /// Orders order-api refused with 400 (`--entry api`): the poison ones.
+    pub refused_at_api: usize,
+    /// Orders the pipeline's entry did not take (after retries): they count as lost.
     pub send_failures: usize,
     /// Orders whose customer was notified (shipped or rejected).
     pub notified: usize,

@@ -26,7 +26,10 @@ impl RunSummary {
             ),
             (
                 "orders sent".into(),
-                format!("{} ({} poison)", self.sent, self.poison_sent),
+                format!(
+                    "{} ({} poison, {} refused by the API)",
+                    self.sent, self.poison_sent, self.refused_at_api
+                ),
             ),
             ("notified".into(), self.notified.to_string()),
             ("  rejected for stock".into(), self.rejected_for_stock.to_string()),
