@@ -58,6 +58,7 @@ use orderflow_orders::pipeline::Queue;
 const DEPLOYED: &[&str] = &[
     processor::ENVIRONMENT,
     processor::DLQ_URL,
+    processor::MAX_RECEIVE_COUNT,
     adapters::IDEMPOTENCY_TABLE,
     adapters::METRICS_SINK,
     adapters::METRICS_NAMESPACE,
@@ -846,6 +847,14 @@ fn every_source_queue_has_a_dlq_and_a_long_enough_visibility_timeout() {
                 let max_receives = number(&q["RedrivePolicy"]["maxReceiveCount"]).unwrap_or(0);
                 p.check(max_receives >= 5, || {
                     format!("{queue}: RedrivePolicy.maxReceiveCount {max_receives} must be at least 5")
+                });
+                // The function dead-lettering a record on its last receive, with
+                // a reason, must know which receive that is.
+                let told = number(&f["Environment"]["Variables"][processor::MAX_RECEIVE_COUNT]);
+                p.check(told == Some(max_receives), || {
+                    format!(
+                        "{id}: MAX_RECEIVE_COUNT {told:?} must be {queue}'s maxReceiveCount {max_receives}"
+                    )
                 });
                 let Some(dlq) = dlq_of(t, &queue) else {
                     p.check(false, || {

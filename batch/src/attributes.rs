@@ -29,3 +29,6 @@ pub const FAILED_AT: &str = "FailedAt";
 pub const SOURCE_QUEUE: &str = "SourceQueue";
 /// Dead-lettered messages: the record's original message ID.
 pub const ORIGINAL_MESSAGE_ID: &str = "OriginalMessageId";
+/// Dead-lettered messages with `ErrorCode=RetriesExhausted`: the code of the
+/// error on the last allowed receive (`Throttled`, `DeadlineReached`, ...).
+pub const LAST_ERROR_CODE: &str = "LastErrorCode";

@@ -151,6 +151,10 @@ pub mod var {
     pub const FAIL_ON_ALL_RETRYABLE: &str = "FAIL_ON_ALL_RETRYABLE";
     /// The source queue's dead-letter queue URL; enables the DLQ fast path.
     pub const DLQ_URL: &str = "DLQ_URL";
+    /// The source queue's `maxReceiveCount` (1 to 1000): a record failing
+    /// retryably on that receive is dead-lettered with `RetriesExhausted`.
+    /// Unset: the queue's redrive moves it, without a reason.
+    pub const MAX_RECEIVE_COUNT: &str = "MAX_RECEIVE_COUNT";
     /// Whether retryable failures get a backed-off visibility timeout.
     pub const VISIBILITY_BACKOFF: &str = "VISIBILITY_BACKOFF";
     /// First retry's backoff ceiling, seconds.
@@ -176,6 +180,7 @@ pub mod var {
         SETTLEMENT_RESERVE_MS,
         FAIL_ON_ALL_RETRYABLE,
         DLQ_URL,
+        MAX_RECEIVE_COUNT,
         VISIBILITY_BACKOFF,
         BACKOFF_BASE_SECONDS,
         BACKOFF_CAP_SECONDS,
@@ -242,6 +247,10 @@ pub fn batch_config(env: &Env, service: &str) -> Result<BatchConfig, ConfigError
         error_when_all_retryable: env.boolean_or(var::FAIL_ON_ALL_RETRYABLE, true)?,
         dead_letter_queue_url: env.optional(var::DLQ_URL),
         visibility_backoff: backoff,
+        max_receive_count: match env.optional(var::MAX_RECEIVE_COUNT) {
+            None => None,
+            Some(_) => u32::try_from(env.integer_or(var::MAX_RECEIVE_COUNT, 0, 1..=1000)?).ok(),
+        },
         idempotency_ttl: Duration::from_secs(env.integer_or(
             var::IDEMPOTENCY_TTL_SECONDS,
             86_400,
@@ -266,6 +275,7 @@ mod tests {
         assert_eq!(config.environment, "development");
         assert_eq!(config.max_concurrency, 10);
         assert_eq!(config.dead_letter_queue_url, None);
+        assert_eq!(config.max_receive_count, None, "the queue's redrive decides");
     }
 
     #[test]
@@ -276,6 +286,7 @@ mod tests {
             ("FIFO_FAILURE_MODE", "STOP-BATCH"),
             ("DLQ_URL", "https://sqs/1/orders-dlq"),
             ("VISIBILITY_BACKOFF", "off"),
+            ("MAX_RECEIVE_COUNT", "5"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ]);
         let config = batch_config(&env, "inventory").unwrap();
@@ -287,6 +298,7 @@ mod tests {
             Some("https://sqs/1/orders-dlq")
         );
         assert_eq!(config.visibility_backoff, None);
+        assert_eq!(config.max_receive_count, Some(5));
         assert_eq!(config.sqs_endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
     }
 
@@ -299,6 +311,13 @@ mod tests {
         );
         let err = batch_config(&Env::from_pairs([("MAX_CONCURRENCY", "0")]), "x").unwrap_err();
         assert!(err.to_string().contains("MAX_CONCURRENCY"));
+        for count in ["0", "1001", "five"] {
+            let err = batch_config(&Env::from_pairs([("MAX_RECEIVE_COUNT", count)]), "x").unwrap_err();
+            assert!(
+                err.to_string().ends_with("expected an integer from 1 to 1000"),
+                "{err}"
+            );
+        }
         let err = batch_config(&Env::from_pairs([("ENVIRONMENT", "prod")]), "x").unwrap_err();
         assert!(
             err.to_string()

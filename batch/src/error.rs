@@ -51,6 +51,18 @@ pub enum RecordError {
     /// A port (queue, store, notifier) failed.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// The record failed retryably on the last receive its queue allows
+    /// (`maxReceiveCount`): dead-lettered with this reason rather than moved
+    /// without one by the queue's redrive.
+    #[error("failed on receive {receive_count}, the last the queue allows: {last_message}")]
+    RetriesExhausted {
+        /// The last error's code.
+        last_code: &'static str,
+        /// The last error's message.
+        last_message: String,
+        /// The record's receive count.
+        receive_count: u32,
+    },
 }
 
 impl RecordError {
@@ -74,6 +86,7 @@ impl RecordError {
                 | RecordError::Invalid { .. }
                 | RecordError::UnknownEventType(_)
                 | RecordError::IdempotencyKeyReused
+                | RecordError::RetriesExhausted { .. }
         )
     }
 
@@ -88,6 +101,7 @@ impl RecordError {
             RecordError::IdempotencyKeyReused => "IdempotencyKeyReused",
             RecordError::InProgress { .. } => "InProgress",
             RecordError::Port(e) => e.kind.code(),
+            RecordError::RetriesExhausted { .. } => "RetriesExhausted",
         }
     }
 }

@@ -55,6 +55,15 @@ pub trait EventSource: Send + Sync {
         failures: &[(&Self::Record, &RecordError)],
     ) -> impl Future<Output = EntryResults> + Send;
 
+    /// The record's receive count when this receive is the last its source
+    /// allows (SQS: `ApproximateReceiveCount` has reached the queue's
+    /// `maxReceiveCount`): a retryable failure then goes to the dead-letter
+    /// destination with its reason. `None` for other receives, and for
+    /// sources that retry on their own terms.
+    fn last_receive(&self, _record: &Self::Record) -> Option<u32> {
+        None
+    }
+
     /// Delays the redelivery of records that ran and failed retryably.
     fn back_off(&self, records: &[&Self::Record]) -> impl Future<Output = ()> + Send;
 

@@ -347,6 +347,87 @@ async fn each_record_starts_at_its_own_time_on_the_batch_clock() {
     assert!(started[1] <= after + jitter, "{started:?} after {after}");
 }
 
+/// `record` received `count` times.
+fn received(mut record: SqsMessage, count: u32) -> SqsMessage {
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".to_owned(), count.to_string());
+    record
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retryable_failure_on_the_last_allowed_receive_is_dead_lettered_with_its_reason() {
+    let retry = |id: &str, key: &str, count| {
+        received(
+            with_body(id, &format!(r#"{{"key":"{key}","fail":"retry"}}"#)),
+            count,
+        )
+    };
+    let records = || {
+        vec![
+            retry("last", "1", 5),
+            retry("earlier", "2", 4),
+            received(ok("fine", "3"), 5),
+            // Cut off by the deadline on its last receive.
+            received(with_body("late", r#"{"key":"4","sleep_ms":120000}"#), 5),
+        ]
+    };
+    let config = BatchConfig {
+        max_receive_count: Some(5),
+        ..with_dlq()
+    };
+    let h = harness(config);
+    let step = ScriptedStep::default();
+    let report = h
+        .processor
+        .process(&event(records()), &context(), &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["earlier"]);
+    let dead = h.queues.messages(DLQ);
+    let by_id = |id: &str| {
+        dead.iter()
+            .find(|m| m.attribute("OriginalMessageId") == Some(id))
+            .unwrap_or_else(|| panic!("{id} dead-lettered: {dead:?}"))
+    };
+    let last = by_id("last");
+    assert_eq!(last.attribute("ErrorCode"), Some("RetriesExhausted"));
+    assert_eq!(last.attribute("LastErrorCode"), Some("Throttled"));
+    assert_eq!(
+        last.attribute("ErrorMessage"),
+        Some("failed on receive 5, the last the queue allows: Test failed (Throttled): slow down")
+    );
+    assert_eq!(last.attribute("EventType"), Some("ORIGINAL"));
+    let late = by_id("late");
+    assert_eq!(late.attribute("ErrorCode"), Some("RetriesExhausted"));
+    assert_eq!(late.attribute("LastErrorCode"), Some("DeadlineReached"));
+    assert_eq!(dead.len(), 2);
+    assert_eq!(h.metrics.published()[0].sent_to_dlq, 2);
+    let backed_off: Vec<String> = h
+        .queues
+        .visibility_changes()
+        .iter()
+        .map(|(_, c)| c.receipt_handle.clone())
+        .collect();
+    assert_eq!(backed_off, ["rh-earlier"], "a dead letter is not backed off");
+    assert!(
+        !h.store.contains("test#1") && !h.store.contains("test#4"),
+        "claims released"
+    );
+
+    // Without the queue's maxReceiveCount, the queue's redrive moves them: reported failed.
+    let h = harness(with_dlq());
+    let report = h
+        .processor
+        .process(&event(records()), &context(), &ScriptedStep::default())
+        .await
+        .unwrap();
+    let mut failed = failed_ids(&report.response);
+    failed.sort();
+    assert_eq!(failed, ["earlier", "last", "late"]);
+    assert!(h.queues.messages(DLQ).is_empty());
+}
+
 fn fifo(id: &str, group: &str, body: &str) -> SqsMessage {
     record(id, Some(body), FIFO, Some(group))
 }

@@ -77,6 +77,11 @@ pub struct BatchConfig {
     pub dead_letter_queue_url: Option<String>,
     /// Raise the visibility timeout of retryable failures.
     pub visibility_backoff: Option<Backoff>,
+    /// The source queue's `maxReceiveCount`: a record failing retryably on
+    /// that receive is dead-lettered with `ErrorCode=RetriesExhausted` and
+    /// its last error (needs `dead_letter_queue_url`), instead of being moved
+    /// by the queue's redrive without a reason. `None`: the redrive moves it.
+    pub max_receive_count: Option<u32>,
     /// How long a completed idempotency record is kept.
     pub idempotency_ttl: Duration,
     /// Retries of outgoing sends.
@@ -99,6 +104,7 @@ impl Default for BatchConfig {
             error_when_all_retryable: true,
             dead_letter_queue_url: None,
             visibility_backoff: Some(Backoff::default()),
+            max_receive_count: None,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             send_retry: RetryPolicy::default(),
             metrics_timeout: Duration::from_secs(1),

@@ -164,7 +164,9 @@ impl<'a, Src: EventSource> Settlement<'a, Src> {
         for (i, (stage, status)) in stages.into_iter().zip(statuses).enumerate() {
             classified.push(match (stage, status) {
                 (Stage::Refused(e), _) if e.is_permanent() => for_good(e),
-                (Stage::Refused(e), _) => failed(FailureReason::Retryable, e.code()),
+                (Stage::Refused(e), _) => {
+                    self.retry_or_give_up(i, FailureReason::Retryable, e.code(), || e.to_string())
+                }
                 (Stage::Follower { leader }, _) => Pending::Follow(leader),
                 (Stage::Rival { leader }, _) if held.get(leader).copied().unwrap_or(false) => {
                     let e = RecordError::IdempotencyKeyReused;
@@ -176,23 +178,63 @@ impl<'a, Src: EventSource> Settlement<'a, Src> {
                     );
                     for_good(e)
                 }
-                (Stage::Rival { .. }, _) => failed(FailureReason::Retryable, "KeyContended"),
+                (Stage::Rival { .. }, _) => {
+                    self.retry_or_give_up(i, FailureReason::Retryable, "KeyContended", || {
+                        "a record of this batch under the same key, with other content, did not finish"
+                            .to_owned()
+                    })
+                }
                 (Stage::Ready, StepStatus::Succeeded(messages)) => Pending::Send(messages),
                 (Stage::Ready, StepStatus::Duplicate) => Pending::Settled(RecordOutcome::Duplicate),
                 (Stage::Ready, StepStatus::Failed(e)) if e.is_permanent() => for_good(e),
                 (Stage::Ready, StepStatus::Failed(e)) => {
-                    self.ran_and_failed.push(i);
-                    failed(FailureReason::Retryable, e.code())
+                    let pending =
+                        self.retry_or_give_up(i, FailureReason::Retryable, e.code(), || e.to_string());
+                    if matches!(pending, Pending::Settled(_)) {
+                        self.ran_and_failed.push(i);
+                    }
+                    pending
                 }
-                (Stage::Ready, StepStatus::Skipped) => failed(FailureReason::Skipped, "GroupFailed"),
-                (Stage::Ready, StepStatus::NotRun) => failed(FailureReason::Deadline, DEADLINE_REACHED),
+                (Stage::Ready, StepStatus::Skipped) => {
+                    self.retry_or_give_up(i, FailureReason::Skipped, "GroupFailed", || {
+                        "an earlier record of its message group failed".to_owned()
+                    })
+                }
+                (Stage::Ready, StepStatus::NotRun) => {
+                    self.retry_or_give_up(i, FailureReason::Deadline, DEADLINE_REACHED, deadline_message)
+                }
                 (Stage::Ready, StepStatus::Claimed) => {
                     self.releases.push(self.keys.get(i));
-                    failed(FailureReason::Deadline, DEADLINE_REACHED)
+                    self.retry_or_give_up(i, FailureReason::Deadline, DEADLINE_REACHED, deadline_message)
                 }
             });
         }
         classified
+    }
+
+    /// A record failed retryably (`code`, `message`): reported failed for
+    /// a retry, unless this receive is the last its source allows and it has
+    /// a dead-letter destination: then it is dead-lettered with its reason
+    /// (`RetriesExhausted`), rather than moved without one by the redrive.
+    fn retry_or_give_up(
+        &self,
+        i: usize,
+        reason: FailureReason,
+        code: &'static str,
+        message: impl FnOnce() -> String,
+    ) -> Classified {
+        let last_receive = self
+            .source
+            .dead_letter_destination()
+            .and_then(|_| self.source.last_receive(&self.records[i]));
+        match last_receive {
+            None => failed(reason, code),
+            Some(receive_count) => Pending::DeadLetter(Box::new(RecordError::RetriesExhausted {
+                last_code: code,
+                last_message: message(),
+                receive_count,
+            })),
+        }
     }
 
     /// Phase 2: permanent failures to the source's dead-letter destination,
@@ -518,6 +560,11 @@ pub(super) fn follow(sent: Vec<Sent>) -> Vec<RecordOutcome> {
 }
 
 /// A record reported failed.
+/// Why a record the deadline cut off failed.
+fn deadline_message() -> String {
+    "the invocation's deadline came before it finished".to_owned()
+}
+
 fn failed<D, S>(reason: FailureReason, code: &'static str) -> Pending<D, S> {
     Pending::Settled(RecordOutcome::Failed { reason, code })
 }

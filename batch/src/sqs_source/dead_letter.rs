@@ -38,6 +38,9 @@ pub fn dead_letter_message(
             attributes::ORIGINAL_MESSAGE_ID,
             record.message_id().unwrap_or_default().to_owned(),
         );
+    if let RecordError::RetriesExhausted { last_code, .. } = error {
+        message = message.with_attribute(attributes::LAST_ERROR_CODE, *last_code);
+    }
     let mut originals = record.string_attributes();
     originals.retain(|(name, _)| message.attribute(name).is_none());
     originals.sort();

@@ -74,6 +74,11 @@ impl<R: SqsRecord + 'static> EventSource for SqsSource<'_, R> {
         self.config.dead_letter_queue_url.as_deref()
     }
 
+    fn last_receive(&self, record: &R) -> Option<u32> {
+        let max = self.config.max_receive_count?;
+        record.receive_count().filter(|count| *count >= max)
+    }
+
     async fn dead_letter(&self, failures: &[(&R, &RecordError)]) -> EntryResults {
         let Some(dlq) = self.dead_letter_destination() else {
             return Vec::new();

@@ -58,6 +58,7 @@ fn processor(stage: &Stage, spec: &RunSpec, pipeline: &Pipeline) -> BatchProcess
     let config = BatchConfig {
         service: stage.function.name().to_owned(),
         dead_letter_queue_url: Some(pipeline.queues.dlq(stage.source).to_owned()),
+        max_receive_count: Some(settings::MAX_RECEIVE_COUNT),
         sqs_endpoint_url: Some(
             spec.endpoint_url
                 .clone()
