@@ -7,11 +7,15 @@
 //! - [`workload`]: generate SQS events of orders for benchmarks and load.
 //! - [`send`]: send generated orders to a real queue, one by one or in batches.
 //! - [`redrive`]: move a dead-letter queue's messages back to their source.
+//! - [`dlq`]: what a dead-letter queue holds and why, read without consuming it
+//!   ([`dead_letters`]: reading a queue that way).
 //! - [`sqs_client`]: the SQS client these two use, counting its calls.
 //! - [`ranges`]: the range checks of numeric flags, the same in every command.
 #![forbid(unsafe_code)]
 
 pub mod consume;
+pub mod dead_letters;
+pub mod dlq;
 pub mod invoke;
 pub mod ranges;
 pub mod redrive;

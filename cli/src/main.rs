@@ -74,6 +74,34 @@ enum Command {
     /// Print an order's status and history from the orders table. Exits 1
     /// when no order has the ID, 2 when no order can have it.
     Status(StatusArgs),
+    /// Dead-letter queues: see what one holds before deciding to redrive it.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Read a DLQ without consuming it (every message is visible again at
+    /// once), group its messages by ErrorCode (RetriesExhausted ones by their
+    /// last error too), and show samples: message ID, order ID, correlation
+    /// ID, when it failed, the error. Exits 1 when the queue cannot be read.
+    Inspect(DlqInspectArgs),
+}
+
+#[derive(Args)]
+struct DlqInspectArgs {
+    /// The dead-letter queue's URL.
+    #[arg(long)]
+    dlq: String,
+    /// Samples shown for each reason.
+    #[arg(long, default_value_t = 3)]
+    samples: usize,
+    /// An endpoint that speaks SQS (a local server); credentials default to dummy ones.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -195,6 +223,7 @@ fn main() -> ExitCode {
         Command::Send(args) => report_failure(run_send(args)),
         Command::Redrive(args) => report_failure(run_redrive(args)),
         Command::Status(args) => report_failure(run_status(args)),
+        Command::Dlq(DlqCommand::Inspect(args)) => report_failure(run_dlq_inspect(args)),
         Command::GenerateEvent(spec) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match generate_event(&spec, &mut out).and_then(|invalid| {
@@ -396,6 +425,21 @@ fn run_redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn run_dlq_inspect(args: DlqInspectArgs) -> anyhow::Result<ExitCode> {
+    let report = runtime()?.block_on(async {
+        let (client, _) = sqs_client(args.endpoint_url.as_deref()).await;
+        let sqs = SqsQueues::new(client);
+        orderflow::dlq::inspect(&sqs, &sqs, &args.dlq, args.samples).await
+    });
+    let report = report.context("cannot read the dead-letter queue")?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_pipeline(spec: &RunSpec) -> ExitCode {

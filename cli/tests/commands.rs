@@ -167,3 +167,71 @@ async fn status_prints_an_orders_history_from_the_table() {
     let invalid = status(&["ord 8", "--table", &table]);
     assert_eq!(invalid.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn dlq_inspect_groups_by_reason_and_leaves_every_message_visible() {
+    use aws_sdk_sqs::types::MessageAttributeValue;
+    let client = aws_sdk_sqs::Client::new(&sdk_config(moto()).await);
+    let dlq = create_queue(&client, &unique("cli-inspect-dlq"), &[]).await;
+    let letters: [(&str, &[(&str, &str)]); 5] = [
+        (
+            r#"{"orderId":"ord-1"}"#,
+            &[("ErrorCode", "ValidationFailed"), ("CorrelationId", "c-1")],
+        ),
+        (r#"{"orderId":"ord-2"}"#, &[("ErrorCode", "ValidationFailed")]),
+        (r#"{"orderId":"ord-3"}"#, &[("ErrorCode", "ValidationFailed")]),
+        (
+            r#"{"orderId":"ord-4"}"#,
+            &[("ErrorCode", "RetriesExhausted"), ("LastErrorCode", "Throttled")],
+        ),
+        ("moved by the redrive", &[]),
+    ];
+    for (body, attributes) in letters {
+        let mut send = client.send_message().queue_url(&dlq.url).message_body(body);
+        for (name, value) in attributes {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(*value)
+                .build()
+                .expect("an attribute");
+            send = send.message_attributes(*name, value);
+        }
+        send.send().await.expect("a dead letter");
+    }
+    let output = orderflow(&["dlq", "inspect", "--dlq", &dlq.url, "--samples", "2"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let inspected = report(&output);
+    assert_eq!(inspected["messages"], 5, "{inspected}");
+    let groups: Vec<(String, u64, usize)> = inspected["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["errorCode"].as_str().unwrap_or_default().to_owned(),
+                g["messages"].as_u64().unwrap_or_default(),
+                g["samples"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("ValidationFailed".to_owned(), 3, 2),
+            ("RetriesExhausted".to_owned(), 1, 1),
+            ("maxReceiveCount".to_owned(), 1, 1)
+        ]
+    );
+    assert_eq!(inspected["groups"][0]["samples"][0]["orderId"], "ord-1");
+    assert_eq!(inspected["groups"][0]["samples"][0]["correlationId"], "c-1");
+    assert_eq!(inspected["groups"][1]["lastErrorCodes"]["Throttled"], 1);
+    assert_eq!(
+        orderflow_tests::visible_and_hidden(&client, &dlq.url).await,
+        (5, 0),
+        "nothing consumed, nothing left hidden"
+    );
+}

@@ -21,7 +21,8 @@ pub const EVENT_VERSION: &str = "1.0";
 /// batch processor's own, and the order's.
 pub mod attribute {
     pub use orderflow_batch::attributes::{
-        CORRELATION_ID, ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, FAILED_AT, ORIGINAL_MESSAGE_ID, SOURCE_QUEUE,
+        CORRELATION_ID, ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, FAILED_AT, LAST_ERROR_CODE,
+        ORIGINAL_MESSAGE_ID, SOURCE_QUEUE,
     };
     /// `high` when the order's total is over 1000, else `normal`. On orders.
     pub const PRIORITY: &str = "Priority";

@@ -42,7 +42,9 @@ pub fn dead_letter_message(
         message = message.with_attribute(attributes::LAST_ERROR_CODE, *last_code);
     }
     let mut originals = record.string_attributes();
-    originals.retain(|(name, _)| message.attribute(name).is_none());
+    // A stale `LastErrorCode` of an earlier dead-lettering (moved back by
+    // SQS's own redrive, which keeps attributes) would mislead.
+    originals.retain(|(name, _)| message.attribute(name).is_none() && *name != attributes::LAST_ERROR_CODE);
     originals.sort();
     for (name, value) in originals
         .into_iter()

@@ -10,11 +10,12 @@ use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_orders::contracts::attribute;
 
 /// DLQ diagnostics the receive path drops (see [the redrive documentation](super)).
-pub const DROPPED_ATTRIBUTES: [&str; 4] = [
+pub const DROPPED_ATTRIBUTES: [&str; 5] = [
     attribute::ERROR_CODE,
     attribute::ERROR_MESSAGE,
     attribute::FAILED_AT,
     attribute::SOURCE_QUEUE,
+    attribute::LAST_ERROR_CODE,
 ];
 
 /// The send entry for a DLQ message: same body, its attributes but the DLQ

@@ -17,9 +17,9 @@
 //!
 //! What the receive path changes: each message keeps its body and message
 //! attributes (with their data types), except the DLQ diagnostics
-//! `ErrorCode`, `ErrorMessage`, `FailedAt` and `SourceQueue`, which describe
+//! `ErrorCode`, `ErrorMessage`, `FailedAt`, `SourceQueue` and `LastErrorCode`, which describe
 //! the failure the fix addressed: a redriven message carrying them would look
-//! like a fresh failure in logs, and they use up 4 of SQS's 10 attributes.
+//! like a fresh failure in logs, and they use up 5 of SQS's 10 attributes.
 //! `OriginalMessageId` stays, to trace the message to its first delivery (a
 //! new failure overwrites it). The move task keeps every attribute. On a FIFO
 //! target each message keeps its message group, and its deduplication ID is
