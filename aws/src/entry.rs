@@ -37,7 +37,7 @@ pub async fn serve_consumer<S>(
 where
     S: RecordStep + 'static,
 {
-    orderflow_batch::telemetry::init("info");
+    orderflow_batch::telemetry::init(function, "info");
     let env = Env::from_process();
     let error = |source| StartError { function, source };
     let config = batch_config(&env, function).map_err(error)?;
@@ -58,7 +58,7 @@ pub async fn serve_stream_consumer<S>(
 where
     S: RecordStep<dyn StreamRecord> + 'static,
 {
-    orderflow_batch::telemetry::init("info");
+    orderflow_batch::telemetry::init(function, "info");
     let env = Env::from_process();
     let error = |source| StartError { function, source };
     let config = batch_config(&env, function).map_err(error)?;
@@ -77,7 +77,7 @@ pub async fn start<C>(
     function: &'static str,
     build: impl FnOnce(&dyn StepPorts) -> Result<C, ConfigError>,
 ) -> Result<C, StartError> {
-    orderflow_batch::telemetry::init("info");
+    orderflow_batch::telemetry::init(function, "info");
     let env = Env::from_process();
     let error = |source| StartError { function, source };
     let adapters = Adapters::without_idempotency_from_env(&env)

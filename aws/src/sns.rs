@@ -52,7 +52,7 @@ impl Notifier for SnsNotifier {
             .send()
             .await
             .map_err(|e| classify("Publish", e))?;
-        tracing::info!(orderId = %notification.order_id, template = notification.template.name(), "customer notified");
+        tracing::info!(order_id = %notification.order_id, template = notification.template.name(), "customer notified");
         Ok(())
     }
 }

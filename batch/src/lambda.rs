@@ -1,16 +1,20 @@
 //! Running a [`RecordStep`] as a Lambda function on `lambda_runtime`.
 //!
 //! Invocations are decoded into the lean [`SqsBatch`] (or, for a DynamoDB
-//! stream, [`StreamBatch`]), which holds only what the processor reads.
+//! stream, [`StreamBatch`]), which holds only what the processor reads, and
+//! each runs in its [`invocation_span`], so every line it logs carries its
+//! request ID, cold start and trace ID.
 
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsBatchResponse;
 use lambda_runtime::{LambdaEvent, service_fn};
+use tracing::Instrument;
 
 use crate::processor::{BatchError, BatchProcessor, InvocationContext, RecordStep};
 use crate::sqs::SqsBatch;
 use crate::stream_source::{StreamBatch, StreamRecord};
+use crate::telemetry::invocation_span;
 
 /// Serves SQS invocations until the runtime stops: each event goes through
 /// `processor` with `step`, and its `batchItemFailures` response goes back.
@@ -34,7 +38,11 @@ async fn handle<S: RecordStep>(
     event: LambdaEvent<SqsBatch>,
 ) -> Result<SqsBatchResponse, BatchError> {
     let context = InvocationContext::from_lambda(&event.context);
-    processor.handle(&event.payload, &context, step).await
+    let span = invocation_span(&event.context.request_id, event.context.xray_trace_id.as_deref());
+    processor
+        .handle(&event.payload, &context, step)
+        .instrument(span)
+        .await
 }
 
 /// Serves DynamoDB Streams invocations until the runtime stops: each event
@@ -51,7 +59,11 @@ where
         let step = Arc::clone(&step);
         async move {
             let context = InvocationContext::from_lambda(&event.context);
-            processor.handle_stream(&event.payload, &context, &*step).await
+            let span = invocation_span(&event.context.request_id, event.context.xray_trace_id.as_deref());
+            processor
+                .handle_stream(&event.payload, &context, &*step)
+                .instrument(span)
+                .await
         }
     }))
     .await

@@ -1,4 +1,4 @@
-//! Each record's log lines carry its `messageId` and `correlationId`.
+//! Each record's log lines carry its `message_id` and `correlation_id`.
 //!
 //! In its own test binary: tracing caches per-callsite interest process-wide,
 //! so a subscriber installed by one test can miss events whose callsites other
@@ -90,7 +90,7 @@ async fn each_record_logs_within_a_span_carrying_message_and_correlation_ids() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|v| v["message"] == "record failed")
         .expect("a log line for the failed record");
-    assert_eq!(failed_line["span"]["messageId"], "m-retry");
-    assert_eq!(failed_line["span"]["correlationId"], "corr-fail-k1");
+    assert_eq!(failed_line["message_id"], "m-retry");
+    assert_eq!(failed_line["correlation_id"], "corr-fail-k1");
     assert_eq!(failed_line["code"], "Throttled");
 }

@@ -210,12 +210,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Quiet by default: stdout is the response, stderr the summary. RUST_LOG=info shows each record.
     // A long-running consumer logs what it does.
-    let level = if matches!(cli.command, Command::Consume(_)) {
-        "info"
-    } else {
-        "error"
+    let (service, level) = match &cli.command {
+        Command::Consume(args) => (args.function.name(), "info"),
+        _ => ("orderflow", "error"),
     };
-    orderflow_batch::telemetry::init(level);
+    orderflow_batch::telemetry::init(service, level);
     match cli.command {
         Command::Consume(args) => run_consume(args),
         Command::Invoke { function, events } => run_invoke(function, &events),

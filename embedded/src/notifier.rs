@@ -46,11 +46,11 @@ impl Notifier for InMemoryNotifier {
         let mut sent = lock(&self.sent);
         if !sent.1.insert(notification.deduplication_id.clone()) {
             self.deduplicated.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(orderId = %notification.order_id, "notification already delivered: deduplicated");
+            tracing::info!(order_id = %notification.order_id, "notification already delivered: deduplicated");
             return Ok(());
         }
         tracing::info!(
-            orderId = %notification.order_id,
+            order_id = %notification.order_id,
             template = notification.template.name(),
             "customer notified"
         );
@@ -67,7 +67,7 @@ pub struct LogNotifier;
 impl Notifier for LogNotifier {
     async fn notify(&self, notification: &CustomerNotification) -> Result<(), PortError> {
         tracing::info!(
-            orderId = %notification.order_id,
+            order_id = %notification.order_id,
             template = notification.template.name(),
             "customer notified (no topic configured: logged only)"
         );

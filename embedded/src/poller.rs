@@ -22,6 +22,7 @@ use orderflow_batch::publish::change_visibility;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
+use tracing::Instrument;
 use tracing::{debug, info, warn};
 
 /// How a mapping polls and invokes.
@@ -73,9 +74,12 @@ pub struct ProcessorHandler<S> {
 #[async_trait]
 impl<S: RecordStep + 'static> BatchHandler for ProcessorHandler<S> {
     async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
-        let context = InvocationContext::with_timeout(uuid::Uuid::new_v4().to_string(), self.timeout);
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let span = orderflow_batch::telemetry::invocation_span(&request_id, None);
+        let context = InvocationContext::with_timeout(request_id, self.timeout);
         self.processor
             .handle(&event, &context, &self.step)
+            .instrument(span)
             .await
             .map_err(|e| e.to_string())
     }

@@ -19,7 +19,7 @@ pub async fn record_transition(
 ) -> Result<TransitionOutcome, PortError> {
     let outcome = orders.record(order_id, transition).await?;
     if outcome == TransitionOutcome::UnknownOrder {
-        tracing::warn!(orderId = %order_id, status = transition.status.as_str(), "the order of record has no such order");
+        tracing::warn!(order_id = %order_id, status = transition.status.as_str(), "the order of record has no such order");
     }
     Ok(outcome)
 }
@@ -60,7 +60,7 @@ pub async fn record_failure(
     let failed = Transition::new(OrderStatus::Failed, at).with(detail::ERROR_CODE, code);
     let outcome = orders.record(&order_id, &failed).await?;
     if outcome == TransitionOutcome::Applied {
-        tracing::info!(orderId = %order_id, errorCode = code, "{FAILED_LOG_MESSAGE}");
+        tracing::info!(order_id = %order_id, error_code = code, "{FAILED_LOG_MESSAGE}");
     }
     Ok(outcome)
 }

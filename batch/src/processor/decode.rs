@@ -64,8 +64,8 @@ pub(super) fn decode_all<Src: EventSource, S: RecordStep<Src::StepRecord>>(
                 let correlation_id = Src::fallback_correlation_id(record);
                 let span = info_span!(
                     "record",
-                    messageId = Src::record_id(record).unwrap_or_default(),
-                    correlationId = %correlation_id
+                    message_id = Src::record_id(record).unwrap_or_default(),
+                    correlation_id = %correlation_id
                 );
                 span.in_scope(
                     || warn!(code = e.code(), error = %e, permanent = e.is_permanent(), "record rejected"),
@@ -89,7 +89,7 @@ pub(super) fn decode_all<Src: EventSource, S: RecordStep<Src::StepRecord>>(
             None => match leaders.get(keys.get(i)) {
                 Some(&leader) if fingerprints[leader] == fingerprints[i] => {
                     debug!(
-                        messageId = Src::record_id(&records[i]),
+                        message_id = Src::record_id(&records[i]),
                         "same business key as an earlier record"
                     );
                     Stage::Follower { leader }

@@ -193,7 +193,7 @@ impl BatchProcessor {
             match told.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    warn!(messageId = Src::record_id(record).unwrap_or_default(), error = %e, "could not record a dead-lettered input")
+                    warn!(message_id = Src::record_id(record).unwrap_or_default(), error = %e, "could not record a dead-lettered input")
                 }
                 Err(_) => {
                     warn!("deadline margin reached while recording dead-lettered inputs");

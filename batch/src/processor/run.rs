@@ -244,7 +244,7 @@ impl BatchProcessor {
         };
         let correlation_id = run.correlation_ids.get(i);
         let started_at = run.wall_at(started);
-        let span = info_span!("record", messageId = message_id, correlationId = correlation_id);
+        let span = info_span!("record", message_id = message_id, correlation_id = correlation_id);
         let record_run = async {
             let claim = self
                 .idempotency

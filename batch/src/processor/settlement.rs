@@ -171,7 +171,7 @@ impl<'a, Src: EventSource> Settlement<'a, Src> {
                 (Stage::Rival { leader }, _) if held.get(leader).copied().unwrap_or(false) => {
                     let e = RecordError::IdempotencyKeyReused;
                     warn!(
-                        messageId = Src::record_id(&self.records[i]).unwrap_or_default(),
+                        message_id = Src::record_id(&self.records[i]).unwrap_or_default(),
                         code = e.code(),
                         error = %e,
                         "record rejected"
@@ -278,7 +278,7 @@ impl<'a, Src: EventSource> Settlement<'a, Src> {
                     Some(Ok(())) => RecordOutcome::DeadLettered { code: error.code() },
                     Some(Err(send_error)) => {
                         warn!(
-                            messageId = Src::record_id(&self.records[i]).unwrap_or_default(),
+                            message_id = Src::record_id(&self.records[i]).unwrap_or_default(),
                             error = %send_error,
                             "could not dead-letter a permanently failed record; reporting it failed"
                         );

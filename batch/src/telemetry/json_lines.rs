@@ -21,11 +21,14 @@ use crate::json::write_json_string;
 /// spans allocate nothing once warm.
 const SPARE_SPANS: usize = 64;
 
-/// A layer that writes each event as one flat JSON object a line:
-/// `timestamp` (RFC 3339, UTC), `level`, the event's fields (`message` among
-/// them), and the current span's fields under `span` with its `name`. The
-/// shape of tracing-subscriber's JSON format with `flatten_event(true)` and
-/// `with_current_span(true)`.
+/// A layer that writes each event as one flat JSON object a line, in the
+/// keys Powertools' users query: `timestamp` (RFC 3339, UTC), `level`, the
+/// process's constant fields (`service`, `function_name`), the fields of
+/// every span the event is in, outermost first (the invocation's
+/// `function_request_id`, `cold_start`, `xray_trace_id`; the record's
+/// `message_id`, `correlation_id`), then the event's own (`message` among
+/// them). A key repeated by an inner span or the event is written again,
+/// and JSON readers keep the last.
 ///
 /// It runs on any subscriber with a span registry
 /// ([`tracing_subscriber::registry()`]), so other layers (OpenTelemetry,
@@ -33,6 +36,8 @@ const SPARE_SPANS: usize = 64;
 pub struct JsonLines<W> {
     writer: W,
     spans: Mutex<OpenSpans>,
+    /// The constant fields as JSON members, each after a comma.
+    constant: String,
 }
 
 /// The fields of every open span, by span ID.
@@ -48,7 +53,19 @@ impl<W> JsonLines<W> {
         JsonLines {
             writer,
             spans: Mutex::default(),
+            constant: String::new(),
         }
+    }
+
+    /// The layer with `fields` (name, value) on every line, e.g. `service`.
+    pub fn with_constant_fields(mut self, fields: &[(&str, &str)]) -> Self {
+        for (name, value) in fields {
+            self.constant.push(',');
+            write_json_string(&mut self.constant, name);
+            self.constant.push(':');
+            write_json_string(&mut self.constant, value);
+        }
+        self
     }
 
     fn spans(&self) -> MutexGuard<'_, OpenSpans> {
@@ -95,24 +112,23 @@ where
             line.push_str(",\"level\":\"");
             line.push_str(event.metadata().level().as_str());
             line.push('"');
+            line.push_str(&self.constant);
+            if let Some(scope) = ctx.event_scope(event) {
+                let spans = self.spans();
+                for span in scope.from_root() {
+                    if let Some(fields) = spans.fields.get(&span.id().into_u64())
+                        && !fields.is_empty()
+                    {
+                        line.push(',');
+                        fields.write_members(line);
+                    }
+                }
+            }
             let before_fields = line.len();
             line.push(',');
             event.record(&mut JsonObject::new(line));
             if line.len() == before_fields + 1 {
                 line.truncate(before_fields); // no fields: no comma
-            }
-            if let Some(span) = ctx.event_span(event) {
-                // `"span":{"messageId":"m-1","name":"record"}`
-                line.push_str(",\"span\":{");
-                if let Some(fields) = self.spans().fields.get(&span.id().into_u64())
-                    && !fields.is_empty()
-                {
-                    fields.write_members(line);
-                    line.push(',');
-                }
-                line.push_str("\"name\":");
-                write_json_string(line, span.name());
-                line.push('}');
             }
             line.push_str("}\n");
             // A log line that cannot be written is dropped: logging never fails the work.

@@ -12,6 +12,14 @@ impl MemoryWriter {
         let bytes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         String::from_utf8_lossy(&bytes).into_owned()
     }
+
+    /// Forgets everything written so far.
+    pub fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
 }
 
 impl std::io::Write for MemoryWriter {

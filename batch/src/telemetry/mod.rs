@@ -1,9 +1,13 @@
 //! Logging: JSON lines in Lambda, readable text locally.
 //!
-//! In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) every line is a JSON object with
-//! the current span's fields, so each record's lines carry its `messageId` and
-//! `correlationId`. The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's
-//! advanced logging controls), else `RUST_LOG`, else the given default.
+//! In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) every line is a flat JSON object
+//! in the keys Powertools' users query: `service`, `function_name`, the
+//! invocation's `function_request_id`, `cold_start` and `xray_trace_id`
+//! ([`invocation_span`]), and a record's `message_id` and `correlation_id`.
+//! The level comes from `LOG_LEVEL` (Powertools' name, set by the user), else
+//! `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else
+//! `RUST_LOG`, else the given default; `LOG_SAMPLE_RATE` (0 to 1) logs that
+//! fraction of invocations at debug level too ([`sampling`]).
 //!
 //! The JSON lines come from a layer, [`JsonLines`], on tracing-subscriber's
 //! span registry: other layers (OpenTelemetry, X-Ray) stack beside it
@@ -14,8 +18,10 @@
 //! ([`Targets`]: `info`, `warn,orderflow_batch=debug`).
 
 mod event_fields;
+mod invocation;
 mod json_lines;
 mod memory_writer;
+pub mod sampling;
 mod span_fields;
 
 use tracing::Subscriber;
@@ -25,12 +31,46 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt as _;
 
+pub use invocation::{invocation_span, trace_root};
 pub use json_lines::JsonLines;
 pub use memory_writer::MemoryWriter;
+pub use sampling::SampledTargets;
 
-/// Installs the global subscriber once; later calls do nothing.
-pub fn init(default_level: &str) {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+/// The keys and settings of a Lambda function's lines, from its environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LambdaLogging {
+    /// `service`: `POWERTOOLS_SERVICE_NAME`, else `SERVICE_NAME`, else the function's step.
+    pub service: String,
+    /// `function_name`: `AWS_LAMBDA_FUNCTION_NAME`, else the service.
+    pub function_name: String,
+    /// `LOG_SAMPLE_RATE`: the fraction of invocations logged at debug level.
+    pub sample_rate: f64,
+}
+
+impl LambdaLogging {
+    /// The settings from the process's environment, for the step `service`;
+    /// a `LOG_SAMPLE_RATE` that is not a number from 0 to 1 is 0.
+    pub fn from_env(service: &str) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let service = var("POWERTOOLS_SERVICE_NAME")
+            .or_else(|| var("SERVICE_NAME"))
+            .unwrap_or_else(|| service.to_owned());
+        LambdaLogging {
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| service.clone()),
+            service,
+            sample_rate: var("LOG_SAMPLE_RATE")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|r| (0.0..=1.0).contains(r))
+                .unwrap_or(0.0),
+        }
+    }
+}
+
+/// Installs the global subscriber once for the function (or command)
+/// `service`; later calls do nothing.
+pub fn init(service: &str, default_level: &str) {
+    let level = std::env::var("LOG_LEVEL")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| default_level.to_owned())
         .to_ascii_lowercase();
@@ -49,8 +89,10 @@ pub fn init(default_level: &str) {
             .parse::<Targets>()
             .or_else(|_| default_level.parse())
             .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
+        let logging = LambdaLogging::from_env(service);
+        sampling::set_sample_rate(logging.sample_rate);
         // Lambda captures stdout and stderr alike; stdout stays free for EMF metrics lines.
-        let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stderr));
+        let _ = tracing::subscriber::set_global_default(lambda_subscriber(filter, std::io::stderr, &logging));
     } else {
         let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new(default_level));
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -88,6 +130,24 @@ where
         .with(json_layer(writer))
 }
 
+/// The subscriber [`init`] installs in Lambda: [`json_subscriber`]'s, with
+/// `service` and `function_name` on every line and sampled debug logging.
+pub fn lambda_subscriber<W>(
+    filter: Targets,
+    writer: W,
+    logging: &LambdaLogging,
+) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::registry()
+        .with(SampledTargets::new(filter, logging.sample_rate > 0.0))
+        .with(json_layer(writer).with_constant_fields(&[
+            ("service", &logging.service),
+            ("function_name", &logging.function_name),
+        ]))
+}
+
 /// The [`JsonLines`] layer alone, to stack with other layers on a registry.
 pub fn json_layer<W>(writer: W) -> JsonLines<W>
 where
@@ -108,7 +168,7 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             let forged = "c-1\r\n2026-12-05T00:00:00Z  INFO forged: everything is fine";
             let forged = forged.replace("\\r", "\r").replace("\\n", "\n");
-            let span = tracing::info_span!("record", correlationId = %forged, messageId = "m\u{7}1");
+            let span = tracing::info_span!("record", correlation_id = %forged, message_id = "m\u{7}1");
             span.in_scope(|| tracing::warn!(error = %"bad\nvalue", "record\rfailed"));
         });
         let text = lines.contents();
@@ -151,12 +211,12 @@ mod tests {
     }
 
     #[test]
-    fn lambda_lines_are_flat_with_the_span_and_the_level_filter() {
+    fn lambda_lines_are_flat_with_the_spans_fields_and_the_level_filter() {
         let lines = MemoryWriter::default();
         let writer = lines.clone();
         let subscriber = json_subscriber("info".parse().unwrap(), move || writer.clone());
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("record", messageId = "m-1", correlationId = "c-1");
+            let span = tracing::info_span!("record", message_id = "m-1", correlation_id = "c-1");
             span.in_scope(|| {
                 tracing::debug!("filtered out");
                 tracing::warn!(code = "X", error = %"a \"quoted\"\nreason", "inside");
@@ -180,17 +240,16 @@ mod tests {
         assert_eq!(line["message"], "inside");
         assert_eq!(line["code"], "X");
         assert_eq!(line["error"], "a \"quoted\"\nreason");
-        assert_eq!(line["span"]["messageId"], "m-1");
-        assert_eq!(line["span"]["correlationId"], "c-1");
-        assert_eq!(line["span"]["name"], "record");
+        assert_eq!(line["message_id"], "m-1");
+        assert_eq!(line["correlation_id"], "c-1");
         assert_eq!(
             (lines[1]["message"].as_str(), lines[1]["count"].as_u64()),
             (Some("outside"), Some(2))
         );
-        assert!(lines[1].get("span").is_none(), "{}", lines[1]);
+        assert!(lines[1].get("message_id").is_none(), "{}", lines[1]);
         assert_eq!(lines[2]["level"], "ERROR");
         assert_eq!(lines[2]["failed"], true);
-        assert_eq!(lines[2]["span"], serde_json::json!({"name": "empty"}));
+        assert_eq!(lines[2].as_object().map(|o| o.len()), Some(3), "{}", lines[2]);
         assert!(
             line.get("fields").is_none() && line.get("spans").is_none(),
             "{line}"
@@ -212,17 +271,17 @@ mod tests {
         let lines = lines_of("info", || {
             let span = tracing::info_span!(
                 "record",
-                messageId = "m-1",
-                correlationId = "quote \" back\\slash \n tab\t \u{1}",
+                message_id = "m-1",
+                correlation_id = "quote \" back\\slash \n tab\t \u{1}",
                 count = 3u64,
                 late = tracing::field::Empty
             );
             span.record("late", "filled");
             span.in_scope(|| tracing::warn!(code = "X", "inside"));
         });
-        let span = &lines[0]["span"];
-        assert_eq!(span["messageId"], "m-1");
-        assert_eq!(span["correlationId"], "quote \" back\\slash \n tab\t \u{1}");
+        let span = &lines[0];
+        assert_eq!(span["message_id"], "m-1");
+        assert_eq!(span["correlation_id"], "quote \" back\\slash \n tab\t \u{1}");
         assert_eq!(span["count"], 3);
         assert_eq!(span["late"], "filled");
         assert_eq!(lines[0]["code"], "X");
@@ -242,7 +301,7 @@ mod tests {
             );
             span.in_scope(|| tracing::info!("inside"));
         });
-        let span = &lines[0]["span"];
+        let span = &lines[0];
         assert_eq!(span["negative"], -7);
         assert_eq!(span["retried"], true);
         assert_eq!(span["ratio"], 0.25);
@@ -280,7 +339,7 @@ mod tests {
             .with(json_layer(move || writer.clone()))
             .with(counting.clone());
         tracing::subscriber::with_default(subscriber, || {
-            tracing::info_span!("record", messageId = "m-1").in_scope(|| {
+            tracing::info_span!("record", message_id = "m-1").in_scope(|| {
                 tracing::info!("one");
                 tracing::debug!("filtered for both layers");
             });
@@ -291,44 +350,45 @@ mod tests {
         let text = lines.contents();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2, "{text}");
-        assert_eq!(lines[0]["span"]["messageId"], "m-1");
+        assert_eq!(lines[0]["message_id"], "m-1");
         assert_eq!(lines[1]["message"], "two");
     }
 
     #[test]
-    fn the_innermost_entered_span_is_the_current_one() {
+    fn a_line_carries_every_enclosing_spans_fields_and_the_innermost_wins() {
         let lines = lines_of("info", || {
-            let outer = tracing::info_span!("invocation", requestId = "r-1");
+            let outer = tracing::info_span!("invocation", function_request_id = "r-1", shared = "outer");
             let _outer = outer.enter();
-            tracing::info_span!("record", messageId = "m-1").in_scope(|| tracing::info!("in the record"));
+            tracing::info_span!("record", message_id = "m-1", shared = "inner")
+                .in_scope(|| tracing::info!("in the record"));
             tracing::info!("between records");
             assert_eq!(
                 tracing::Span::current().metadata().map(|m| m.name()),
                 Some("invocation")
             );
         });
-        assert_eq!(lines[0]["span"]["messageId"], "m-1");
-        assert_eq!(lines[0]["span"]["name"], "record");
-        assert_eq!(
-            lines[1]["span"],
-            serde_json::json!({"requestId": "r-1", "name": "invocation"})
-        );
+        assert_eq!(lines[0]["message_id"], "m-1");
+        assert_eq!(lines[0]["function_request_id"], "r-1");
+        assert_eq!(lines[0]["shared"], "inner");
+        assert_eq!(lines[1]["function_request_id"], "r-1");
+        assert_eq!(lines[1]["shared"], "outer");
+        assert!(lines[1].get("message_id").is_none(), "{}", lines[1]);
     }
 
     #[test]
     fn a_closed_span_leaves_nothing_behind_for_the_next_one() {
         let lines = lines_of("info", || {
             for id in ["m-1", "m-2"] {
-                let span = tracing::info_span!("record", messageId = id);
+                let span = tracing::info_span!("record", message_id = id);
                 let clone = span.clone();
                 drop(span);
                 clone.in_scope(|| tracing::info!("kept open by its clone"));
             }
             tracing::info_span!("record").in_scope(|| tracing::info!("no fields"));
         });
-        assert_eq!(lines[0]["span"]["messageId"], "m-1");
-        assert_eq!(lines[1]["span"]["messageId"], "m-2");
-        assert_eq!(lines[2]["span"], serde_json::json!({"name": "record"}));
+        assert_eq!(lines[0]["message_id"], "m-1");
+        assert_eq!(lines[1]["message_id"], "m-2");
+        assert!(lines[2].get("message_id").is_none(), "{}", lines[2]);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use orderflow_embedded::{
 };
 use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS, ORDERS};
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::{Event, Function, Trigger};
 
@@ -134,10 +135,17 @@ impl Instance {
         }
     }
 
-    /// Runs the function's handler on `event`.
+    /// Runs the function's handler on `event`, in an invocation's span as
+    /// Lambda's would be (its lines carry `function_request_id` and `cold_start`).
     pub async fn invoke(&self, event: &Event) -> Result<Outcome, WrongEvent> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let span = orderflow_batch::telemetry::invocation_span(&request_id, None);
+        self.invoke_in(event, &request_id).instrument(span).await
+    }
+
+    async fn invoke_in(&self, event: &Event, request_id: &str) -> Result<Outcome, WrongEvent> {
         // Lambda's longest timeout: nothing in a local run is cut off by the deadline.
-        let context = InvocationContext::with_timeout("local-invoke", Duration::from_secs(900));
+        let context = InvocationContext::with_timeout(request_id, Duration::from_secs(900));
         let processor = &self.processor;
         let (records, result) = match (&self.handler, event) {
             (Handler::OrderApi(config), Event::HttpApi(request)) => {

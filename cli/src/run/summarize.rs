@@ -29,7 +29,7 @@ async fn read_statuses(orders: &dyn OrderStore, sent: &SentOrders) -> HashMap<St
                 statuses.insert(order_id.clone(), record.status);
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(orderId = %order_id, error = %e, "could not read the order's status"),
+            Err(e) => tracing::warn!(order_id = %order_id, error = %e, "could not read the order's status"),
         }
     }
     statuses

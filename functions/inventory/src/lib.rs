@@ -167,7 +167,7 @@ impl RecordStep for InventoryStep {
                 },
             ),
             StockDecision::Rejected(event) => {
-                tracing::info!(orderId = %event.order_id, short = event.shortages.len(), "order rejected for stock");
+                tracing::info!(order_id = %event.order_id, short = event.shortages.len(), "order rejected for stock");
                 (
                     &self.routes.rejected,
                     EventMessage {

@@ -113,7 +113,7 @@ fn path_with_stage(request: &ApiGatewayV2httpRequest) -> String {
 fn refused(request: &ApiGatewayV2httpRequest, error: &ApiError) -> ApiGatewayV2httpResponse {
     let correlation_id = fallback_correlation_id(&Headers(&request.headers));
     let response = {
-        let span = tracing::info_span!("request", correlationId = %correlation_id);
+        let span = tracing::info_span!("request", correlation_id = %correlation_id);
         span.in_scope(|| error_response(error, &correlation_id))
     };
     let (parts, body) = response.into_parts();

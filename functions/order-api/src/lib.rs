@@ -151,11 +151,11 @@ async fn accept_order(order: &OrderCreated, config: &Config) -> Result<String, A
         .map_err(ApiError::Store)?;
     match acceptance {
         Acceptance::Accepted => {
-            tracing::info!(orderId = %order.order_id, status = 202, "{ACCEPTED_LOG_MESSAGE}");
+            tracing::info!(order_id = %order.order_id, status = 202, "{ACCEPTED_LOG_MESSAGE}");
             Ok(order.correlation_id.clone())
         }
         Acceptance::AlreadyAccepted { correlation_id } => {
-            tracing::info!(orderId = %order.order_id, status = 202, "order accepted before: a retry");
+            tracing::info!(order_id = %order.order_id, status = 202, "order accepted before: a retry");
             Ok(correlation_id)
         }
         Acceptance::Conflict => Err(ApiError::Conflict {
@@ -170,11 +170,11 @@ async fn post_order(request: &Request, config: &Config) -> Response<Body> {
         Ok(order) => order,
         Err(error) => {
             let correlation_id = fallback_correlation_id(&Headers(request.headers()));
-            let span = tracing::info_span!("request", correlationId = %correlation_id);
+            let span = tracing::info_span!("request", correlation_id = %correlation_id);
             return span.in_scope(|| error_response(&error, &correlation_id));
         }
     };
-    let span = tracing::info_span!("request", correlationId = %order.correlation_id);
+    let span = tracing::info_span!("request", correlation_id = %order.correlation_id);
     async move {
         match accept_order(&order, config).await {
             Ok(correlation_id) => {
@@ -195,7 +195,7 @@ async fn post_order(request: &Request, config: &Config) -> Response<Body> {
 async fn get_order(order_id: &str, correlation_id: &str, config: &Config) -> Response<Body> {
     match config.orders.get(order_id).await {
         Ok(Some(record)) => {
-            tracing::info!(orderId = %order_id, status = 200, "order read");
+            tracing::info!(order_id = %order_id, status = 200, "order read");
             json_response(StatusCode::OK, &OrderView::of(&record), correlation_id)
         }
         Ok(None) => error_response(
@@ -214,14 +214,14 @@ pub async fn handle(request: &Request, config: &Config) -> Response<Body> {
         Ok(Route::Accept) => post_order(request, config).await,
         Ok(Route::Read { order_id }) => {
             let correlation_id = fallback_correlation_id(&Headers(request.headers()));
-            let span = tracing::info_span!("request", correlationId = %correlation_id);
+            let span = tracing::info_span!("request", correlation_id = %correlation_id);
             get_order(order_id, &correlation_id, config)
                 .instrument(span)
                 .await
         }
         Err(error) => {
             let correlation_id = fallback_correlation_id(&Headers(request.headers()));
-            let span = tracing::info_span!("request", correlationId = %correlation_id);
+            let span = tracing::info_span!("request", correlation_id = %correlation_id);
             span.in_scope(|| error_response(&error, &correlation_id))
         }
     }

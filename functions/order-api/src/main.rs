@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{LambdaEvent, service_fn};
+use tracing::Instrument;
 
 /// mimalloc, like the consumers: parsing and answering a request is small allocations.
 #[global_allocator]
@@ -17,7 +18,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     // order_api::respond checks what lambda_http would panic on, then converts.
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let config = Arc::clone(&config);
-        async move { Ok::<_, Infallible>(order_api::respond(event, &config).await) }
+        let span = orderflow_batch::telemetry::invocation_span(
+            &event.context.request_id,
+            event.context.xray_trace_id.as_deref(),
+        );
+        async move { Ok::<_, Infallible>(order_api::respond(event, &config).await) }.instrument(span)
     }))
     .await
 }

@@ -63,18 +63,15 @@ async fn info_logs_name_the_request_and_outcome_never_the_order() {
     let text = captured.contents();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let of = |corr: &str| -> Vec<&serde_json::Value> {
-        lines
-            .iter()
-            .filter(|l| l["span"]["correlationId"] == corr)
-            .collect()
+        lines.iter().filter(|l| l["correlation_id"] == corr).collect()
     };
     assert_eq!(lines.len(), 5, "one line per request at info level:\n{text}");
-    assert_eq!(of("corr-ok")[0]["orderId"], "ord-77");
+    assert_eq!(of("corr-ok")[0]["order_id"], "ord-77");
     assert_eq!(of("corr-ok")[0]["status"], 202);
     assert_eq!(of("corr-bad")[0]["code"], "ValidationFailed");
     assert_eq!(of("corr-taken")[0]["code"], "OrderIdTaken");
     assert_eq!(of("corr-taken")[0]["status"], 409);
-    assert_eq!(of("corr-read")[0]["orderId"], "ord-77");
+    assert_eq!(of("corr-read")[0]["order_id"], "ord-77");
     assert_eq!(of("corr-read")[0]["status"], 200);
     let down = of("corr-down")[0];
     assert_eq!(down["level"], "ERROR");
