@@ -1647,6 +1647,60 @@ fn order_metrics_count_the_lines_the_functions_log() {
     });
 }
 
+/// The saved Logs Insights queries read every function's log group, by the
+/// keys the functions log; the dashboard's dead-letter widget counts the line
+/// the processor logs for each dead letter, in every consumer's log group.
+#[test]
+fn saved_queries_and_the_dead_letter_widget_read_what_the_functions_log() {
+    check_all_variants(|t, p| {
+        let function_groups: BTreeSet<String> = t
+            .of_type("AWS::Serverless::Function")
+            .filter_map(|(_, f)| ref_target(&f["LoggingConfig"]["LogGroup"]).map(str::to_owned))
+            .collect();
+        let queries: Vec<(&str, &Value)> = t.of_type("AWS::Logs::QueryDefinition").collect();
+        p.check(queries.len() == 2, || {
+            format!("two saved queries, {}", queries.len())
+        });
+        for (id, q) in &queries {
+            let groups: BTreeSet<String> = list(&q["LogGroupNames"])
+                .into_iter()
+                .filter_map(ref_target)
+                .map(str::to_owned)
+                .collect();
+            p.check(groups == function_groups, || {
+                format!("{id}: every function's log group, {groups:?}")
+            });
+        }
+        let text = |id: &str| scalar_text(&t.props(id)["QueryString"]);
+        p.check(
+            text("OrderJourneyQuery").contains("order_id = ")
+                && text("OrderJourneyQuery").contains("correlation_id = "),
+            || "OrderJourneyQuery: by order ID or correlation ID".to_owned(),
+        );
+        p.check(text("ErrorsByCodeQuery").contains("level = \"ERROR\""), || {
+            "ErrorsByCodeQuery: error lines".to_owned()
+        });
+        let board = t
+            .of_type("AWS::CloudWatch::Dashboard")
+            .next()
+            .map(|(_, b)| sub_text(&b["DashboardBody"]).unwrap_or_default())
+            .unwrap_or_default();
+        let filter = format!(
+            "filter message = \\\"{}\\\"",
+            orderflow_batch::processor::DEAD_LETTERED_LOG_MESSAGE
+        );
+        p.check(board.contains(&filter), || {
+            format!("the dashboard counts `{filter}`")
+        });
+        for (function, _, _) in &consumers() {
+            let group = ref_target(&t.props(function)["LoggingConfig"]["LogGroup"]).unwrap_or_default();
+            p.check(board.contains(&format!("SOURCE '${{{group}}}'")), || {
+                format!("the dead-letter widget reads {group}")
+            });
+        }
+    });
+}
+
 /// `orderflow run` mirrors the deployment (event source mappings and queues);
 /// its settings are constants in `orderflow::run::settings`, checked here.
 #[test]

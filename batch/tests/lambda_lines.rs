@@ -4,8 +4,56 @@
 //! invocations only. One test in its own process: the subscriber and the
 //! sample rate are the process's.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use orderflow_batch::error::RecordError;
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::metrics::NoMetrics;
+use orderflow_batch::processor::{
+    BatchConfig, BatchProcessor, DEAD_LETTERED_LOG_MESSAGE, InvocationContext, Outgoing, RecordContext,
+    RecordStep,
+};
 use orderflow_batch::telemetry::{LambdaLogging, MemoryWriter, invocation_span, lambda_subscriber, sampling};
+use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryQueues};
 use serde_json::Value;
+
+/// Refuses every body as not JSON: each record is dead-lettered.
+struct RefuseAll;
+
+impl RecordStep for RefuseAll {
+    type Input = ();
+
+    fn name(&self) -> &'static str {
+        "refuse"
+    }
+
+    fn decode(&self, _: &dyn orderflow_batch::sqs::SqsRecord) -> Result<(), RecordError> {
+        Err(RecordError::InvalidJson(
+            "expected value at line 1 column 1".to_owned(),
+        ))
+    }
+
+    fn key<'a>(&self, _: &'a ()) -> Cow<'a, str> {
+        Cow::Borrowed("k")
+    }
+
+    fn correlation_id<'a>(&self, _: &'a ()) -> &'a str {
+        "c"
+    }
+
+    fn fingerprint(&self, _: &()) -> Fingerprint {
+        Fingerprint::of(|f| {
+            f.str("k");
+        })
+    }
+
+    async fn run(&self, _: (), _: &RecordContext<'_>) -> Result<Vec<Outgoing>, RecordError> {
+        Ok(Vec::new())
+    }
+}
 
 fn lines(logs: &MemoryWriter) -> Vec<Value> {
     let lines = logs
@@ -77,4 +125,40 @@ fn invocations_carry_their_keys_and_sampled_ones_log_debug_lines() {
         }
     }
     assert!((60..=140).contains(&sampled), "{sampled} of 200 sampled at 0.5");
+
+    // Each dead letter is a line with its code: what the dashboard counts.
+    sampling::set_sample_rate(0.0);
+    let dlq = "https://sqs.us-east-1.amazonaws.com/1/work-dlq";
+    let queues = Arc::new(InMemoryQueues::new());
+    let processor = BatchProcessor::new(
+        BatchConfig {
+            dead_letter_queue_url: Some(dlq.to_owned()),
+            ..BatchConfig::default()
+        },
+        Arc::clone(&queues) as _,
+        Arc::new(InMemoryIdempotencyStore::new()),
+        Arc::new(NoMetrics),
+    );
+    let mut message = SqsMessage::default();
+    message.message_id = Some("m-bad".to_owned());
+    message.body = Some("{not json".to_owned());
+    message.event_source_arn = Some("arn:aws:sqs:us-east-1:1:work".to_owned());
+    let mut event = SqsEvent::default();
+    event.records = vec![message];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let context = InvocationContext::with_timeout("req-dlq", Duration::from_secs(60));
+    runtime
+        .block_on(processor.process(&event, &context, &RefuseAll))
+        .expect("a batch");
+    assert_eq!(queues.messages(dlq).len(), 1);
+    let dead: Vec<Value> = lines(&logs)
+        .into_iter()
+        .filter(|l| l["message"] == DEAD_LETTERED_LOG_MESSAGE)
+        .collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["code"], "InvalidJson");
+    assert_eq!(dead[0]["message_id"], "m-bad");
 }

@@ -48,6 +48,7 @@ use crate::source::EventSource;
 pub use invocation::InvocationContext;
 pub use outcome::{BatchError, BatchReport, FailureReason, RecordOutcome};
 pub use settings::{Backoff, BatchConfig, FifoFailureMode, MAX_VISIBILITY_SECONDS};
+pub use settlement::DEAD_LETTERED_LOG_MESSAGE;
 pub use step::{EventMessage, Outgoing, RecordContext, RecordStep, idempotency_key};
 
 /// Runs record steps over batches with the semantics in the module docs.

@@ -54,6 +54,10 @@ use super::settings::FifoFailureMode;
 use super::step::Outgoing;
 use super::step_results::{StepResults, StepStatus};
 
+/// The warning logged for each record dead-lettered, with its `code`: what
+/// the dashboard's dead-letter reasons count.
+pub const DEAD_LETTERED_LOG_MESSAGE: &str = "record dead-lettered";
+
 /// The code of records the invocation's deadline margin cut off.
 pub(super) const DEADLINE_REACHED: &str = "DeadlineReached";
 
@@ -275,7 +279,14 @@ impl<'a, Src: EventSource> Settlement<'a, Src> {
             .enumerate()
             .map(|(i, pending)| match pending {
                 Pending::DeadLetter(error) => Pending::Settled(match results.next() {
-                    Some(Ok(())) => RecordOutcome::DeadLettered { code: error.code() },
+                    Some(Ok(())) => {
+                        warn!(
+                            message_id = Src::record_id(&self.records[i]).unwrap_or_default(),
+                            code = error.code(),
+                            "{DEAD_LETTERED_LOG_MESSAGE}"
+                        );
+                        RecordOutcome::DeadLettered { code: error.code() }
+                    }
                     Some(Err(send_error)) => {
                         warn!(
                             message_id = Src::record_id(&self.records[i]).unwrap_or_default(),
@@ -499,7 +510,7 @@ impl<'a, Src: EventSource> Settlement<'a, Src> {
             records = outcomes.len(),
             processed = metrics.processed,
             duplicates = metrics.duplicates_skipped,
-            deadLettered = metrics.sent_to_dlq,
+            dead_lettered = metrics.sent_to_dlq,
             failed = metrics.failed,
             "batch done"
         );
