@@ -188,7 +188,13 @@ const UNSCOPABLE: &[(&str, Option<&str>)] = &[
     ("cloudwatch:PutMetricData", Some("cloudwatch:namespace")),
     // Lists the account's stream ARNs, no data; no condition key narrows it.
     (LIST_STREAMS, None),
+    // Active tracing: X-Ray's actions take no resource and no condition key.
+    (XRAY_ACTIONS[0], None),
+    (XRAY_ACTIONS[1], None),
 ];
+
+/// What a function with active tracing sends to X-Ray.
+const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
 
 // ------------------------------------------------------------------ loading
 
@@ -1172,6 +1178,11 @@ fn every_function_role_is_least_privilege() {
                             "dynamodb" if action == LIST_STREAMS => !read_streams.is_empty() && on == "*",
                             "dynamodb" => own_calls.contains(&(action.clone(), on.clone())),
                             "sns" => action == "sns:Publish" && topic.as_deref() == Some(on.as_str()),
+                            "xray" => {
+                                XRAY_ACTIONS.contains(&action.as_str())
+                                    && on == "*"
+                                    && f["Tracing"] == "Active"
+                            }
                             "cloudwatch" => {
                                 action == "cloudwatch:PutMetricData"
                                     && on == "*"
@@ -1224,6 +1235,11 @@ fn every_function_role_is_least_privilege() {
                 p.check(has("logs:PutLogEvents", group), || {
                     format!("{id}: needs to write its logs")
                 });
+            }
+            // One trace per order: every function traced, and allowed to send it.
+            p.check(f["Tracing"] == "Active", || format!("{id}: Tracing: Active"));
+            for action in XRAY_ACTIONS {
+                p.check(has(action, "*"), || format!("{id}: needs {action}"));
             }
         }
     });

@@ -18,7 +18,6 @@ use orderflow_orders::contracts::OrderCreated;
 use orderflow_orders::order_item;
 use orderflow_orders::order_record::{Acceptance, OrderRecord, Transition, TransitionOutcome};
 use orderflow_orders::ports::OrderStore;
-use time::OffsetDateTime;
 
 use crate::dynamodb::create_keyed_table;
 use crate::error::{classify, invalid};
@@ -101,14 +100,15 @@ impl OrderStore for DynamoOrderStore {
         &self,
         order: &OrderCreated,
         fingerprint: Fingerprint,
-        at: OffsetDateTime,
+        acceptance: &Transition,
     ) -> Result<Acceptance, PortError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_sdk_item(
-                order_item::accepted_item(order, fingerprint, at).map_err(|e| item_error("PutItem", e))?,
+                order_item::accepted_item(order, fingerprint, acceptance)
+                    .map_err(|e| item_error("PutItem", e))?,
             )))
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", ORDER_KEY)
@@ -224,7 +224,8 @@ mod tests {
     #[test]
     fn an_item_converts_to_the_sdk_and_back_unchanged() {
         let at = datetime!(2026-11-28 09:31:00 UTC);
-        let item = order_item::accepted_item(&order(), order().fingerprint(), at).unwrap();
+        let item =
+            order_item::accepted_item(&order(), order().fingerprint(), &Transition::accepted(at)).unwrap();
         let sdk = to_sdk_item(item.clone());
         assert_eq!(sdk.get("totalAmount"), Some(&AttributeValue::N("1000.50".into())));
         assert_eq!(from_sdk_item(&sdk), item);
@@ -233,7 +234,9 @@ mod tests {
     #[test]
     fn a_value_of_another_kind_reads_as_unsupported_and_fails_naming_the_attribute() {
         let at = datetime!(2026-11-28 09:31:00 UTC);
-        let mut sdk = to_sdk_item(order_item::accepted_item(&order(), order().fingerprint(), at).unwrap());
+        let mut sdk = to_sdk_item(
+            order_item::accepted_item(&order(), order().fingerprint(), &Transition::accepted(at)).unwrap(),
+        );
         sdk.insert("customerId".into(), AttributeValue::Ss(vec!["c-secret".into()]));
         let error = item_error(
             "GetItem",

@@ -11,7 +11,8 @@ use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
     BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+    MessageAttributeValue, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
+    MessageSystemAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::ports::{
@@ -65,6 +66,7 @@ impl SqsQueues {
             .queue_url(queue_url)
             .message_body(&message.body)
             .set_message_attributes(string_attributes(OP, message)?)
+            .set_message_system_attributes(trace_attribute(OP, message)?)
             .set_delay_seconds(delay(message));
         if is_fifo(queue_url) {
             request = request
@@ -146,6 +148,25 @@ fn string_attributes(
     Ok((!attributes.is_empty()).then_some(attributes))
 }
 
+/// The message's trace header as the `AWSTraceHeader` system attribute.
+fn trace_attribute(
+    operation: &'static str,
+    message: &OutgoingMessage,
+) -> Result<Option<HashMap<MessageSystemAttributeNameForSends, MessageSystemAttributeValue>>, PortError> {
+    let Some(trace) = &message.trace_header else {
+        return Ok(None);
+    };
+    let value = MessageSystemAttributeValue::builder()
+        .data_type("String")
+        .string_value(trace)
+        .build()
+        .map_err(|e| invalid(operation, e))?;
+    Ok(Some(HashMap::from([(
+        MessageSystemAttributeNameForSends::AwsTraceHeader,
+        value,
+    )])))
+}
+
 fn delay(message: &OutgoingMessage) -> Option<i32> {
     message
         .delay_seconds
@@ -163,6 +184,7 @@ fn send_entry(
         .id(index.to_string())
         .message_body(&message.body)
         .set_message_attributes(string_attributes(OP, message)?)
+        .set_message_system_attributes(trace_attribute(OP, message)?)
         .set_delay_seconds(delay(message));
     if fifo {
         entry = entry

@@ -15,6 +15,11 @@ impl MessageAttributes for () {
     }
 }
 
+/// The SQS system attribute carrying a message's X-Ray trace header
+/// (`Root=1-...;Parent=...;Sampled=1`): each message a record causes
+/// carries its record's, so a trace follows an order across the queues.
+pub const AWS_TRACE_HEADER: &str = "AWSTraceHeader";
+
 /// The event type, e.g. `ORDER_CREATED`. On every event message a step sends.
 pub const EVENT_TYPE: &str = "EventType";
 /// The correlation ID, carried from the first message through every stage.

@@ -29,6 +29,9 @@ pub struct OutgoingMessage {
     pub deduplication_id: Option<String>,
     /// Seconds before the message becomes visible (0 to 900; standard queues).
     pub delay_seconds: Option<u32>,
+    /// The X-Ray trace header it carries as the `AWSTraceHeader` system
+    /// attribute; the batch processor gives each message its record's.
+    pub trace_header: Option<String>,
 }
 
 impl OutgoingMessage {
@@ -40,6 +43,7 @@ impl OutgoingMessage {
             group_id: None,
             deduplication_id: None,
             delay_seconds: None,
+            trace_header: None,
         }
     }
 

@@ -40,6 +40,12 @@ pub trait EventSource: Send + Sync {
     /// (a FIFO queue, a stream shard); otherwise each runs on its own.
     fn ordered(&self, records: &[Self::Record]) -> bool;
 
+    /// The record's X-Ray trace header, which every message it causes
+    /// carries on (SQS: its `AWSTraceHeader`); `None` where a source has none.
+    fn trace_header(_record: &Self::Record) -> Option<&str> {
+        None
+    }
+
     /// The ordering group of a record (a FIFO message group; empty when the
     /// whole batch is one group).
     fn group(record: &Self::Record) -> &str;

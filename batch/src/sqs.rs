@@ -17,7 +17,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::attributes::MessageAttributes;
+use crate::attributes::{AWS_TRACE_HEADER, MessageAttributes};
 use crate::error::RecordError;
 use crate::json::Key;
 
@@ -37,6 +37,10 @@ pub trait SqsRecord: MessageAttributes + fmt::Debug + Send + Sync {
     fn receive_count(&self) -> Option<u32>;
     /// Every message attribute that has a string value, as (name, value).
     fn string_attributes(&self) -> Vec<(&str, &str)>;
+    /// The X-Ray trace header (the `AWSTraceHeader` system attribute).
+    fn trace_header(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// An SQS event: its records, in delivery order.
@@ -80,6 +84,10 @@ impl SqsRecord for SqsMessage {
 
     fn receive_count(&self) -> Option<u32> {
         self.attributes.get("ApproximateReceiveCount")?.parse().ok()
+    }
+
+    fn trace_header(&self) -> Option<&str> {
+        self.attributes.get(AWS_TRACE_HEADER).map(String::as_str)
     }
 
     fn string_attributes(&self) -> Vec<(&str, &str)> {
@@ -134,6 +142,7 @@ pub struct SqsBatchRecord {
     body: Option<Span>,
     event_source_arn: Option<Span>,
     message_group_id: Option<Span>,
+    trace_header: Option<Span>,
     receive_count: Option<u32>,
     /// (name, value) of each string attribute.
     attributes: Vec<(Span, Span)>,
@@ -154,6 +163,7 @@ impl fmt::Debug for SqsBatchRecord {
             .field("body", &SqsRecord::body(self))
             .field("event_source_arn", &self.event_source_arn())
             .field("message_group_id", &self.message_group_id())
+            .field("trace_header", &self.trace_header())
             .field("receive_count", &self.receive_count)
             .field("attributes", &self.string_attributes())
             .finish()
@@ -168,6 +178,7 @@ impl PartialEq for SqsBatchRecord {
             && SqsRecord::body(self) == SqsRecord::body(other)
             && self.event_source_arn() == other.event_source_arn()
             && self.message_group_id() == other.message_group_id()
+            && self.trace_header() == other.trace_header()
             && self.receive_count == other.receive_count
             && self.string_attributes() == other.string_attributes()
     }
@@ -210,6 +221,10 @@ impl SqsRecord for SqsBatchRecord {
         self.receive_count
     }
 
+    fn trace_header(&self) -> Option<&str> {
+        self.text(self.trace_header)
+    }
+
     fn string_attributes(&self) -> Vec<(&str, &str)> {
         self.attributes
             .iter()
@@ -241,6 +256,9 @@ impl Serialize for SqsBatchRecord {
                 }
                 if let Some(group) = self.0.message_group_id() {
                     map.serialize_entry("MessageGroupId", group)?;
+                }
+                if let Some(trace) = self.0.trace_header() {
+                    map.serialize_entry(AWS_TRACE_HEADER, trace)?;
                 }
                 map.end()
             }
@@ -489,7 +507,7 @@ impl<'de> Visitor<'de> for Text<'_> {
     }
 }
 
-/// `attributes`: `ApproximateReceiveCount` and `MessageGroupId`.
+/// `attributes`: `ApproximateReceiveCount`, `MessageGroupId` and `AWSTraceHeader`.
 struct SystemAttributes<'a>(&'a mut SqsBatchRecord);
 
 impl<'de> ObjectReader<'de> for SystemAttributes<'_> {
@@ -508,6 +526,9 @@ impl<'de> ObjectReader<'de> for SystemAttributes<'_> {
                 }
                 "MessageGroupId" => {
                     record.message_group_id = map.next_value_seed(OrNull(Text(&mut record.text)))?;
+                }
+                AWS_TRACE_HEADER => {
+                    record.trace_header = map.next_value_seed(OrNull(Text(&mut record.text)))?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -574,7 +595,8 @@ mod tests {
 
     const RECORD: &str = r#"{"Records":[{
         "messageId":"m-1","receiptHandle":"rh","body":"{\"a\":\"b\\\"c\"}",
-        "attributes":{"ApproximateReceiveCount":"3","SentTimestamp":"1","MessageGroupId":"g"},
+        "attributes":{"ApproximateReceiveCount":"3","SentTimestamp":"1","MessageGroupId":"g",
+            "AWSTraceHeader":"Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"},
         "messageAttributes":{
             "EventType":{"stringValue":"ORDER_CREATED","stringListValues":[],"binaryListValues":[],"dataType":"String"},
             "Blob":{"binaryValue":"AAEC","dataType":"Binary"}},
@@ -591,6 +613,7 @@ mod tests {
             (a.receipt_handle(), b.receipt_handle()),
             (a.event_source_arn(), b.event_source_arn()),
             (a.message_group_id(), b.message_group_id()),
+            (a.trace_header(), b.trace_header()),
             (a.string_attribute("EventType"), b.string_attribute("EventType")),
         ] {
             assert_eq!(x, y);
@@ -600,6 +623,13 @@ mod tests {
         assert_eq!((a.receive_count(), b.receive_count()), (Some(3), Some(3)));
         assert_eq!(a.string_attributes(), vec![("EventType", "ORDER_CREATED")]);
         assert_eq!(a.string_attributes(), b.string_attributes());
+        // What the lean record writes, it reads back the same.
+        let again: SqsBatch = serde_json::from_str(&serde_json::to_string(&lean).unwrap()).unwrap();
+        assert_eq!(again, lean);
+        assert_eq!(
+            again.records()[0].trace_header(),
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+        );
     }
 
     #[test]

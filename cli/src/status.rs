@@ -91,7 +91,7 @@ mod tests {
             .accept(
                 &order(),
                 order().fingerprint(),
-                datetime!(2026-12-01 10:00:01 UTC),
+                &Transition::accepted(datetime!(2026-12-01 10:00:01 UTC)),
             )
             .await
             .unwrap();

@@ -136,7 +136,10 @@ async fn status_prints_an_orders_history_from_the_table() {
     )
     .unwrap();
     let at = time::macros::datetime!(2026-11-05 10:00:01 UTC);
-    store.accept(&order, order.fingerprint(), at).await.unwrap();
+    store
+        .accept(&order, order.fingerprint(), &Transition::accepted(at))
+        .await
+        .unwrap();
     let rejected = Transition::new(
         OrderStatus::Rejected,
         time::macros::datetime!(2026-11-05 10:00:02 UTC),

@@ -13,7 +13,6 @@ use orderflow_orders::order_item::{self, ORDER_KEY};
 use orderflow_orders::order_record::{Acceptance, OrderRecord, Transition, TransitionOutcome};
 use orderflow_orders::ports::OrderStore;
 use rustc_hash::FxHashMap;
-use time::OffsetDateTime;
 
 use crate::lock;
 
@@ -153,7 +152,7 @@ impl OrderStore for InMemoryOrderStore {
         &self,
         order: &OrderCreated,
         fingerprint: Fingerprint,
-        at: OffsetDateTime,
+        acceptance: &Transition,
     ) -> Result<Acceptance, PortError> {
         self.injected_failure("PutItem")?;
         let mut table = lock(&self.table);
@@ -166,7 +165,7 @@ impl OrderStore for InMemoryOrderStore {
                 Acceptance::Conflict
             });
         }
-        let record = OrderRecord::accepted(order.clone(), fingerprint, at);
+        let record = OrderRecord::accepted(order.clone(), fingerprint, acceptance);
         table.changed(StreamEventName::Insert, &record);
         table.orders.insert(order.order_id.clone(), record);
         Ok(Acceptance::Accepted)
@@ -246,13 +245,17 @@ mod tests {
         let at = datetime!(2026-12-01 10:01 UTC);
         for id in ["o-1", "o-2"] {
             store
-                .accept(&order(id), order(id).fingerprint(), at)
+                .accept(&order(id), order(id).fingerprint(), &Transition::accepted(at))
                 .await
                 .unwrap();
         }
         // A retried acceptance and a backwards transition change nothing.
         store
-            .accept(&order("o-1"), order("o-1").fingerprint(), at)
+            .accept(
+                &order("o-1"),
+                order("o-1").fingerprint(),
+                &Transition::accepted(at),
+            )
             .await
             .unwrap();
         let shipped = Transition::new(OrderStatus::Shipped, at);
@@ -302,14 +305,22 @@ mod tests {
         store.fail_calls(1, PortErrorKind::Throttled);
         let at = datetime!(2026-12-01 10:01 UTC);
         let error = store
-            .accept(&order("o-1"), order("o-1").fingerprint(), at)
+            .accept(
+                &order("o-1"),
+                order("o-1").fingerprint(),
+                &Transition::accepted(at),
+            )
             .await
             .unwrap_err();
         assert!(error.retryable());
         assert!(store.is_empty() && store.changes_after(0, 1).is_empty());
         assert_eq!(
             store
-                .accept(&order("o-1"), order("o-1").fingerprint(), at)
+                .accept(
+                    &order("o-1"),
+                    order("o-1").fingerprint(),
+                    &Transition::accepted(at)
+                )
                 .await
                 .unwrap(),
             Acceptance::Accepted

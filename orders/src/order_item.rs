@@ -118,14 +118,18 @@ pub fn updated_at(at: OffsetDateTime) -> Result<ItemValue, ItemError> {
 pub fn accepted_item(
     order: &OrderCreated,
     fingerprint: Fingerprint,
-    at: OffsetDateTime,
+    acceptance: &Transition,
 ) -> Result<Item, ItemError> {
+    let acceptance = Transition {
+        status: OrderStatus::Accepted,
+        ..acceptance.normalized()
+    };
     encode(
         order,
         fingerprint,
         OrderStatus::Accepted,
-        &[Transition::new(OrderStatus::Accepted, at)],
-        at,
+        std::slice::from_ref(&acceptance),
+        acceptance.at,
     )
 }
 
@@ -342,13 +346,13 @@ mod tests {
     #[test]
     fn an_accepted_item_reads_back_as_its_record() {
         let at = datetime!(2026-11-28 09:31:00 UTC);
-        let item = accepted_item(&order(), order().fingerprint(), at).unwrap();
+        let item = accepted_item(&order(), order().fingerprint(), &Transition::accepted(at)).unwrap();
         assert_eq!(
             item.get("totalAmount"),
             Some(&ItemValue::N("1000.50".into())),
             "as Money prints it"
         );
-        let record = OrderRecord::accepted(order(), order().fingerprint(), at);
+        let record = OrderRecord::accepted(order(), order().fingerprint(), &Transition::accepted(at));
         assert_eq!(decode_record(&item).unwrap(), record);
         assert_eq!(record_item(&record).unwrap(), item);
     }
@@ -356,7 +360,7 @@ mod tests {
     #[test]
     fn a_record_with_history_survives_its_json() {
         let at = datetime!(2026-11-28 09:31:00 UTC);
-        let mut record = OrderRecord::accepted(order(), order().fingerprint(), at);
+        let mut record = OrderRecord::accepted(order(), order().fingerprint(), &Transition::accepted(at));
         assert!(
             record.apply(
                 &Transition::new(OrderStatus::Shipped, datetime!(2026-11-28 10:00:00 UTC))
@@ -375,7 +379,7 @@ mod tests {
     #[test]
     fn a_malformed_item_is_an_error_naming_the_attribute_not_its_value() {
         let at = datetime!(2026-11-28 09:31:00 UTC);
-        let good = accepted_item(&order(), order().fingerprint(), at).unwrap();
+        let good = accepted_item(&order(), order().fingerprint(), &Transition::accepted(at)).unwrap();
         for (name, value) in [
             ("status", s("LOST")),
             ("fingerprint", s("xyz")),
@@ -432,12 +436,16 @@ mod tests {
         let mut negative = order();
         negative.total_amount = Money::from_cents(-1);
         assert_eq!(
-            accepted_item(&negative, negative.fingerprint(), OffsetDateTime::UNIX_EPOCH),
+            accepted_item(
+                &negative,
+                negative.fingerprint(),
+                &Transition::accepted(OffsetDateTime::UNIX_EPOCH)
+            ),
             Err(ItemError::Unwritable("totalAmount is below zero"))
         );
         let far = datetime!(-0001-01-01 00:00:00 UTC);
         assert!(matches!(
-            accepted_item(&order(), order().fingerprint(), far),
+            accepted_item(&order(), order().fingerprint(), &Transition::accepted(far)),
             Err(ItemError::Unwritable(_))
         ));
     }

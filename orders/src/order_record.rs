@@ -101,6 +101,9 @@ pub mod detail {
     pub const ESTIMATED_DELIVERY: &str = "estimatedDelivery";
     /// `FAILED`: the error code the record was dead-lettered with.
     pub const ERROR_CODE: &str = "errorCode";
+    /// `ACCEPTED`: the X-Ray trace header of the request that placed the
+    /// order, which the relay gives the order's message, so the trace goes on.
+    pub const TRACE_HEADER: &str = "traceHeader";
 }
 
 /// One move of an order to a status, with what the step knew then.
@@ -117,6 +120,11 @@ pub struct Transition {
 }
 
 impl Transition {
+    /// An acceptance at `at`, without details.
+    pub fn accepted(at: OffsetDateTime) -> Self {
+        Transition::new(OrderStatus::Accepted, at)
+    }
+
     /// A move to `status` at `at`, without details.
     pub fn new(status: OrderStatus, at: OffsetDateTime) -> Self {
         Transition {
@@ -170,15 +178,19 @@ pub struct OrderRecord {
 }
 
 impl OrderRecord {
-    /// A newly accepted order: status Accepted, its acceptance the one
-    /// entry of its history.
-    pub fn accepted(order: OrderCreated, fingerprint: Fingerprint, at: OffsetDateTime) -> Self {
+    /// A newly accepted order: status Accepted, `acceptance` (its time and
+    /// details, as an `ACCEPTED` transition) the one entry of its history.
+    pub fn accepted(order: OrderCreated, fingerprint: Fingerprint, acceptance: &Transition) -> Self {
+        let acceptance = Transition {
+            status: OrderStatus::Accepted,
+            ..acceptance.normalized()
+        };
         OrderRecord {
             order,
             fingerprint,
             status: OrderStatus::Accepted,
-            history: vec![Transition::new(OrderStatus::Accepted, at)],
-            updated_at: at,
+            updated_at: acceptance.at,
+            history: vec![acceptance],
         }
     }
 

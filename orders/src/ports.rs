@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use orderflow_batch::config::ConfigError;
 use orderflow_batch::error::PortError;
 use orderflow_batch::fingerprint::Fingerprint;
-use time::OffsetDateTime;
 
 use crate::contracts::{OrderCreated, Shortage};
 use crate::order_record::{Acceptance, OrderRecord, Transition, TransitionOutcome};
@@ -55,7 +54,8 @@ pub trait InventoryStore: Send + Sync {
 /// forward by the steps ([`OrderStatus::may_become`](crate::order_record::OrderStatus::may_become)).
 #[async_trait]
 pub trait OrderStore: Send + Sync {
-    /// Records `order` as accepted at `at`, in one atomic check-and-write:
+    /// Records `order` as accepted by `acceptance` (its time and details,
+    /// such as the request's trace header), in one atomic check-and-write:
     /// [`Acceptance::Accepted`] if the ID is new; if it is taken,
     /// [`Acceptance::AlreadyAccepted`] when `fingerprint` is the stored one
     /// (a retry: the stored order and its correlation ID stay), else
@@ -64,7 +64,7 @@ pub trait OrderStore: Send + Sync {
         &self,
         order: &OrderCreated,
         fingerprint: Fingerprint,
-        at: OffsetDateTime,
+        acceptance: &Transition,
     ) -> Result<Acceptance, PortError>;
 
     /// The order's record, or `None` if no order has this ID.

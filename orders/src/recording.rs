@@ -84,7 +84,7 @@ mod tests {
             &self,
             _: &OrderCreated,
             _: Fingerprint,
-            _: OffsetDateTime,
+            _: &Transition,
         ) -> Result<Acceptance, PortError> {
             Ok(Acceptance::Accepted)
         }

@@ -244,7 +244,16 @@ impl BatchProcessor {
         };
         let correlation_id = run.correlation_ids.get(i);
         let started_at = run.wall_at(started);
-        let span = info_span!("record", message_id = message_id, correlation_id = correlation_id);
+        let trace_header = Src::trace_header(record);
+        let span = info_span!(
+            "record",
+            message_id = message_id,
+            correlation_id = correlation_id,
+            xray_trace_id = tracing::field::Empty
+        );
+        if let Some(root) = trace_header.and_then(crate::telemetry::trace_root) {
+            span.record("xray_trace_id", root);
+        }
         let record_run = async {
             let claim = self
                 .idempotency
@@ -280,7 +289,18 @@ impl BatchProcessor {
                         started_at,
                     };
                     match run.step.run(input, &context).await {
-                        Ok(messages) => StepStatus::Succeeded(messages),
+                        Ok(mut messages) => {
+                            // The trace follows the order: each message carries on its record's.
+                            if let Some(trace) = trace_header {
+                                for outgoing in &mut messages {
+                                    outgoing
+                                        .message
+                                        .trace_header
+                                        .get_or_insert_with(|| trace.to_owned());
+                                }
+                            }
+                            StepStatus::Succeeded(messages)
+                        }
                         Err(e) => {
                             self.release(key).await;
                             StepStatus::Failed(e)

@@ -54,6 +54,7 @@ pub fn dead_letter_message(
             .attributes
             .push((name.to_owned().into(), value.to_owned().into()));
     }
+    message.trace_header = record.trace_header().map(str::to_owned);
     if record.event_source_arn().is_some_and(is_fifo) {
         message.group_id = record
             .message_group_id()

@@ -66,6 +66,10 @@ impl<R: SqsRecord + 'static> EventSource for SqsSource<'_, R> {
         records.iter().any(|r| r.event_source_arn().is_some_and(is_fifo))
     }
 
+    fn trace_header(record: &R) -> Option<&str> {
+        record.trace_header()
+    }
+
     fn group(record: &R) -> &str {
         record.message_group_id().unwrap_or_default()
     }

@@ -1,6 +1,7 @@
 //! Delivering one message: it goes in flight until its visibility timeout,
 //! with a fresh receipt handle, and becomes the record Lambda would see.
 
+use orderflow_batch::attributes::AWS_TRACE_HEADER;
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -57,6 +58,9 @@ pub(super) fn deliver(
             first_received.to_string(),
         ),
     ]);
+    if let Some(trace) = &m.trace_header {
+        attributes.insert(AWS_TRACE_HEADER.to_owned(), trace.clone());
+    }
     if let Some(group) = &m.group {
         attributes.insert("MessageGroupId".to_owned(), group.clone());
         attributes.insert("SequenceNumber".to_owned(), format!("{:020}", m.sequence));

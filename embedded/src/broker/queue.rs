@@ -28,6 +28,8 @@ pub(super) struct Stored {
     pub(super) attributes: Vec<(String, String)>,
     pub(super) group: Option<String>,
     pub(super) deduplication_id: Option<String>,
+    /// The `AWSTraceHeader` system attribute it was sent with.
+    pub(super) trace_header: Option<String>,
     pub(super) sequence: u64,
     pub(super) sent_ms: u64,
     pub(super) first_received_ms: Option<u64>,

@@ -98,6 +98,7 @@ fn store(
                 .collect(),
             group: group.clone(),
             deduplication_id,
+            trace_header: message.trace_header.clone(),
             sequence,
             sent_ms: unix_millis(),
             first_received_ms: None,

@@ -278,7 +278,11 @@ mod tests {
         let orders = Arc::new(InMemoryOrderStore::new());
         let kept = order(1);
         orders
-            .accept(&kept, kept.fingerprint(), OffsetDateTime::UNIX_EPOCH)
+            .accept(
+                &kept,
+                kept.fingerprint(),
+                &Transition::accepted(OffsetDateTime::UNIX_EPOCH),
+            )
             .await
             .unwrap();
         let processor = BatchProcessor::new(

@@ -44,13 +44,13 @@ use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{ALLOW, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use orderflow_batch::clock::now_utc;
 use orderflow_batch::config::ConfigError;
 use orderflow_batch::correlation::fallback_correlation_id;
 use orderflow_batch::error::FieldErrors;
 use orderflow_orders::contracts::{OrderCreated, attribute};
-use orderflow_orders::order_record::Acceptance;
+use orderflow_orders::order_record::{Acceptance, Transition, detail};
 use orderflow_orders::ports::{OrderStore, StepPorts};
 use orderflow_orders::validation::MessageAttributes;
 use serde::Serialize;
@@ -74,6 +74,8 @@ pub mod header {
     pub const CORRELATION_ID: &str = "x-correlation-id";
     /// The shipping region when the body has none.
     pub const REGION: &str = "x-region";
+    /// The caller's X-Ray trace header, which the order's trace continues.
+    pub const TRACE_ID: &str = "x-amzn-trace-id";
 }
 
 /// The info line logged for each newly accepted order (not for a retry): the
@@ -141,12 +143,42 @@ struct ErrorBody {
     errors: Option<FieldErrors>,
 }
 
+/// The trace an accepted order goes on in: the request's `X-Amzn-Trace-Id`
+/// when it is a trace header (a root trace ID, visible ASCII, at most 256
+/// characters), else the invocation's own (Lambda's active tracing).
+fn trace_header(request: &Request) -> Option<String> {
+    let usable = |header: &str| {
+        header.len() <= 256
+            && header.bytes().all(|b| b.is_ascii_graphic())
+            && orderflow_batch::telemetry::trace_root(header).is_some()
+    };
+    let from_request = request
+        .headers()
+        .get(header::TRACE_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| usable(h));
+    from_request.map(str::to_owned).or_else(|| {
+        request
+            .lambda_context_ref()
+            .and_then(|c| c.xray_trace_id.clone())
+            .filter(|h| usable(h))
+    })
+}
+
 /// Keeps the order: the correlation ID it is known by (for a retry, the
 /// one it was first accepted with).
-async fn accept_order(order: &OrderCreated, config: &Config) -> Result<String, ApiError> {
+async fn accept_order(
+    order: &OrderCreated,
+    trace: Option<String>,
+    config: &Config,
+) -> Result<String, ApiError> {
+    let mut acceptance = Transition::accepted(now_utc());
+    if let Some(trace) = trace {
+        acceptance = acceptance.with(detail::TRACE_HEADER, trace);
+    }
     let acceptance = config
         .orders
-        .accept(order, order.fingerprint(), now_utc())
+        .accept(order, order.fingerprint(), &acceptance)
         .await
         .map_err(ApiError::Store)?;
     match acceptance {
@@ -176,7 +208,7 @@ async fn post_order(request: &Request, config: &Config) -> Response<Body> {
     };
     let span = tracing::info_span!("request", correlation_id = %order.correlation_id);
     async move {
-        match accept_order(&order, config).await {
+        match accept_order(&order, trace_header(request), config).await {
             Ok(correlation_id) => {
                 let body = Accepted {
                     order_id: &order.order_id,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use orderflow_batch::rfc3339;
-use orderflow_orders::order_record::{OrderRecord, OrderStatus, Transition};
+use orderflow_orders::order_record::{OrderRecord, OrderStatus, Transition, detail};
 use serde::Serialize;
 
 /// The shipment facts a `SHIPPED` transition records.
@@ -39,10 +39,13 @@ fn text(at: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// A transition's details as a client sees them: the facts of the order,
+/// without the trace header its acceptance keeps for the relay and operators.
 fn details(transition: &Transition) -> BTreeMap<&str, &str> {
     transition
         .details
         .iter()
+        .filter(|(name, _)| name != detail::TRACE_HEADER)
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect()
 }

@@ -472,3 +472,43 @@ async fn a_permanent_store_failure_is_500_without_internals() {
         a.text
     );
 }
+
+#[tokio::test]
+async fn the_callers_trace_header_is_kept_on_the_acceptance_and_not_shown_by_get() {
+    const TRACE: &str = "Root=1-672a0e60-4f1c3e5a7b2d9c0e1f3a5b7c;Parent=53995c3f42cd8ad8;Sampled=1";
+    let store = store();
+    let traced = request(
+        post()
+            .header("content-type", "application/json")
+            .header("x-amzn-trace-id", TRACE),
+        order_json("10"),
+    );
+    assert_eq!(answer(&traced, &store).await.status, 202);
+    let acceptance = &store.records()[0].history[0];
+    assert_eq!(
+        acceptance.details,
+        [("traceHeader".to_owned(), TRACE.to_owned())],
+        "the relay carries it on"
+    );
+    let read = answer(&get("/orders/ord-1"), &store).await;
+    assert_eq!(read.body["history"][0]["details"], json!({}), "{}", read.text);
+
+    // A header that is no trace header (no root, control characters) is not kept.
+    for header in ["Parent=53995c3f42cd8ad8", "Root=1-a\u{1}b"] {
+        let store = store_with_header(header).await;
+        assert!(store.records()[0].history[0].details.is_empty(), "{header:?}");
+    }
+}
+
+async fn store_with_header(header: &str) -> Arc<InMemoryOrderStore> {
+    let store = store();
+    let mut request = request(
+        post().header("content-type", "application/json"),
+        order_json("10"),
+    );
+    if let Ok(value) = http::HeaderValue::from_bytes(header.as_bytes()) {
+        request.headers_mut().insert("x-amzn-trace-id", value);
+    }
+    assert_eq!(answer(&request, &store).await.status, 202);
+    store
+}

@@ -33,7 +33,7 @@ use orderflow_batch::stream_source::{StreamEventName, StreamRecord};
 use orderflow_orders::contracts::OrderCreated;
 use orderflow_orders::order_item::{self, ItemError};
 use orderflow_orders::order_message::order_created_message;
-use orderflow_orders::order_record::OrderStatus;
+use orderflow_orders::order_record::{OrderStatus, detail};
 use orderflow_orders::pipeline::Queue;
 use orderflow_orders::ports::StepPorts;
 
@@ -49,6 +49,9 @@ pub enum Change {
         order: OrderCreated,
         /// The stored fingerprint.
         fingerprint: Fingerprint,
+        /// The trace of the request that placed it (its acceptance's
+        /// `traceHeader`), which its message carries on.
+        trace_header: Option<String>,
     },
     /// Any other change: nothing to publish.
     Other {
@@ -122,6 +125,7 @@ impl RecordStep<dyn StreamRecord> for RelayStep {
         Ok(Change::Accepted {
             order: order_item::decode_order(&item).map_err(item_error)?,
             fingerprint: order_item::decode_fingerprint(&item).map_err(item_error)?,
+            trace_header: acceptance_trace(&item),
         })
     }
 
@@ -155,13 +159,32 @@ impl RecordStep<dyn StreamRecord> for RelayStep {
         _: &RecordContext<'_, dyn StreamRecord>,
     ) -> Result<Vec<Outgoing>, RecordError> {
         match input {
-            Change::Accepted { order, .. } => Ok(vec![Outgoing {
-                queue_url: Arc::clone(&self.orders_queue_url),
-                message: order_created_message(&order, self.fifo)?,
-            }]),
+            Change::Accepted {
+                order, trace_header, ..
+            } => {
+                let mut message = order_created_message(&order, self.fifo)?;
+                message.trace_header = trace_header;
+                Ok(vec![Outgoing {
+                    queue_url: Arc::clone(&self.orders_queue_url),
+                    message,
+                }])
+            }
             Change::Other { .. } => Ok(Vec::new()),
         }
     }
+}
+
+/// The `traceHeader` of an item's acceptance (its first history entry), if any.
+fn acceptance_trace(item: &order_item::Item) -> Option<String> {
+    let order_item::ItemValue::L(history) = item.get("history")? else {
+        return None;
+    };
+    let acceptance = order_item::decode_transition(history.first()?).ok()?;
+    acceptance
+        .details
+        .into_iter()
+        .find(|(name, _)| name == detail::TRACE_HEADER)
+        .map(|(_, trace)| trace)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use orderflow_embedded::InMemoryQueues;
 use orderflow_orders::contracts::{OrderCreated, OrderItem};
 use orderflow_orders::money::Money;
 use orderflow_orders::order_item::{accepted_item, item_to_json};
+use orderflow_orders::order_record::Transition;
 use orderflow_orders::validation::decode_order_created;
 use time::macros::datetime;
 
@@ -42,7 +43,12 @@ fn change(sequence: usize, event_name: &str, image: Option<&str>) -> String {
 }
 
 fn inserted(sequence: usize, order: &OrderCreated) -> String {
-    let item = accepted_item(order, order.fingerprint(), datetime!(2026-12-01 10:00:01 UTC)).unwrap();
+    let item = accepted_item(
+        order,
+        order.fingerprint(),
+        &Transition::accepted(datetime!(2026-12-01 10:00:01 UTC)),
+    )
+    .unwrap();
     change(sequence, "INSERT", Some(&item_to_json(&item).unwrap()))
 }
 
@@ -71,7 +77,7 @@ async fn every_inserted_order_is_published_ten_a_call_and_nothing_else() {
         &accepted_item(
             &order(1),
             order(1).fingerprint(),
-            datetime!(2026-12-01 10:00:01 UTC),
+            &Transition::accepted(datetime!(2026-12-01 10:00:01 UTC)),
         )
         .unwrap(),
     )
@@ -129,7 +135,7 @@ async fn a_malformed_image_fails_itself_and_the_rest_of_the_shard_naming_no_valu
     let mut broken = accepted_item(
         &order(2),
         order(2).fingerprint(),
-        datetime!(2026-12-01 10:00:01 UTC),
+        &Transition::accepted(datetime!(2026-12-01 10:00:01 UTC)),
     )
     .unwrap();
     broken.insert(
@@ -185,4 +191,26 @@ async fn a_retried_batch_publishes_its_orders_again() {
 fn the_step_reads_only_the_orders_queue() {
     let read = orderflow_aws::step_ports::variables_read_by(step);
     assert_eq!(read, ["ORDERS_QUEUE_URL"]);
+}
+
+#[tokio::test]
+async fn an_order_goes_on_in_the_trace_of_the_request_that_placed_it() {
+    const TRACE: &str = "Root=1-672a0e60-4f1c3e5a7b2d9c0e1f3a5b7c;Parent=53995c3f42cd8ad8;Sampled=1";
+    let traced = accepted_item(
+        &order(1),
+        order(1).fingerprint(),
+        &Transition::accepted(datetime!(2026-12-01 10:00:01 UTC))
+            .with(orderflow_orders::order_record::detail::TRACE_HEADER, TRACE),
+    )
+    .unwrap();
+    let records = [
+        change(1, "INSERT", Some(&item_to_json(&traced).unwrap())),
+        inserted(2, &order(2)),
+    ];
+    let queues = Arc::new(InMemoryQueues::new());
+    let response = relay(&queues, ORDERS, &batch(&records)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let sent = queues.messages(ORDERS);
+    let traces: Vec<Option<&str>> = sent.iter().map(|m| m.trace_header.as_deref()).collect();
+    assert_eq!(traces, [Some(TRACE), None]);
 }

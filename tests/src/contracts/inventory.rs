@@ -231,7 +231,11 @@ async fn a_reservation_is_recorded_with_its_stock(
     // Accepted by the API: moves to RESERVED with its stock.
     let accepted = order("ord-rec-1", &[("REC-A", 1)]);
     orders
-        .accept(&accepted, accepted.fingerprint(), datetime!(2026-11-28 09:31 UTC))
+        .accept(
+            &accepted,
+            accepted.fingerprint(),
+            &Transition::accepted(datetime!(2026-11-28 09:31 UTC)),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -263,7 +267,11 @@ async fn a_reservation_is_recorded_with_its_stock(
     // reserved, the order not moved back.
     let late = order("ord-rec-4", &[("REC-A", 1)]);
     orders
-        .accept(&late, late.fingerprint(), datetime!(2026-11-28 09:31 UTC))
+        .accept(
+            &late,
+            late.fingerprint(),
+            &Transition::accepted(datetime!(2026-11-28 09:31 UTC)),
+        )
         .await
         .unwrap();
     let shipped = Transition::new(OrderStatus::Shipped, datetime!(2026-11-28 11:00 UTC));

@@ -58,7 +58,7 @@ fn order(order_id: &str) -> OrderCreated {
 
 async fn accept(store: &dyn OrderStore, order: &OrderCreated) -> Acceptance {
     store
-        .accept(order, order.fingerprint(), ACCEPTED_AT)
+        .accept(order, order.fingerprint(), &Transition::accepted(ACCEPTED_AT))
         .await
         .unwrap_or_else(|e| panic!("accepting {}: {e}", order.order_id))
 }
@@ -115,7 +115,7 @@ async fn a_retried_acceptance_keeps_the_original_order(store: &dyn OrderStore) {
     };
     assert_eq!(
         store
-            .accept(&retry, retry.fingerprint(), at(5))
+            .accept(&retry, retry.fingerprint(), &Transition::accepted(at(5)))
             .await
             .expect("accepting a retry"),
         Acceptance::AlreadyAccepted {
