@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_http::{Body, Request, http};
+use orderflow_aws::calls::CallCounter;
 use orderflow_aws::dynamodb::{
     DynamoIdempotencyStore, DynamoInventory, EXPIRY_ATTRIBUTE, IDEMPOTENCY_KEY, INVENTORY_KEY, create_table,
 };
@@ -39,6 +40,8 @@ struct Front {
     store: Arc<DynamoOrderStore>,
     api: order_api::Config,
     stream: TableStream,
+    /// The store's DynamoDB calls, by operation.
+    calls: CallCounter,
 }
 
 async fn front() -> Front {
@@ -47,12 +50,20 @@ async fn front() -> Front {
     create_orders_table(&client, &table).await.unwrap();
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk_config(dynamodb_endpoint()).await);
     let stream = TableStream::of_table(&client, streams, &table).await.unwrap();
-    let store = Arc::new(DynamoOrderStore::new(client, &table));
+    let calls = CallCounter::new();
+    let counted = aws_sdk_dynamodb::config::Builder::from(&sdk_config(dynamodb_endpoint()).await)
+        .interceptor(calls.clone())
+        .build();
+    let store = Arc::new(DynamoOrderStore::new(
+        aws_sdk_dynamodb::Client::from_conf(counted),
+        &table,
+    ));
     Front {
         table,
         api: order_api::Config::new(Arc::clone(&store) as _),
         store,
         stream,
+        calls,
     }
 }
 
@@ -145,6 +156,12 @@ async fn a_post_and_its_retry_keep_one_order_and_a_conflict_changes_nothing() {
     let (status, body) = call(&front, &post(order_body("ord-1", "mallory"), "other")).await;
     assert_eq!(status, 409);
     assert!(!body.to_string().contains("alice"), "{body}");
+    // A refused write answers with the stored item: no read to tell a retry from a conflict.
+    assert_eq!(
+        front.calls.counts(),
+        std::collections::BTreeMap::from([("PutItem".to_owned(), 3)]),
+        "one write a POST and nothing else"
+    );
 
     let record = front.store.get("ord-1").await.unwrap().unwrap();
     assert_eq!(record.order.customer_id, "alice");

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_orders::contracts::OrderCreated;
@@ -58,13 +59,19 @@ impl DynamoOrderStore {
         Ok(out.item)
     }
 
-    /// After a failed acceptance: what the order already under this ID means.
+    /// After a failed acceptance: what the order already under this ID
+    /// means, from the item the refused write answered with (else read).
     async fn existing_acceptance(
         &self,
         order_id: &str,
         fingerprint: Fingerprint,
+        answered: Option<Item>,
     ) -> Result<Acceptance, PortError> {
-        let Some(stored) = self.read(order_id).await? else {
+        let stored = match answered {
+            Some(item) => Some(item),
+            None => self.read(order_id).await?,
+        };
+        let Some(stored) = stored else {
             // Orders are never deleted; a table emptied meanwhile is worth another try.
             return Err(PortError::new(
                 PortErrorKind::Conflict,
@@ -112,12 +119,20 @@ impl OrderStore for DynamoOrderStore {
             )))
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", ORDER_KEY)
+            // A refused write answers with the stored item: a retry is told
+            // from a conflict without a second call.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(Acceptance::Accepted),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                self.existing_acceptance(&order.order_id, fingerprint).await
+                let answered = match e.into_err() {
+                    PutItemError::ConditionalCheckFailedException(refused) => refused.item,
+                    _ => None,
+                };
+                self.existing_acceptance(&order.order_id, fingerprint, answered)
+                    .await
             }
             Err(e) => Err(classify("PutItem", e)),
         }
