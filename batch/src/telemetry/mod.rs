@@ -47,22 +47,40 @@ pub struct LambdaLogging {
     pub sample_rate: f64,
 }
 
+/// `LOG_SAMPLE_RATE` is set to something other than a number from 0 to 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidSampleRate;
+
 impl LambdaLogging {
-    /// The settings from the process's environment, for the step `service`;
-    /// a `LOG_SAMPLE_RATE` that is not a number from 0 to 1 is 0.
-    pub fn from_env(service: &str) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    /// The settings from the process's environment, for the step `service`.
+    pub fn from_env(service: &str) -> (Self, Option<InvalidSampleRate>) {
+        Self::from_vars(service, |name| std::env::var(name).ok())
+    }
+
+    /// The settings from the variables `var` gives, for the step `service`;
+    /// a `LOG_SAMPLE_RATE` that is not a number from 0 to 1 turns sampling
+    /// off, and is reported so it can be logged.
+    pub fn from_vars(
+        service: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> (Self, Option<InvalidSampleRate>) {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let service = var("POWERTOOLS_SERVICE_NAME")
             .or_else(|| var("SERVICE_NAME"))
             .unwrap_or_else(|| service.to_owned());
-        LambdaLogging {
+        let (sample_rate, invalid) = match var("LOG_SAMPLE_RATE") {
+            None => (0.0, None),
+            Some(text) => match text.trim().parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => (rate, None),
+                _ => (0.0, Some(InvalidSampleRate)),
+            },
+        };
+        let logging = LambdaLogging {
             function_name: var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| service.clone()),
             service,
-            sample_rate: var("LOG_SAMPLE_RATE")
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|r| (0.0..=1.0).contains(r))
-                .unwrap_or(0.0),
-        }
+            sample_rate,
+        };
+        (logging, invalid)
     }
 }
 
@@ -89,10 +107,16 @@ pub fn init(service: &str, default_level: &str) {
             .parse::<Targets>()
             .or_else(|_| default_level.parse())
             .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
-        let logging = LambdaLogging::from_env(service);
+        let (logging, invalid_rate) = LambdaLogging::from_env(service);
         sampling::set_sample_rate(logging.sample_rate);
         // Lambda captures stdout and stderr alike; stdout stays free for EMF metrics lines.
         let _ = tracing::subscriber::set_global_default(lambda_subscriber(filter, std::io::stderr, &logging));
+        if invalid_rate.is_some() {
+            tracing::warn!(
+                variable = "LOG_SAMPLE_RATE",
+                "not a number from 0 to 1: no invocation is logged at debug level"
+            );
+        }
     } else {
         let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new(default_level));
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -389,6 +413,50 @@ mod tests {
         assert_eq!(lines[0]["message_id"], "m-1");
         assert_eq!(lines[1]["message_id"], "m-2");
         assert!(lines[2].get("message_id").is_none(), "{}", lines[2]);
+    }
+
+    #[test]
+    fn lambdas_keys_and_sample_rate_come_from_its_variables() {
+        let vars = |pairs: Vec<(&'static str, String)>| {
+            move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+        };
+        let (logging, invalid) = LambdaLogging::from_vars("inventory", vars(Vec::new()));
+        assert_eq!(
+            (
+                logging.service.as_str(),
+                logging.function_name.as_str(),
+                logging.sample_rate,
+                invalid
+            ),
+            ("inventory", "inventory", 0.0, None)
+        );
+        let (logging, invalid) = LambdaLogging::from_vars(
+            "inventory",
+            vars(vec![
+                ("POWERTOOLS_SERVICE_NAME", "stock".to_owned()),
+                ("SERVICE_NAME", "ignored".to_owned()),
+                ("AWS_LAMBDA_FUNCTION_NAME", "shop-inventory".to_owned()),
+                ("LOG_SAMPLE_RATE", " 0.1 ".to_owned()),
+            ]),
+        );
+        assert_eq!(
+            (
+                logging.service.as_str(),
+                logging.function_name.as_str(),
+                logging.sample_rate,
+                invalid
+            ),
+            ("stock", "shop-inventory", 0.1, None)
+        );
+        for rate in ["1.5", "-0.1", "often", "NaN"] {
+            let (logging, invalid) =
+                LambdaLogging::from_vars("x", vars(vec![("LOG_SAMPLE_RATE", rate.to_owned())]));
+            assert_eq!(
+                (logging.sample_rate, invalid),
+                (0.0, Some(InvalidSampleRate)),
+                "{rate}"
+            );
+        }
     }
 
     #[test]
