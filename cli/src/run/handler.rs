@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use orderflow_batch::ports::MetricsSink;
 use orderflow_batch::processor::{BatchConfig, BatchProcessor, RecordStep};
-use orderflow_embedded::address::EMBEDDED_ENDPOINT;
 use orderflow_embedded::poller::{BatchHandler, ProcessorHandler};
 use orderflow_orders::pipeline::{INVENTORY, NOTIFICATIONS};
 use orderflow_orders::ports::Notifier;
@@ -59,19 +57,9 @@ fn processor(stage: &Stage, spec: &RunSpec, pipeline: &Pipeline) -> BatchProcess
         service: stage.function.name().to_owned(),
         dead_letter_queue_url: Some(pipeline.queues.dlq(stage.source).to_owned()),
         max_receive_count: Some(settings::MAX_RECEIVE_COUNT),
-        sqs_endpoint_url: Some(
-            spec.endpoint_url
-                .clone()
-                .unwrap_or_else(|| EMBEDDED_ENDPOINT.to_owned()),
-        ),
         ..BatchConfig::default()
     };
-    BatchProcessor::new(
-        config,
-        pipeline.backend.queue(),
-        Arc::clone(&pipeline.stores.idempotency),
-        Arc::clone(&pipeline.metrics) as Arc<dyn MetricsSink>,
-    )
+    pipeline.processor(spec, config, Arc::clone(&pipeline.stores.idempotency))
 }
 
 /// `step` in `processor`, with transient failures injected (`--fail-rate`).

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use orderflow_batch::ports::{IdempotencyStore, MetricsSink};
+use orderflow_batch::processor::{BatchConfig, BatchProcessor};
 use orderflow_embedded::InMemoryNotifier;
+use orderflow_embedded::address::EMBEDDED_ENDPOINT;
 
 use super::backend::Backend;
 use super::error::RunError;
@@ -30,6 +33,32 @@ pub(super) struct Pipeline {
     pub(super) metrics: Arc<MetricTotals>,
     /// Transient failures injected, over all stages.
     pub(super) injected: Arc<AtomicU64>,
+}
+
+impl Pipeline {
+    /// A function's batch processor over the run's queues and metric totals:
+    /// `config` (the function's own settings) with the run's SQS endpoint.
+    pub(super) fn processor(
+        &self,
+        spec: &RunSpec,
+        config: BatchConfig,
+        idempotency: Arc<dyn IdempotencyStore>,
+    ) -> BatchProcessor {
+        let config = BatchConfig {
+            sqs_endpoint_url: Some(
+                spec.endpoint_url
+                    .clone()
+                    .unwrap_or_else(|| EMBEDDED_ENDPOINT.to_owned()),
+            ),
+            ..config
+        };
+        BatchProcessor::new(
+            config,
+            self.backend.queue(),
+            idempotency,
+            Arc::clone(&self.metrics) as Arc<dyn MetricsSink>,
+        )
+    }
 }
 
 /// Creates the queues and the stores (on the endpoints, if any), named for

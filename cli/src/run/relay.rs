@@ -15,11 +15,9 @@ use order_relay::RelayStep;
 use orderflow_aws::table_stream::{ShardPosition, TableStream};
 use orderflow_batch::error::PortError;
 use orderflow_batch::no_idempotency::NoIdempotency;
-use orderflow_batch::ports::MetricsSink;
 use orderflow_batch::processor::{BatchConfig, BatchProcessor, InvocationContext};
 use orderflow_batch::stream_source::{StreamBatch, StreamRecord};
 use orderflow_embedded::InMemoryOrderStore;
-use orderflow_embedded::address::EMBEDDED_ENDPOINT;
 use orderflow_orders::pipeline::ORDERS;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -127,19 +125,9 @@ pub(super) fn start_relay(spec: &RunSpec, pipeline: &Pipeline) -> RunningRelay {
 fn processor(spec: &RunSpec, pipeline: &Pipeline) -> BatchProcessor {
     let config = BatchConfig {
         service: order_relay::STEP.to_owned(),
-        sqs_endpoint_url: Some(
-            spec.endpoint_url
-                .clone()
-                .unwrap_or_else(|| EMBEDDED_ENDPOINT.to_owned()),
-        ),
         ..BatchConfig::default()
     };
-    BatchProcessor::new(
-        config,
-        pipeline.backend.queue(),
-        Arc::new(NoIdempotency),
-        Arc::clone(&pipeline.metrics) as Arc<dyn MetricsSink>,
-    )
+    pipeline.processor(spec, config, Arc::new(NoIdempotency))
 }
 
 struct Relay {
@@ -185,10 +173,14 @@ impl Relay {
                         Some(0)
                     }
                     None => return,
-                    Some(failed) => batch
-                        .records
-                        .iter()
-                        .position(|r| r.sequence_number() == failed.item_identifier),
+                    // A failure naming no record of the batch: the whole batch again.
+                    Some(failed) => Some(
+                        batch
+                            .records
+                            .iter()
+                            .position(|r| r.sequence_number() == failed.item_identifier)
+                            .unwrap_or(0),
+                    ),
                 },
                 Err(error) => {
                     tracing::warn!(%error, "the relay's batch failed");
