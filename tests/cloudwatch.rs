@@ -162,6 +162,17 @@ async fn one_invocations_metrics_read_back_equal_what_the_batch_did() {
         samples, 5.0,
         "4 runs and 1 rejected decode; the in-batch duplicate never ran"
     );
+    // The step's own metrics: three orders reserved at 9.99, one rejected for stock.
+    assert_eq!(
+        statistic(&client, &namespace, "OrdersRejected", Statistic::Sum).await,
+        1.0
+    );
+    assert_eq!(
+        statistic(&client, &namespace, "OrderValue", Statistic::SampleCount).await,
+        3.0
+    );
+    let revenue = statistic(&client, &namespace, "OrderValue", Statistic::Sum).await;
+    assert!((revenue - 29.97).abs() < 1e-9, "{revenue}");
 }
 
 #[tokio::test]
@@ -241,12 +252,17 @@ async fn the_emf_line_is_valid_embedded_metric_format() {
                 .as_array()
                 .is_some_and(|a| a.len() <= 100 && a.iter().all(|v| v.is_number()));
         assert!(ok, "{name} = {value}");
-        assert!(["Count", "Milliseconds"].contains(&m["Unit"].as_str().unwrap()));
+        assert!(["Count", "Milliseconds", "None"].contains(&m["Unit"].as_str().unwrap()));
     }
     assert_eq!(doc["Service"], "inventory");
     assert_eq!(doc["MessagesProcessed"], 4.0);
     assert_eq!(doc["DuplicatesSkipped"], 1.0);
     assert_eq!(doc["MessagesSentToDlq"], 1.0);
+    assert_eq!(
+        doc["OrderValue"],
+        serde_json::json!([9.99, 9.99, 9.99, 9.99]),
+        "the step's metric, on the line of its dimensions: the four orders reserved"
+    );
 }
 
 #[tokio::test]

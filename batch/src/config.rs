@@ -165,6 +165,8 @@ pub mod var {
     pub const IDEMPOTENCY_TTL_SECONDS: &str = "IDEMPOTENCY_TTL_SECONDS";
     /// Longest wait for the metrics sink, milliseconds.
     pub const METRICS_TIMEOUT_MS: &str = "METRICS_TIMEOUT_MS";
+    /// Whether every metric is kept per second (`true`) or per minute.
+    pub const METRICS_HIGH_RESOLUTION: &str = "METRICS_HIGH_RESOLUTION";
     /// A custom endpoint for every AWS service (local servers).
     pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
     /// A custom SQS endpoint; wins over `AWS_ENDPOINT_URL`.
@@ -186,6 +188,7 @@ pub mod var {
         BACKOFF_CAP_SECONDS,
         IDEMPOTENCY_TTL_SECONDS,
         METRICS_TIMEOUT_MS,
+        METRICS_HIGH_RESOLUTION,
         AWS_ENDPOINT_URL,
         AWS_ENDPOINT_URL_SQS,
     ];
@@ -258,6 +261,7 @@ pub fn batch_config(env: &Env, service: &str) -> Result<BatchConfig, ConfigError
         )?),
         send_retry: defaults.send_retry,
         metrics_timeout: Duration::from_millis(env.integer_or(var::METRICS_TIMEOUT_MS, 1000, 10..=10_000)?),
+        high_resolution_metrics: env.boolean_or(var::METRICS_HIGH_RESOLUTION, false)?,
         sqs_endpoint_url: env
             .optional(var::AWS_ENDPOINT_URL_SQS)
             .or_else(|| env.optional(var::AWS_ENDPOINT_URL)),
@@ -276,6 +280,7 @@ mod tests {
         assert_eq!(config.max_concurrency, 10);
         assert_eq!(config.dead_letter_queue_url, None);
         assert_eq!(config.max_receive_count, None, "the queue's redrive decides");
+        assert!(!config.high_resolution_metrics, "per minute unless asked");
     }
 
     #[test]
@@ -287,6 +292,7 @@ mod tests {
             ("DLQ_URL", "https://sqs/1/orders-dlq"),
             ("VISIBILITY_BACKOFF", "off"),
             ("MAX_RECEIVE_COUNT", "5"),
+            ("METRICS_HIGH_RESOLUTION", "true"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ]);
         let config = batch_config(&env, "inventory").unwrap();
@@ -299,6 +305,7 @@ mod tests {
         );
         assert_eq!(config.visibility_backoff, None);
         assert_eq!(config.max_receive_count, Some(5));
+        assert!(config.high_resolution_metrics);
         assert_eq!(config.sqs_endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
     }
 

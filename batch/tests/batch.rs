@@ -13,7 +13,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use harness::harness;
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::metrics::InvocationMetrics;
+use orderflow_batch::metrics::{InvocationMetrics, Metric, Unit};
 use orderflow_batch::ports::{Claim, IdempotencyStore, MetricsSink};
 use orderflow_batch::processor::{
     BatchConfig, BatchError, BatchProcessor, FailureReason, FifoFailureMode, InvocationContext, Outgoing,
@@ -44,6 +44,8 @@ struct Script {
     content: String,
     fail: Option<String>,
     sleep_ms: Option<u64>,
+    /// A value the step records as `ScriptedValue` (and 1 of `ScriptedRuns`, by `Lane`).
+    value: Option<f64>,
     #[serde(skip)]
     correlation_id: String,
 }
@@ -86,6 +88,14 @@ impl RecordStep for ScriptedStep {
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         self.runs.lock().unwrap().push(context.message_id.to_owned());
         self.started.lock().unwrap().push(context.started_at);
+        if let Some(value) = script.value {
+            context.metrics.record(&SCRIPTED_VALUE, value).unwrap();
+            let lane = if value < 0.0 { "negative" } else { "positive" };
+            context
+                .metrics
+                .record_by(&SCRIPTED_RUNS, &[("Lane", lane)], 1.0)
+                .unwrap();
+        }
         if let Some(ms) = script.sleep_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
@@ -100,6 +110,11 @@ impl RecordStep for ScriptedStep {
         }
     }
 }
+
+/// What the scripted step records of its `value`.
+const SCRIPTED_VALUE: Metric = Metric::distribution("ScriptedValue", Unit::None);
+/// Counted once a run that has a `value`, by the value's sign.
+const SCRIPTED_RUNS: Metric = Metric::counter("ScriptedRuns");
 
 /// The fingerprint the scripted step gives a key and content.
 fn script_fingerprint(key: &str, content: &str) -> Fingerprint {
@@ -668,6 +683,53 @@ async fn a_redelivered_batch_is_skipped_and_counted() {
     let published = h.metrics.published();
     assert_eq!((published[1].duplicates_skipped, published[1].processed), (2, 0));
     assert_eq!(h.queues.messages(OUT).len(), 2);
+}
+
+#[tokio::test]
+async fn a_steps_metrics_count_only_for_records_that_end_processed() {
+    let h = harness(with_dlq());
+    let step = ScriptedStep::default();
+    let value = |id: &str, key: &str, value: f64, fail: &str| {
+        let fail = if fail.is_empty() {
+            String::new()
+        } else {
+            format!(r#","fail":"{fail}""#)
+        };
+        with_body(id, &format!(r#"{{"key":"{key}","value":{value}{fail}}}"#))
+    };
+    let first = event(vec![
+        value("a", "1", 2.5, ""),
+        value("b", "2", 4.0, ""),
+        value("c", "3", -1.0, ""),
+        value("retried", "4", 100.0, "retry"),
+        value("dead", "5", 200.0, "permanent"),
+        value("again", "1", 2.5, ""), // follows "a": runs nothing
+    ]);
+    let report = h.processor.process(&first, &context(), &step).await.unwrap();
+    assert_eq!(failed_ids(&report.response), ["retried"]);
+    let steps = &h.metrics.published()[0].steps;
+    let series = |name: &str, lane: Option<&str>| {
+        steps
+            .iter()
+            .find(|s| s.metric.name == name && s.dimensions.first().map(|(_, v)| v.as_str()) == lane)
+            .map(|s| s.values.clone())
+    };
+    assert_eq!(series("ScriptedValue", None), Some(vec![2.5, 4.0, -1.0]));
+    assert_eq!(series("ScriptedRuns", Some("positive")), Some(vec![2.0]), "a sum");
+    assert_eq!(series("ScriptedRuns", Some("negative")), Some(vec![1.0]));
+    assert_eq!(
+        steps.len(),
+        3,
+        "no series from the failed or dead-lettered runs: {steps:?}"
+    );
+
+    // Redelivered: the done ones are duplicates (no run, no metrics), the retry succeeds.
+    let second = event(vec![value("a", "1", 2.5, ""), value("retried", "4", 100.0, "")]);
+    h.processor.process(&second, &context(), &step).await.unwrap();
+    let steps = &h.metrics.published()[1].steps;
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0].values, [100.0]);
+    assert_eq!(steps[1].values, [1.0]);
 }
 
 #[tokio::test]

@@ -121,6 +121,7 @@ impl BatchProcessor {
             timestamp_ms: unix_millis(),
             batch_size: records.len(),
             cold_start: take_cold_start(),
+            high_resolution: self.config.high_resolution_metrics,
             ..Default::default()
         };
 

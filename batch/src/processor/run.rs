@@ -16,13 +16,14 @@ use tracing::{debug, info_span, warn};
 use crate::error::RecordError;
 use crate::fingerprint::Fingerprint;
 use crate::metrics::InvocationMetrics;
+use crate::metrics::step::RecordedMetrics;
 use crate::ports::Claim;
 use crate::source::EventSource;
 
 use super::decode::{Decoding, RecordStrings, Stage, decode_all};
 use super::in_span::InSpan;
 use super::invocation::InvocationContext;
-use super::outcome::BatchReport;
+use super::outcome::{BatchReport, RecordOutcome};
 use super::settings::FifoFailureMode;
 use super::settlement::Settlement;
 use super::step::{RecordContext, RecordStep};
@@ -50,6 +51,8 @@ struct Run<'a, Src: EventSource, S: RecordStep<Src::StepRecord>> {
     correlation_ids: &'a RecordStrings,
     fingerprints: &'a [Option<Fingerprint>],
     progress: Mutex<Progress<S::Input>>,
+    /// What the steps record through their contexts' metrics.
+    recorded: RecordedMetrics,
     cutoff: Instant,
     /// Records run in order within their groups.
     ordered: bool,
@@ -112,6 +115,7 @@ impl BatchProcessor {
                 held: vec![false; records.len()],
                 latencies,
             }),
+            recorded: RecordedMetrics::default(),
             cutoff,
             ordered,
             dead_letters: source.dead_letter_destination().is_some(),
@@ -147,10 +151,16 @@ impl BatchProcessor {
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         metrics.latencies_ms = latencies;
+        let recorded = run.recorded;
         let steps = StepResults { statuses, held };
-        Settlement::new(self, source, records, &keys, &fingerprints, settle_by)
+        let mut report = Settlement::new(self, source, records, &keys, &fingerprints, settle_by)
             .settle(stages, steps, metrics, ordered)
-            .await
+            .await;
+        // A step's metrics count once its record is processed: a failed run is retried.
+        let outcomes = &report.outcomes;
+        report.metrics.steps =
+            recorded.aggregate(|i| matches!(outcomes.get(i), Some(RecordOutcome::Processed)));
+        report
     }
 
     /// Which records run one after another: every ready record alone when
@@ -287,6 +297,7 @@ impl BatchProcessor {
                         idempotency_key: key,
                         message: Src::step_record(record),
                         started_at,
+                        metrics: run.recorded.for_record(i),
                     };
                     match run.step.run(input, &context).await {
                         Ok(mut messages) => {

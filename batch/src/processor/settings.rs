@@ -88,6 +88,8 @@ pub struct BatchConfig {
     pub send_retry: RetryPolicy,
     /// Longest wait for the metrics sink before giving up on it.
     pub metrics_timeout: Duration,
+    /// Publish every metric per second instead of per minute.
+    pub high_resolution_metrics: bool,
     /// A custom SQS endpoint, for queue URLs derived from event source ARNs.
     pub sqs_endpoint_url: Option<String>,
 }
@@ -108,6 +110,7 @@ impl Default for BatchConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             send_retry: RetryPolicy::default(),
             metrics_timeout: Duration::from_secs(1),
+            high_resolution_metrics: false,
             sqs_endpoint_url: None,
         }
     }

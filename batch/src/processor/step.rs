@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::attributes;
 use crate::error::{PortError, RecordError};
 use crate::fingerprint::Fingerprint;
+use crate::metrics::StepMetrics;
 use crate::ports::OutgoingMessage;
 use crate::sqs::SqsRecord;
 
@@ -74,6 +75,10 @@ pub struct RecordContext<'a, R: ?Sized = dyn SqsRecord> {
     /// so paused tests and local runs agree with their timers). Steps stamp
     /// their events with it: one clock read a batch instead of one a record.
     pub started_at: OffsetDateTime,
+    /// Where the step records its own metrics (`OrdersRejected`, ...): they
+    /// count if the record ends processed, and are published with the
+    /// invocation's.
+    pub metrics: StepMetrics<'a>,
 }
 
 /// One business step, run once per record of the source whose records it

@@ -42,8 +42,8 @@ pub enum Outcome {
         /// Records in the event.
         records: usize,
         /// The report, its response the JSON Lambda gets, or the error that
-        /// fails the invocation.
-        result: Result<BatchReport<serde_json::Value>, BatchError>,
+        /// fails the invocation (boxed: a report is much larger than an HTTP answer).
+        result: Result<Box<BatchReport<serde_json::Value>>, BatchError>,
     },
     /// `order-api`'s HTTP response.
     HttpApi {
@@ -178,7 +178,10 @@ impl Instance {
                 });
             }
         };
-        Ok(Outcome::Batch { records, result })
+        Ok(Outcome::Batch {
+            records,
+            result: result.map(Box::new),
+        })
     }
 
     /// Runs `order-api` on one request as its Lambda does ([`order_api::respond`]:

@@ -18,6 +18,7 @@ use orderflow_batch::RecordError;
 use orderflow_batch::config::ConfigError;
 use orderflow_batch::error::PortError;
 use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::metrics::{Metric, Unit};
 use orderflow_batch::processor::{EventMessage, Outgoing, RecordContext, RecordStep};
 use orderflow_batch::sqs::{SqsRecord, body};
 use orderflow_orders::contracts::{
@@ -33,6 +34,13 @@ use time::OffsetDateTime;
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "inventory";
+
+/// Orders rejected for stock, counted per invocation.
+pub const ORDERS_REJECTED: Metric = Metric::counter("OrdersRejected");
+
+/// The total amount of each reserved order (a distribution: its sum is the
+/// invocation's revenue, its percentiles the order sizes).
+pub const ORDER_VALUE: Metric = Metric::distribution("OrderValue", Unit::None);
 
 /// What the reservation decided for an order.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,18 +164,27 @@ impl RecordStep for InventoryStep {
         let (queue, event) = match reserve_stock(order, &*self.inventory, &*self.orders, context.started_at)
             .await?
         {
-            StockDecision::Reserved(event) => (
-                &self.routes.reserved,
-                EventMessage {
-                    event_type: EventType::InventoryReserved.as_str(),
-                    body: encode(&event)?,
-                    correlation_id: event.correlation_id,
-                    group_id: event.customer_id,
-                    deduplication_id: context.idempotency_key.to_owned(),
-                },
-            ),
+            StockDecision::Reserved(event) => {
+                let value = event.total_amount.cents() as f64 / 100.0;
+                if let Err(e) = context.metrics.record(&ORDER_VALUE, value) {
+                    tracing::warn!(error = %e, "metric not recorded");
+                }
+                (
+                    &self.routes.reserved,
+                    EventMessage {
+                        event_type: EventType::InventoryReserved.as_str(),
+                        body: encode(&event)?,
+                        correlation_id: event.correlation_id,
+                        group_id: event.customer_id,
+                        deduplication_id: context.idempotency_key.to_owned(),
+                    },
+                )
+            }
             StockDecision::Rejected(event) => {
                 tracing::info!(order_id = %event.order_id, short = event.shortages.len(), "order rejected for stock");
+                if let Err(e) = context.metrics.record(&ORDERS_REJECTED, 1.0) {
+                    tracing::warn!(error = %e, "metric not recorded");
+                }
                 (
                     &self.routes.rejected,
                     EventMessage {

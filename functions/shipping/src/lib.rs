@@ -14,6 +14,7 @@ use orderflow_batch::RecordError;
 use orderflow_batch::config::ConfigError;
 use orderflow_batch::error::PortError;
 use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::metrics::Metric;
 use orderflow_batch::processor::{EventMessage, Outgoing, RecordContext, RecordStep};
 use orderflow_batch::sqs::{SqsRecord, body};
 use orderflow_orders::contracts::{EVENT_VERSION, EventType, InventoryReserved, ShipmentCreated};
@@ -27,6 +28,12 @@ use time::{Duration, OffsetDateTime};
 
 /// The step's name: the first part of its idempotency keys.
 pub const STEP: &str = "shipping";
+
+/// Shipments created, counted per invocation by [`CARRIER`].
+pub const SHIPMENTS_CREATED: Metric = Metric::counter("ShipmentsCreated");
+
+/// The dimension [`SHIPMENTS_CREATED`] is split by: the carrier's name.
+pub const CARRIER: &str = "Carrier";
 
 /// The shipment ID of an order: `shp-` and 16 hex digits of a stable hash of the order ID.
 pub fn shipment_id(order_id: &str) -> String {
@@ -137,6 +144,12 @@ impl RecordStep for ShippingStep {
             .with(detail::CARRIER, shipment.carrier.clone())
             .with(detail::ESTIMATED_DELIVERY, shipment.estimated_delivery.clone());
         record_transition(&*self.orders, &shipment.order_id, &shipped).await?;
+        if let Err(e) = context
+            .metrics
+            .record_by(&SHIPMENTS_CREATED, &[(CARRIER, &shipment.carrier)], 1.0)
+        {
+            tracing::warn!(error = %e, "metric not recorded");
+        }
         let event = EventMessage {
             event_type: EventType::ShipmentCreated.as_str(),
             body: encode(&shipment)?,
@@ -206,5 +219,55 @@ mod tests {
         let other = plan_shipment(reserved("o", "MARS"), now);
         assert_eq!(other.carrier, "FedEx International");
         assert_eq!(us.correlation_id, "corr");
+    }
+
+    #[tokio::test]
+    async fn shipments_are_counted_by_carrier() {
+        use orderflow_batch::processor::{BatchConfig, BatchProcessor, InvocationContext};
+        use orderflow_batch::sqs::SqsBatch;
+        use orderflow_embedded::{
+            InMemoryIdempotencyStore, InMemoryMetrics, InMemoryOrderStore, InMemoryQueues,
+        };
+
+        let metrics = Arc::new(InMemoryMetrics::new());
+        let processor = BatchProcessor::new(
+            BatchConfig::default(),
+            Arc::new(InMemoryQueues::new()),
+            Arc::new(InMemoryIdempotencyStore::new()),
+            Arc::clone(&metrics) as _,
+        );
+        let step = ShippingStep::new(
+            "https://sqs.us-east-1.amazonaws.com/1/notifications".into(),
+            Arc::new(InMemoryOrderStore::new()),
+        );
+        let records: Vec<serde_json::Value> = [("o-1", "US-WEST"), ("o-2", "EU"), ("o-3", "US-EAST")]
+            .iter()
+            .enumerate()
+            .map(|(i, (id, region))| {
+                let reserved = InventoryReserved {
+                    items: vec![orderflow_orders::contracts::OrderItem {
+                        sku: "SKU-1".into(),
+                        quantity: 1,
+                    }],
+                    ..reserved(id, region)
+                };
+                serde_json::json!({"messageId": format!("m-{i}"), "body": encode(&reserved).unwrap()})
+            })
+            .collect();
+        let event: SqsBatch = serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+        let context = InvocationContext::with_timeout("r", std::time::Duration::from_secs(60));
+        let report = processor.process(&event, &context, &step).await.unwrap();
+        assert_eq!(report.metrics.processed, 3, "{:?}", report.outcomes);
+        let published = metrics.published();
+        let by_carrier: Vec<(&str, Vec<f64>)> = published[0]
+            .steps
+            .iter()
+            .map(|s| {
+                assert_eq!(s.metric, SHIPMENTS_CREATED);
+                assert_eq!(s.dimensions[0].0, CARRIER);
+                (s.dimensions[0].1.as_str(), s.values.clone())
+            })
+            .collect();
+        assert_eq!(by_carrier, [("UPS", vec![2.0]), ("DHL", vec![1.0])]);
     }
 }

@@ -2,9 +2,20 @@
 //!
 //! Publishing per message would cost a call (and money) per message; the batch
 //! processor counts into one [`InvocationMetrics`] and hands it to a
-//! [`MetricsSink`] at the end of every invocation, on every path.
+//! [`MetricsSink`] at the end of every invocation, on every path. A step adds
+//! its own metrics through its record context ([`step::StepMetrics`]); they
+//! travel in the same [`InvocationMetrics`] to the same sink.
+//!
+//! Sinks: Embedded Metric Format lines ([`EmfMetrics`], here), CloudWatch's
+//! `PutMetricData` (in `orderflow-aws`), in memory (in `orderflow-embedded`)
+//! and none ([`NoMetrics`]).
 
-use std::io::Write;
+mod emf;
+pub mod step;
+
+pub use emf::EmfMetrics;
+pub use step::{Aggregation, InvalidMetric, Metric, MetricSeries, Resolution, StepMetrics, Unit};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
@@ -29,6 +40,18 @@ pub mod name {
     pub const BATCH_SIZE: &str = "BatchSize";
     /// 1 on the first invocation of an execution environment.
     pub const COLD_START: &str = "ColdStart";
+
+    /// Every name above: a step's metric may not take one.
+    pub const ALL: [&str; 8] = [
+        MESSAGES_PROCESSED,
+        MESSAGES_FAILED,
+        MESSAGES_SENT_TO_DLQ,
+        DUPLICATES_SKIPPED,
+        IDEMPOTENCY_KEY_REUSED,
+        PROCESSING_LATENCY,
+        BATCH_SIZE,
+        COLD_START,
+    ];
 }
 
 static COLD_START: AtomicBool = AtomicBool::new(true);
@@ -63,6 +86,11 @@ pub struct InvocationMetrics {
     pub latencies_ms: Vec<f64>,
     /// Whether this is the first invocation of the process.
     pub cold_start: bool,
+    /// What the steps of the records that ended processed recorded.
+    pub steps: Vec<MetricSeries>,
+    /// Every metric kept per second (`METRICS_HIGH_RESOLUTION`), the
+    /// processor's included; a step's [`Metric`] can also ask for it alone.
+    pub high_resolution: bool,
 }
 
 impl InvocationMetrics {
@@ -102,7 +130,7 @@ impl InvocationMetrics {
     }
 }
 
-fn round_significant(value: f64, digits: i32) -> f64 {
+pub(crate) fn round_significant(value: f64, digits: i32) -> f64 {
     if value <= 0.0 || !value.is_finite() {
         return 0.0;
     }
@@ -111,113 +139,11 @@ fn round_significant(value: f64, digits: i32) -> f64 {
     (value * factor).round() / factor
 }
 
-/// The most values EMF accepts for one metric.
-const EMF_MAX_VALUES: usize = 100;
-
-/// One invocation's metrics as an Embedded Metric Format document: CloudWatch
-/// Logs turns the line into metrics in `namespace`, without an API call.
-///
-/// EMF has no counts, only up to 100 values per metric: up to 100 latency
-/// samples are written as they are; beyond that, 100 evenly spaced quantiles
-/// stand for them (the percentiles hold, the sample count is 100).
-fn emf_document(metrics: &InvocationMetrics, namespace: &str) -> serde_json::Value {
-    use serde_json::{Map, Value, json};
-    let mut definitions: Vec<Value> = metrics
-        .counters()
-        .iter()
-        .map(|(metric, _)| json!({ "Name": metric, "Unit": "Count" }))
-        .collect();
-    definitions.push(json!({ "Name": name::PROCESSING_LATENCY, "Unit": "Milliseconds" }));
-    let mut root = Map::new();
-    root.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": metrics.timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [["Service", "Environment"]],
-                "Metrics": definitions,
-            }],
-        }),
-    );
-    root.insert("Service".into(), json!(metrics.service));
-    root.insert("Environment".into(), json!(metrics.environment));
-    for (metric, value) in metrics.counters() {
-        root.insert(metric.into(), json!(value));
-    }
-    root.insert(
-        name::PROCESSING_LATENCY.into(),
-        json!(emf_latency_values(&metrics.latencies_ms)),
-    );
-    Value::Object(root)
-}
-
-fn emf_latency_values(samples: &[f64]) -> Vec<f64> {
-    let mut sorted: Vec<f64> = samples.iter().map(|&v| round_significant(v, 3)).collect();
-    sorted.sort_by(f64::total_cmp);
-    if sorted.len() <= EMF_MAX_VALUES {
-        return sorted;
-    }
-    (0..EMF_MAX_VALUES)
-        .map(|i| {
-            let rank = (i as f64 + 0.5) / EMF_MAX_VALUES as f64 * sorted.len() as f64;
-            sorted[(rank as usize).min(sorted.len() - 1)]
-        })
-        .collect()
-}
-
-/// Writes each invocation's metrics as one Embedded Metric Format line.
-pub struct EmfMetrics {
-    namespace: String,
-    out: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
-}
-
-impl std::fmt::Debug for EmfMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmfMetrics")
-            .field("namespace", &self.namespace)
-            .finish_non_exhaustive()
-    }
-}
-
-impl EmfMetrics {
-    /// EMF lines on stdout (Lambda sends them to CloudWatch Logs).
-    pub fn stdout(namespace: impl Into<String>) -> Self {
-        Self::new(namespace, Box::new(std::io::stdout()))
-    }
-
-    /// EMF lines on any writer.
-    pub fn new(namespace: impl Into<String>, out: Box<dyn std::io::Write + Send>) -> Self {
-        EmfMetrics {
-            namespace: namespace.into(),
-            out: std::sync::Mutex::new(out),
-        }
-    }
-}
-
 /// A port: receives one invocation's aggregated metrics.
 #[async_trait]
 pub trait MetricsSink: Send + Sync {
     /// Publishes the metrics of one invocation (one call, never per message).
     async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError>;
-}
-
-#[async_trait]
-impl MetricsSink for EmfMetrics {
-    async fn publish(&self, metrics: &InvocationMetrics) -> Result<(), PortError> {
-        let mut line = emf_document(metrics, &self.namespace).to_string();
-        line.push('\n');
-        let mut out = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        out.write_all(line.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(|e| {
-                PortError::new(
-                    crate::error::PortErrorKind::Unavailable,
-                    "WriteEmf",
-                    e.to_string(),
-                )
-            })
-    }
 }
 
 /// Metrics turned off: publishes nothing.
@@ -245,45 +171,6 @@ mod tests {
             m.latency_distribution(),
             vec![(0.0, 1), (1.0, 2), (12.3, 2), (251.0, 1)]
         );
-    }
-
-    #[test]
-    fn emf_documents_declare_every_metric_they_carry() {
-        let m = InvocationMetrics {
-            service: "inventory".into(),
-            environment: "staging".into(),
-            timestamp_ms: 1_764_230_400_000,
-            batch_size: 3,
-            processed: 2,
-            failed: 1,
-            latencies_ms: vec![0.5, 0.25, 1.0],
-            ..Default::default()
-        };
-        let doc = emf_document(&m, "Orderflow");
-        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], "Orderflow");
-        assert_eq!(doc["_aws"]["Timestamp"], 1_764_230_400_000u64);
-        for dimension in directive["Dimensions"][0].as_array().unwrap() {
-            assert!(doc[dimension.as_str().unwrap()].is_string());
-        }
-        for metric in directive["Metrics"].as_array().unwrap() {
-            let name = metric["Name"].as_str().unwrap();
-            assert!(
-                doc[name].is_number() || doc[name].is_array(),
-                "{name} has no value"
-            );
-        }
-        assert_eq!(doc["MessagesProcessed"], 2.0);
-        assert_eq!(doc["ProcessingLatency"], serde_json::json!([0.25, 0.5, 1.0]));
-    }
-
-    #[test]
-    fn emf_latency_stays_within_100_values_and_keeps_the_percentiles() {
-        let samples: Vec<f64> = (1..=1000).map(f64::from).collect();
-        let values = emf_latency_values(&samples);
-        assert_eq!(values.len(), EMF_MAX_VALUES);
-        assert!((values[49] - 500.0).abs() <= 10.0, "{}", values[49]);
-        assert!(values[99] >= 990.0);
     }
 
     #[test]
