@@ -132,7 +132,8 @@ fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let binary = std::env::var_os("ORDERFLOW_COLD_START_BIN").map_or_else(
         || {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+            let target =
+                std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
             target.join("release").join("inventory")
         },
         PathBuf::from,
@@ -144,14 +145,17 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let event_path = std::env::var_os("ORDERFLOW_COLD_START_EVENT")
-        .map_or_else(|| root.join("events").join("inventory-all-valid.json"), PathBuf::from);
+    let event_path = std::env::var_os("ORDERFLOW_COLD_START_EVENT").map_or_else(
+        || root.join("events").join("inventory-all-valid.json"),
+        PathBuf::from,
+    );
     let event = std::fs::read(&event_path).unwrap_or_else(|e| panic!("{}: {e}", event_path.display()));
     let runs: usize = std::env::var("ORDERFLOW_COLD_START_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(30);
-    let (inits, answers): (Vec<Duration>, Vec<Duration>) = (0..runs).map(|_| cold_start(&binary, &event)).unzip();
+    let (inits, answers): (Vec<Duration>, Vec<Duration>) =
+        (0..runs).map(|_| cold_start(&binary, &event)).unzip();
     let (init_fastest, init_median) = fastest_and_median(inits);
     let (answer_fastest, answer_median) = fastest_and_median(answers);
     println!(

@@ -354,4 +354,152 @@ mod tests {
         assert!((values[49] - 500.0).abs() <= 10.0, "{}", values[49]);
         assert!(values[99] >= 990.0);
     }
+
+    mod properties {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::super::super::step::{Aggregation, InvalidMetric, RecordedMetrics};
+        use super::*;
+
+        /// Cases each property runs in CI, from a fixed seed (`PROPTEST_RNG_SEED` explores others).
+        const CASES: u32 = 256;
+        const SEED: u64 = 0x454d_4620_2026_1207;
+
+        fn config() -> proptest::test_runner::Config {
+            use proptest::test_runner::{Config, RngSeed};
+            let default = Config::default();
+            Config {
+                cases: CASES,
+                rng_seed: match default.rng_seed {
+                    RngSeed::Random => RngSeed::Fixed(SEED),
+                    chosen => chosen,
+                },
+                ..default
+            }
+        }
+
+        const METRICS: [Metric; 3] = [
+            Metric::counter("OrdersRejected"),
+            Metric::distribution("OrderValue", Unit::None),
+            Metric::counter("ShipmentsCreated").high_resolution(),
+        ];
+
+        /// One recorded value: which metric, its carrier (if any), the value.
+        fn sample() -> impl Strategy<Value = (usize, Option<String>, f64)> {
+            (
+                0..METRICS.len(),
+                // Any text CloudWatch takes as a dimension value: no control characters.
+                proptest::option::of("[^\\p{Cc}]{0,12}[^\\p{Cc}\\s][^\\p{Cc}]{0,12}"),
+                prop_oneof![-1e6f64..1e6, Just(0.0), (1u32..1000).prop_map(f64::from)],
+            )
+        }
+
+        /// What CloudWatch Logs extracts from the lines: values by metric and dimensions.
+        fn extract(documents: &[Value]) -> BTreeMap<(String, BTreeMap<String, String>), Vec<f64>> {
+            let mut out: BTreeMap<_, Vec<f64>> = BTreeMap::new();
+            for doc in documents {
+                let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+                let dimensions: BTreeMap<String, String> = directive["Dimensions"][0]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| {
+                        let d = d.as_str().unwrap();
+                        (d.to_owned(), doc[d].as_str().unwrap().to_owned())
+                    })
+                    .collect();
+                for definition in directive["Metrics"].as_array().unwrap() {
+                    let name = definition["Name"].as_str().unwrap();
+                    let values = match &doc[name] {
+                        Value::Array(values) => values.iter().map(|v| v.as_f64().unwrap()).collect(),
+                        value => vec![value.as_f64().unwrap()],
+                    };
+                    out.entry((name.to_owned(), dimensions.clone()))
+                        .or_default()
+                        .extend(values);
+                }
+            }
+            out
+        }
+
+        proptest::proptest! {
+            #![proptest_config(config())]
+
+            /// Whatever valid values the records of a batch record, the lines
+            /// give back each counter's total and each distribution's every
+            /// value, under exactly the dimensions they were recorded with.
+            #[test]
+            fn recorded_values_read_back_from_the_lines_exactly(
+                samples in proptest::collection::vec(sample(), 0..300),
+            ) {
+                let recorded = RecordedMetrics::default();
+                let mut expected: BTreeMap<(String, BTreeMap<String, String>), Vec<f64>> = BTreeMap::new();
+                for (record, (metric, carrier, value)) in samples.iter().enumerate() {
+                    let metric = &METRICS[*metric];
+                    let m = recorded.for_record(record);
+                    let mut dimensions = BTreeMap::from([
+                        ("Service".to_owned(), "inventory".to_owned()),
+                        ("Environment".to_owned(), "staging".to_owned()),
+                    ]);
+                    match carrier {
+                        Some(c) => {
+                            m.record_by(metric, &[("Carrier", c)], *value).unwrap();
+                            dimensions.insert("Carrier".to_owned(), c.clone());
+                        }
+                        None => m.record(metric, *value).unwrap(),
+                    }
+                    let values = expected.entry((metric.name.to_owned(), dimensions)).or_default();
+                    match (metric.aggregation, values.first_mut()) {
+                        (Aggregation::Sum, Some(total)) => *total += value,
+                        _ => values.push(*value),
+                    }
+                }
+                let metrics = InvocationMetrics {
+                    steps: recorded.aggregate(|_| true),
+                    ..invocation()
+                };
+                let documents = emf_documents(&metrics, "Orderflow");
+                for doc in &documents {
+                    assert_well_formed(doc);
+                }
+                let mut read = extract(&documents);
+                read.retain(|(name, _), _| !crate::metrics::name::ALL.contains(&name.as_str()));
+                prop_assert_eq!(read, expected);
+            }
+
+            /// A value or dimension CloudWatch would refuse is refused where it
+            /// is recorded, naming the rule and never the value, and nothing
+            /// of it reaches the lines.
+            #[test]
+            fn a_refused_value_or_dimension_is_named_by_rule_and_kept_out(
+                (metric, carrier, value) in sample(),
+                broken in prop_oneof![
+                    Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(1e109), Just(-1e-110),
+                ],
+                control in "[\\x00-\\x1f\\x7f]",
+                break_value in any::<bool>(),
+            ) {
+                let recorded = RecordedMetrics::default();
+                let m = recorded.for_record(0);
+                let carrier = carrier.unwrap_or_else(|| "UPS".to_owned());
+                let (result, hidden) = if break_value {
+                    (m.record_by(&METRICS[metric], &[("Carrier", &carrier)], broken), None)
+                } else {
+                    let forged = format!("{carrier}{control}SECRET");
+                    (m.record_by(&METRICS[metric], &[("Carrier", &forged)], value), Some(forged))
+                };
+                let error = result.expect_err("refused");
+                let text = error.to_string();
+                let by_rule = matches!(error, InvalidMetric::Value { .. } | InvalidMetric::DimensionValue { .. });
+                prop_assert!(by_rule, "{:?}", error);
+                prop_assert!(!text.contains("SECRET"), "{}", text);
+                if let Some(forged) = hidden {
+                    prop_assert!(!text.contains(&forged), "{}", text);
+                }
+                prop_assert_eq!(recorded.aggregate(|_| true), vec![]);
+            }
+        }
+    }
 }
