@@ -50,7 +50,7 @@ async fn every_line_carries_the_keys_users_query_and_each_counted_line_appears_o
         function_name: "stack-orderflow-test".to_owned(),
         sample_rate: 0.0,
     };
-    let subscriber = lambda_subscriber("info".parse().unwrap(), move || writer.clone(), &logging);
+    let subscriber = lambda_subscriber("info".parse().unwrap(), move || writer.clone(), &logging, None);
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this process");
 
     every_function_logs_the_keys_users_query(&logs).await;

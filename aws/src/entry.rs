@@ -37,7 +37,7 @@ pub async fn serve_consumer<S>(
 where
     S: RecordStep + 'static,
 {
-    orderflow_batch::telemetry::init(function, "info");
+    init_telemetry(function);
     let env = Env::from_process();
     let error = |source| StartError { function, source };
     let config = batch_config(&env, function).map_err(error)?;
@@ -58,7 +58,7 @@ pub async fn serve_stream_consumer<S>(
 where
     S: RecordStep<dyn StreamRecord> + 'static,
 {
-    orderflow_batch::telemetry::init(function, "info");
+    init_telemetry(function);
     let env = Env::from_process();
     let error = |source| StartError { function, source };
     let config = batch_config(&env, function).map_err(error)?;
@@ -77,11 +77,44 @@ pub async fn start<C>(
     function: &'static str,
     build: impl FnOnce(&dyn StepPorts) -> Result<C, ConfigError>,
 ) -> Result<C, StartError> {
-    orderflow_batch::telemetry::init(function, "info");
+    init_telemetry(function);
     let env = Env::from_process();
     let error = |source| StartError { function, source };
     let adapters = Adapters::without_idempotency_from_env(&env)
         .await
         .map_err(error)?;
     build(&EnvPorts::new(&env, &adapters)).map_err(error)
+}
+
+/// Logging for `function`, with the OpenTelemetry exporter beside it when the
+/// build has it (the `otel` feature) and an OTLP endpoint is set. A setting
+/// the exporter cannot honour is logged and leaves it off: the function's
+/// work does not depend on its traces.
+#[cfg(feature = "otel")]
+fn init_telemetry(function: &'static str) {
+    let exporter = orderflow_otel::OtlpSettings::from_env(function)
+        .and_then(|settings| settings.as_ref().map(orderflow_otel::install).transpose());
+    match exporter {
+        Ok(layer) => orderflow_batch::telemetry::init_with(function, "info", layer),
+        Err(e) => {
+            orderflow_batch::telemetry::init(function, "info");
+            tracing::warn!(error = %e, "spans are not exported");
+        }
+    }
+}
+
+/// Logging for `function`. This build has no OpenTelemetry exporter: an
+/// OTLP endpoint set for it is logged as such rather than ignored.
+#[cfg(not(feature = "otel"))]
+fn init_telemetry(function: &'static str) {
+    orderflow_batch::telemetry::init(function, "info");
+    let endpoints = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ];
+    if endpoints.iter().any(|v| std::env::var_os(v).is_some()) {
+        tracing::warn!(
+            "an OTLP endpoint is set, but this build has no OpenTelemetry exporter: build the function with its otel feature"
+        );
+    }
 }

@@ -3,7 +3,8 @@
 //! Invocations are decoded into the lean [`SqsBatch`] (or, for a DynamoDB
 //! stream, [`StreamBatch`]), which holds only what the processor reads, and
 //! each runs in its [`invocation_span`], so every line it logs carries its
-//! request ID, cold start and trace ID.
+//! request ID, cold start and trace ID; after it, the telemetry's
+//! invocation-end hook runs (an exporter's flush).
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use tracing::Instrument;
 use crate::processor::{BatchError, BatchProcessor, InvocationContext, RecordStep};
 use crate::sqs::SqsBatch;
 use crate::stream_source::{StreamBatch, StreamRecord};
-use crate::telemetry::invocation_span;
+use crate::telemetry::{invocation_ended, invocation_span};
 
 /// Serves SQS invocations until the runtime stops: each event goes through
 /// `processor` with `step`, and its `batchItemFailures` response goes back.
@@ -39,10 +40,12 @@ async fn handle<S: RecordStep>(
 ) -> Result<SqsBatchResponse, BatchError> {
     let context = InvocationContext::from_lambda(&event.context);
     let span = invocation_span(&event.context.request_id, event.context.xray_trace_id.as_deref());
-    processor
+    let response = processor
         .handle(&event.payload, &context, step)
         .instrument(span)
-        .await
+        .await;
+    invocation_ended().await;
+    response
 }
 
 /// Serves DynamoDB Streams invocations until the runtime stops: each event
@@ -60,10 +63,12 @@ where
         async move {
             let context = InvocationContext::from_lambda(&event.context);
             let span = invocation_span(&event.context.request_id, event.context.xray_trace_id.as_deref());
-            processor
+            let response = processor
                 .handle_stream(&event.payload, &context, &*step)
                 .instrument(span)
-                .await
+                .await;
+            invocation_ended().await;
+            response
         }
     }))
     .await

@@ -74,7 +74,7 @@ fn invocations_carry_their_keys_and_sampled_ones_log_debug_lines() {
         function_name: "shop-inventory".to_owned(),
         sample_rate: 0.25,
     };
-    let subscriber = lambda_subscriber("info".parse().unwrap(), move || writer.clone(), &logging);
+    let subscriber = lambda_subscriber("info".parse().unwrap(), move || writer.clone(), &logging, None);
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this process");
 
     let invocation = |request_id: &str, header: Option<&str>| {

@@ -16,9 +16,15 @@
 //! span's fields as recorded and escapes them only when a line is written,
 //! in buffers reused from closed spans. Filtering is by target and level
 //! ([`Targets`]: `info`, `warn,orderflow_batch=debug`).
+//!
+//! An exporter of spans stacks on the same registry ([`init_with`]); what it
+//! must send before Lambda freezes the environment it sends from the hook
+//! registered with [`on_invocation_end`], which the Lambda loops call after
+//! every invocation's span has closed.
 
 mod event_fields;
 mod invocation;
+mod invocation_end;
 mod json_lines;
 mod memory_writer;
 pub mod sampling;
@@ -32,6 +38,7 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 pub use invocation::{invocation_span, trace_root};
+pub use invocation_end::{invocation_ended, on_invocation_end};
 pub use json_lines::JsonLines;
 pub use memory_writer::MemoryWriter;
 pub use sampling::SampledTargets;
@@ -84,9 +91,19 @@ impl LambdaLogging {
     }
 }
 
+/// A layer to stack on the span registry beside the JSON lines: a span
+/// exporter (OpenTelemetry's, built by `orderflow-otel`).
+pub type RegistryLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
 /// Installs the global subscriber once for the function (or command)
 /// `service`; later calls do nothing.
 pub fn init(service: &str, default_level: &str) {
+    init_with(service, default_level, None);
+}
+
+/// [`init`], with `exporter` stacked beside the JSON lines in Lambda (the
+/// local text format has no registry to stack it on).
+pub fn init_with(service: &str, default_level: &str, exporter: Option<RegistryLayer>) {
     let level = std::env::var("LOG_LEVEL")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -110,7 +127,8 @@ pub fn init(service: &str, default_level: &str) {
         let (logging, invalid_rate) = LambdaLogging::from_env(service);
         sampling::set_sample_rate(logging.sample_rate);
         // Lambda captures stdout and stderr alike; stdout stays free for EMF metrics lines.
-        let _ = tracing::subscriber::set_global_default(lambda_subscriber(filter, std::io::stderr, &logging));
+        let subscriber = lambda_subscriber(filter, std::io::stderr, &logging, exporter);
+        let _ = tracing::subscriber::set_global_default(subscriber);
         if invalid_rate.is_some() {
             tracing::warn!(
                 variable = "LOG_SAMPLE_RATE",
@@ -155,16 +173,19 @@ where
 }
 
 /// The subscriber [`init`] installs in Lambda: [`json_subscriber`]'s, with
-/// `service` and `function_name` on every line and sampled debug logging.
+/// `service` and `function_name` on every line and sampled debug logging,
+/// and `exporter`, if any, beside the lines (the filter applies to both).
 pub fn lambda_subscriber<W>(
     filter: Targets,
     writer: W,
     logging: &LambdaLogging,
+    exporter: Option<RegistryLayer>,
 ) -> impl Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::registry()
+        .with(exporter)
         .with(SampledTargets::new(filter, logging.sample_rate > 0.0))
         .with(json_layer(writer).with_constant_fields(&[
             ("service", &logging.service),

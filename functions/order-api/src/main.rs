@@ -22,7 +22,11 @@ async fn main() -> Result<(), lambda_http::Error> {
             &event.context.request_id,
             event.context.xray_trace_id.as_deref(),
         );
-        async move { Ok::<_, Infallible>(order_api::respond(event, &config).await) }.instrument(span)
+        async move {
+            let response = order_api::respond(event, &config).instrument(span).await;
+            orderflow_batch::telemetry::invocation_ended().await;
+            Ok::<_, Infallible>(response)
+        }
     }))
     .await
 }
