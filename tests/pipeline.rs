@@ -145,6 +145,54 @@ fn out_of_stock_orders_are_rejected_and_notified() {
     assert_eq!(s.lost, 0);
 }
 
+#[test]
+fn the_steps_metrics_count_each_order_once_through_failures_and_retries() {
+    // Transient failures and their retries, duplicates from the API's and the
+    // relay's retries; no crashes (a crashed invocation publishes nothing).
+    let s = run_embedded(RunSpec {
+        stock: 20,
+        fail_rate: 0.1,
+        ..RunSpec::embedded(2_000)
+    });
+    eprintln!("{}", s.table());
+    assert!(
+        s.injected_failures > 100 && s.retries > 0,
+        "{}",
+        s.injected_failures
+    );
+    assert!(s.rejected_for_stock > 0, "{}", s.rejected_for_stock);
+    let total = |prefix: &str| -> f64 {
+        s.step_metrics
+            .iter()
+            .filter(|(label, _)| label.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(
+        total("OrdersRejected"),
+        s.rejected_for_stock as f64,
+        "{:?}",
+        s.step_metrics
+    );
+    let shipped = s.notified - s.rejected_for_stock;
+    assert_eq!(
+        total("ShipmentsCreated Carrier="),
+        shipped as f64,
+        "{:?}",
+        s.step_metrics
+    );
+    assert!(
+        s.step_metrics
+            .keys()
+            .filter(|l| l.starts_with("ShipmentsCreated Carrier="))
+            .count()
+            > 1,
+        "by carrier: {:?}",
+        s.step_metrics
+    );
+    assert!(total("OrderValue") > 0.0);
+}
+
 /// SQS on moto's server; idempotency records and stock in memory (the DynamoDB
 /// adapters have their own tests in aws.rs: one-thread moto makes 500 orders'
 /// 3,500 DynamoDB calls take minutes).

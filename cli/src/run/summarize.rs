@@ -83,6 +83,7 @@ pub(super) async fn summarize(
         elapsed_seconds: elapsed,
         simulated_seconds: clocks.run_elapsed().as_secs_f64(),
         orders_per_second: account.sent as f64 / elapsed.max(1e-9),
+        step_metrics: pipeline.metrics.steps(),
         ..account
     }
 }

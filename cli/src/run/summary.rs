@@ -99,6 +99,10 @@ pub struct RunSummary {
     pub out_of_order_customers: usize,
     /// For FIFO runs: customers with two or more shipped orders (whose order could be wrong).
     pub customers_with_several_shipments: usize,
+    /// The steps' own metrics summed over the run (`OrdersRejected`,
+    /// `OrderValue`, `ShipmentsCreated Carrier=UPS`, ...): an invocation that
+    /// crashed published none, so with crashes they can fall short.
+    pub step_metrics: BTreeMap<String, f64>,
 }
 
 impl RunSummary {

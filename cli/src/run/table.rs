@@ -112,7 +112,21 @@ impl RunSummary {
                 "throughput".into(),
                 format!("{:.0} orders/s", self.orders_per_second),
             ),
+            ("steps' metrics".into(), self.step_metrics_text()),
         ]
+    }
+
+    /// `OrderValue 1234.5, OrdersRejected 12, ...`, or `none`.
+    fn step_metrics_text(&self) -> String {
+        if self.step_metrics.is_empty() {
+            return "none".into();
+        }
+        let totals: Vec<String> = self
+            .step_metrics
+            .iter()
+            .map(|(label, total)| format!("{label} {}", (total * 100.0).round() / 100.0))
+            .collect();
+        totals.join(", ")
     }
 
     /// What must be zero: customers out of order (FIFO), lost orders; and
