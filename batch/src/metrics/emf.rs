@@ -434,7 +434,7 @@ mod tests {
             fn recorded_values_read_back_from_the_lines_exactly(
                 samples in proptest::collection::vec(sample(), 0..300),
             ) {
-                let recorded = RecordedMetrics::default();
+                let recorded = RecordedMetrics::for_batch(1);
                 let mut expected: BTreeMap<(String, BTreeMap<String, String>), Vec<f64>> = BTreeMap::new();
                 for (record, (metric, carrier, value)) in samples.iter().enumerate() {
                     let metric = &METRICS[*metric];
@@ -481,7 +481,7 @@ mod tests {
                 control in "[\\x00-\\x1f\\x7f]",
                 break_value in any::<bool>(),
             ) {
-                let recorded = RecordedMetrics::default();
+                let recorded = RecordedMetrics::for_batch(1);
                 let m = recorded.for_record(0);
                 let carrier = carrier.unwrap_or_else(|| "UPS".to_owned());
                 let (result, hidden) = if break_value {

@@ -250,11 +250,32 @@ pub(crate) struct MetricSample {
     value: f64,
 }
 
-/// The values recorded by a batch's steps, with their records.
+/// What the steps of a batch recorded, under one lock.
 #[derive(Debug, Default)]
-pub(crate) struct RecordedMetrics(Mutex<Vec<MetricSample>>);
+struct Recorded {
+    samples: Vec<MetricSample>,
+    /// The names already checked (each a declaration's own text: compared
+    /// by address, so a step's metric is checked once a batch, not a record).
+    checked_names: Vec<&'static str>,
+}
+
+/// The values recorded by a batch's steps, with their records.
+#[derive(Debug)]
+pub(crate) struct RecordedMetrics {
+    recorded: Mutex<Recorded>,
+    /// Records in the batch: room for one value each is made at the first.
+    records: usize,
+}
 
 impl RecordedMetrics {
+    /// Nothing recorded yet, for a batch of `records` records.
+    pub(crate) fn for_batch(records: usize) -> Self {
+        RecordedMetrics {
+            recorded: Mutex::default(),
+            records,
+        }
+    }
+
     /// A step's recorder for the record at `record`.
     pub(crate) fn for_record(&self, record: usize) -> StepMetrics<'_> {
         StepMetrics { record, into: self }
@@ -264,15 +285,19 @@ impl RecordedMetrics {
     /// (the processed ones), per metric and dimensions, in first-recorded order.
     pub(crate) fn aggregate(self, counted: impl Fn(usize) -> bool) -> Vec<MetricSeries> {
         let samples = self
-            .0
+            .recorded
             .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .samples;
         let mut series: Vec<MetricSeries> = Vec::new();
         for sample in samples.into_iter().filter(|s| counted(s.record)) {
-            let found = series
+            let same_name = |s: &MetricSeries| {
+                std::ptr::eq(s.metric.name, sample.metric.name) || s.metric.name == sample.metric.name
+            };
+            match series
                 .iter_mut()
-                .find(|s| s.metric.name == sample.metric.name && s.dimensions == sample.dimensions);
-            match found {
+                .find(|s| same_name(s) && s.dimensions == sample.dimensions)
+            {
                 // A name has one declaration: the first one recorded decides how it adds up.
                 Some(s) => match s.metric.aggregation {
                     Aggregation::Sum => s.values[0] += sample.value,
@@ -287,6 +312,18 @@ impl RecordedMetrics {
         }
         series
     }
+}
+
+/// Checks `metric`'s name against CloudWatch's rules and the processor's own names.
+fn check_metric_name(metric: &Metric) -> Result<(), InvalidMetric> {
+    check_name(metric.name).map_err(|(len, rule)| InvalidMetric::Name { len, rule })?;
+    if super::name::ALL.contains(&metric.name) {
+        return Err(InvalidMetric::Name {
+            len: metric.name.len(),
+            rule: "must not be one of the processor's own metrics",
+        });
+    }
+    Ok(())
 }
 
 /// Where a step records its metrics (`RecordContext::metrics`): values are
@@ -312,13 +349,6 @@ impl StepMetrics<'_> {
         dimensions: &[(&'static str, &str)],
         value: f64,
     ) -> Result<(), InvalidMetric> {
-        check_name(metric.name).map_err(|(len, rule)| InvalidMetric::Name { len, rule })?;
-        if super::name::ALL.contains(&metric.name) {
-            return Err(InvalidMetric::Name {
-                len: metric.name.len(),
-                rule: "must not be one of the processor's own metrics",
-            });
-        }
         check_value(metric.name, value)?;
         check_dimensions(metric.name, dimensions)?;
         let sample = MetricSample {
@@ -327,11 +357,23 @@ impl StepMetrics<'_> {
             dimensions: dimensions.iter().map(|(n, v)| (*n, (*v).to_owned())).collect(),
             value,
         };
-        self.into
-            .0
+        let mut recorded = self
+            .into
+            .recorded
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(sample);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !recorded
+            .checked_names
+            .iter()
+            .any(|n| std::ptr::eq(*n, metric.name))
+        {
+            check_metric_name(metric)?;
+            recorded.checked_names.push(metric.name);
+        }
+        if recorded.samples.capacity() == 0 {
+            recorded.samples.reserve(self.into.records);
+        }
+        recorded.samples.push(sample);
         Ok(())
     }
 }
@@ -375,7 +417,7 @@ mod tests {
 
     #[test]
     fn counters_sum_distributions_keep_every_value_and_only_counted_records_add() {
-        let recorded = RecordedMetrics::default();
+        let recorded = RecordedMetrics::for_batch(4);
         for record in 0..4 {
             let m = recorded.for_record(record);
             m.record(&REJECTED, 1.0).unwrap();
@@ -423,7 +465,7 @@ mod tests {
 
     #[test]
     fn values_and_dimensions_outside_cloudwatchs_rules_are_refused_by_rule_without_the_value() {
-        let recorded = RecordedMetrics::default();
+        let recorded = RecordedMetrics::for_batch(4);
         let m = recorded.for_record(0);
         let secret = "4111-1111-1111-1111\n";
         for (result, rule) in [

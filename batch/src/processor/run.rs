@@ -115,7 +115,7 @@ impl BatchProcessor {
                 held: vec![false; records.len()],
                 latencies,
             }),
-            recorded: RecordedMetrics::default(),
+            recorded: RecordedMetrics::for_batch(records.len()),
             cutoff,
             ordered,
             dead_letters: source.dead_letter_destination().is_some(),
