@@ -106,6 +106,9 @@ impl Metric {
 /// The dimensions every metric carries (set from the function's settings).
 pub const DEFAULT_DIMENSIONS: [&str; 2] = ["Service", "Environment"];
 
+/// The member of an Embedded Metric Format line that holds its directive.
+const EMF_DIRECTIVE: &str = "_aws";
+
 /// The most dimensions a step may add ([`DEFAULT_DIMENSIONS`] take 2 of CloudWatch's 30).
 pub const MAX_STEP_DIMENSIONS: usize = 28;
 
@@ -208,10 +211,10 @@ fn check_dimensions(metric: &'static str, dimensions: &[(&'static str, &str)]) -
     for (i, (name, value)) in dimensions.iter().enumerate() {
         let name_error = |len, rule| InvalidMetric::DimensionName { metric, len, rule };
         check_name(name).map_err(|(len, rule)| name_error(len, rule))?;
-        if DEFAULT_DIMENSIONS.contains(name) {
+        if DEFAULT_DIMENSIONS.contains(name) || *name == EMF_DIRECTIVE {
             return Err(name_error(
                 name.len(),
-                "must not be Service or Environment (every metric has them)",
+                "must not be Service, Environment (every metric has them) or _aws",
             ));
         }
         if *name == metric {
@@ -317,13 +320,17 @@ impl RecordedMetrics {
 /// Checks `metric`'s name against CloudWatch's rules and the processor's own names.
 fn check_metric_name(metric: &Metric) -> Result<(), InvalidMetric> {
     check_name(metric.name).map_err(|(len, rule)| InvalidMetric::Name { len, rule })?;
-    if super::name::ALL.contains(&metric.name) {
-        return Err(InvalidMetric::Name {
-            len: metric.name.len(),
-            rule: "must not be one of the processor's own metrics",
-        });
-    }
-    Ok(())
+    let rule = if super::name::ALL.contains(&metric.name) {
+        "must not be one of the processor's own metrics"
+    } else if DEFAULT_DIMENSIONS.contains(&metric.name) || metric.name == EMF_DIRECTIVE {
+        "must not be Service, Environment or _aws (members of every metrics line)"
+    } else {
+        return Ok(());
+    };
+    Err(InvalidMetric::Name {
+        len: metric.name.len(),
+        rule,
+    })
 }
 
 /// Where a step records its metrics (`RecordContext::metrics`): values are
@@ -478,6 +485,15 @@ mod tests {
             (m.record(&Metric::counter(":x"), 1.0), "colon"),
             (m.record(&Metric::counter("BatchSize"), 1.0), "processor's own"),
             (
+                m.record(&Metric::counter("Service"), 1.0),
+                "Service, Environment or _aws",
+            ),
+            (
+                m.record(&Metric::counter("_aws"), 1.0),
+                "Service, Environment or _aws",
+            ),
+            (m.record_by(&SHIPPED, &[("_aws", "x")], 1.0), "or _aws"),
+            (
                 m.record_by(&SHIPPED, &[("Carrier", secret)], 1.0),
                 "control characters",
             ),
@@ -487,7 +503,7 @@ mod tests {
             ),
             (
                 m.record_by(&SHIPPED, &[("Service", "x")], 1.0),
-                "Service or Environment",
+                "Service, Environment",
             ),
             (
                 m.record_by(&SHIPPED, &[("ShipmentsCreated", "x")], 1.0),
