@@ -21,3 +21,19 @@ install_venv() {
 free_port() {
   "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# Installs a Debian package's program when it is missing (as root, with apt),
+# or fails naming the package.
+install_debian_program() {
+  local program=$1 package=$2
+  command -v "$program" >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing $package (Debian package) for $program" >&2
+    apt-get install -y -qq "$package" >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null && apt-get install -y -qq "$package" >/dev/null; }
+  fi
+  command -v "$program" >/dev/null || {
+    echo "$program is needed: install the Debian package $package (apt-get install $package)" >&2
+    exit 1
+  }
+}

@@ -31,6 +31,20 @@ mod idempotency {
             .unwrap();
         check(&DynamoIdempotencyStore::new(client, table)).await;
     }
+
+    #[tokio::test]
+    async fn redis() {
+        let settings = orderflow_redis::RedisSettings {
+            // A prefix of its own: the server may be shared with other tests.
+            key_prefix: format!("{}:", unique("contract")),
+            ..Default::default()
+        };
+        let store =
+            orderflow_redis::RedisIdempotencyStore::connect(&orderflow_tests::redis_server().url, settings)
+                .await
+                .expect("a Redis");
+        check(&store).await;
+    }
 }
 
 mod inventory {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, the replay of events/, and the tests that
 # talk to local servers speaking the AWS protocols (moto for SQS and DynamoDB,
-# LocalStack for CloudWatch and SQS's message-move tasks). Installs the servers'
-# pinned Python packages into .venv/ on first use, starts the servers on free
-# ports, and stops them at exit.
+# LocalStack for CloudWatch and SQS's message-move tasks) and to Redis (the
+# idempotency store). Installs the servers' pinned Python packages into .venv/
+# on first use and redis-server from Debian's packages when it is missing,
+# starts the servers on free ports, and stops them at exit.
 # Extra arguments go to `cargo test` (e.g. `bash tests/run.sh -p orderflow-batch`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,7 @@ wait_ready() {
 
 install_venv moto .ci/requirements/moto.txt
 install_venv localstack .ci/requirements/localstack.txt
+install_debian_program redis-server redis-server
 
 scratch=$(mktemp -d)
 pids=()
@@ -48,10 +50,20 @@ GATEWAY_LISTEN="127.0.0.1:$localstack_port" LOCALSTACK_HOST="127.0.0.1:$localsta
   .venv/localstack/bin/python -m localstack.runtime.main >"$scratch/localstack.log" 2>&1 &
 pids+=($!)
 
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$scratch/redis.log" 2>&1 &
+pids+=($!)
+
 wait_ready moto "http://127.0.0.1:$moto_port/moto-api/" "$scratch/moto.log"
 wait_ready localstack "http://127.0.0.1:$localstack_port/_localstack/health" "$scratch/localstack.log"
 export ORDERFLOW_MOTO_URL="http://127.0.0.1:$moto_port"
 export ORDERFLOW_LOCALSTACK_URL="http://127.0.0.1:$localstack_port"
+for _ in $(seq 1 100); do
+  redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
+  sleep 0.1
+done
+redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG || { echo "tests/run.sh: redis-server did not start; its log:" >&2; cat "$scratch/redis.log" >&2; exit 1; }
+export ORDERFLOW_REDIS_URL="redis://127.0.0.1:$redis_port"
 
 cargo test --workspace --locked "$@"
 

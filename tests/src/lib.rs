@@ -58,14 +58,15 @@ pub fn http_status(url: &str, path: &str) -> Option<u16> {
 }
 
 /// Starts `program args...` in the background, killed when this process exits
-/// (a shell watchdog polls this process), and waits until `ready_path` answers 200.
+/// (a shell watchdog polls this process), and waits until `ready` says it
+/// answers at `url`.
 fn start_watched(
     name: &str,
     program: &Path,
     args: &[String],
     env: &[(&str, String)],
     url: &str,
-    ready_path: &str,
+    ready: &dyn Fn() -> bool,
 ) {
     assert!(
         program.exists(),
@@ -98,7 +99,7 @@ fn start_watched(
     std::thread::spawn(move || child.wait());
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
-        if http_status(url, ready_path) == Some(200) {
+        if ready() {
             return;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -117,6 +118,45 @@ fn endpoint_from_env_or(var: &str, start: impl FnOnce() -> String) -> Endpoint {
     }
 }
 
+/// Whether a Redis answers `PING` at `host:port`.
+fn redis_answers(address: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return false;
+    };
+    let mut answer = [0u8; 7];
+    stream.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+        && stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut answer).is_ok()
+        && &answer == b"+PONG\r\n"
+}
+
+/// A Redis (`redis-server`, the Debian package), shared by the tests of one
+/// binary: `ORDERFLOW_REDIS_URL`, else one started on a free port, keeping
+/// nothing on disk.
+pub fn redis_server() -> &'static Endpoint {
+    static REDIS: OnceLock<Endpoint> = OnceLock::new();
+    REDIS.get_or_init(|| {
+        endpoint_from_env_or("ORDERFLOW_REDIS_URL", || {
+            let port = free_port();
+            let program = std::env::var_os("PATH")
+                .iter()
+                .flat_map(std::env::split_paths)
+                .map(|dir| dir.join("redis-server"))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| {
+                    panic!("redis-server is not installed: run `bash tests/run.sh` (it installs the Debian package)")
+                });
+            let args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .iter()
+                .map(|a| (*a).to_owned())
+                .collect();
+            let address = format!("127.0.0.1:{port}");
+            start_watched("redis", &program, &args, &[], &address, &|| redis_answers(&address));
+            format!("redis://{address}")
+        })
+    })
+}
+
 /// moto's server (SQS and DynamoDB), shared by the tests of one binary.
 pub fn moto() -> &'static Endpoint {
     static MOTO: OnceLock<Endpoint> = OnceLock::new();
@@ -131,7 +171,9 @@ pub fn moto() -> &'static Endpoint {
                 "-p".to_owned(),
                 port.to_string(),
             ];
-            start_watched("moto", &program, &args, &[], &url, "/moto-api/");
+            start_watched("moto", &program, &args, &[], &url, &|| {
+                http_status(&url, "/moto-api/") == Some(200)
+            });
             url
         })
     })
@@ -161,7 +203,10 @@ pub fn moto_serialized() -> &'static Endpoint {
              from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app\n\
              run_simple('127.0.0.1', {port}, DomainDispatcherApplication(create_backend_app), threaded=False, request_handler=MotoRequestHandler)\n"
         );
-        start_watched("moto-serialized", &program, &["-c".to_owned(), launcher], &[("MOTO_PORT", port.to_string())], &url, "/moto-api/");
+        let env = [("MOTO_PORT", port.to_string())];
+        start_watched("moto-serialized", &program, &["-c".to_owned(), launcher], &env, &url, &|| {
+            http_status(&url, "/moto-api/") == Some(200)
+        });
         Endpoint { url }
     })
 }
@@ -178,7 +223,9 @@ pub fn localstack() -> &'static Endpoint {
             let args = ["-m".to_owned(), "localstack.runtime.main".to_owned()];
             let env = localstack_env(port, &dir);
             let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.clone())).collect();
-            start_watched("localstack", &program, &args, &env, &url, "/_localstack/health");
+            start_watched("localstack", &program, &args, &env, &url, &|| {
+                http_status(&url, "/_localstack/health") == Some(200)
+            });
             url
         })
     })

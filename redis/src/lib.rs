@@ -1,0 +1,239 @@
+//! The idempotency port on Redis ([`RedisIdempotencyStore`]): for teams that
+//! run `orderflow consume` next to a Redis they have, or functions in a VPC
+//! with ElastiCache.
+//!
+//! A record is a hash at `<prefix><key>`: its state (`p` in progress, `c`
+//! completed), the input's fingerprint and the second it lasts until, on the
+//! caller's clock (as the port's other stores: a claim expires when the
+//! caller's `now` reaches it). Redis's own expiry only cleans up: an
+//! in-progress claim's key expires after its claim's length, a completed
+//! one's after the retention. A claim and a release are Lua scripts, so each
+//! reads and writes its key atomically; every operation names one key, so a
+//! Redis Cluster can serve them. Completions of a batch go in one pipeline.
+
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orderflow_batch::error::{PortError, PortErrorKind};
+use orderflow_batch::fingerprint::Fingerprint;
+use orderflow_batch::ports::{Claim, Completion, EntryResults, IdempotencyStore};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+/// Claims a key unless a live record holds it; answers `{"a"}` when acquired,
+/// else the live record's state and fingerprint.
+/// KEYS[1] the record; ARGV: fingerprint, now, until, cleanup seconds.
+const CLAIM: &str = r"
+local record = redis.call('HMGET', KEYS[1], 's', 'f', 'u')
+if record[1] and tonumber(record[3]) > tonumber(ARGV[2]) then
+  return {record[1], record[2] or ''}
+end
+redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[1], 'u', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return {'a'}
+";
+
+/// Deletes the record only while it is a claim in progress (never a completion).
+const RELEASE: &str = r"
+if redis.call('HGET', KEYS[1], 's') == 'p' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// What a store needs besides its connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// Put before every key (`orderflow:`), so the keys share a Redis with others.
+    pub key_prefix: String,
+    /// How long Redis keeps a completed record: at least the processor's
+    /// `IDEMPOTENCY_TTL_SECONDS` (24 hours by default, the design's `SETEX`).
+    pub retention: Duration,
+    /// Longest wait for Redis's answer (or for a connection) before a call fails, retryably.
+    pub response_timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            key_prefix: "orderflow:".to_owned(),
+            retention: Duration::from_secs(24 * 3600),
+            response_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The idempotency records on Redis.
+#[derive(Clone)]
+pub struct RedisIdempotencyStore {
+    connection: ConnectionManager,
+    settings: RedisSettings,
+    claim: redis::Script,
+    release: redis::Script,
+}
+
+impl std::fmt::Debug for RedisIdempotencyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisIdempotencyStore")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Redis error as the port's: timeouts and lost connections are retryable.
+fn port_error(operation: &'static str, error: &redis::RedisError) -> PortError {
+    let kind = if error.is_timeout() {
+        PortErrorKind::Timeout
+    } else if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() {
+        PortErrorKind::Unavailable
+    } else if matches!(
+        error.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading | redis::ServerErrorKind::TryAgain)
+    ) {
+        PortErrorKind::Throttled
+    } else {
+        PortErrorKind::Other
+    };
+    PortError::new(kind, operation, error.to_string())
+}
+
+impl RedisIdempotencyStore {
+    /// Connects to the Redis at `url` (`redis://[:password@]host:port[/db]`);
+    /// the connection reconnects by itself after it is lost.
+    pub async fn connect(url: &str, settings: RedisSettings) -> Result<Self, PortError> {
+        let client = redis::Client::open(url).map_err(|e| port_error("Connect", &e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(settings.response_timeout))
+            .set_connection_timeout(Some(settings.response_timeout));
+        let connection = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| port_error("Connect", &e))?;
+        Ok(RedisIdempotencyStore {
+            connection,
+            settings,
+            claim: redis::Script::new(CLAIM),
+            release: redis::Script::new(RELEASE),
+        })
+    }
+
+    fn record_key(&self, key: &str) -> String {
+        [self.settings.key_prefix.as_str(), key].concat()
+    }
+}
+
+/// What a claim's answer means to a claim for `fingerprint`.
+fn claim_of(answer: &[String], fingerprint: Fingerprint) -> Claim {
+    match answer {
+        [acquired] if acquired == "a" => Claim::Acquired,
+        [state, stored, ..] => {
+            Claim::of_live_record(state == "c", Fingerprint::from_hex(stored), fingerprint)
+        }
+        // Never answered by the script; a record it cannot read is not taken as free.
+        _ => Claim::InProgress,
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for RedisIdempotencyStore {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: u64,
+        in_progress_until: u64,
+    ) -> Result<Claim, PortError> {
+        let mut connection = self.connection.clone();
+        let answer: Vec<String> = self
+            .claim
+            .key(self.record_key(key))
+            .arg(fingerprint.to_hex())
+            .arg(now)
+            .arg(in_progress_until)
+            .arg(in_progress_until.saturating_sub(now).max(1))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|e| port_error("Claim", &e))?;
+        Ok(claim_of(&answer, fingerprint))
+    }
+
+    async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError> {
+        self.complete_all(&[completion], keep_until)
+            .await
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    /// Every completion in one pipeline: one round trip for a batch.
+    async fn complete_all(&self, completions: &[Completion<'_>], keep_until: u64) -> EntryResults {
+        let retention = self.settings.retention.as_secs().max(1);
+        let mut pipeline = redis::pipe();
+        for completion in completions {
+            let key = self.record_key(completion.key);
+            pipeline
+                .cmd("HSET")
+                .arg(&key)
+                .arg("s")
+                .arg("c")
+                .arg("f")
+                .arg(completion.fingerprint.to_hex())
+                .arg("u")
+                .arg(keep_until)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(retention);
+        }
+        let mut connection = self.connection.clone();
+        let answered: Result<Vec<i64>, redis::RedisError> = pipeline.query_async(&mut connection).await;
+        match answered {
+            Ok(set) if set.len() == completions.len() => set.iter().map(|_| Ok(())).collect(),
+            Ok(set) => {
+                let error = PortError::new(
+                    PortErrorKind::Other,
+                    "Complete",
+                    format!("{} answers for {} completions", set.len(), completions.len()),
+                );
+                completions.iter().map(|_| Err(error.clone())).collect()
+            }
+            Err(e) => {
+                let error = port_error("Complete", &e);
+                completions.iter().map(|_| Err(error.clone())).collect()
+            }
+        }
+    }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        let mut connection = self.connection.clone();
+        let _deleted: i64 = self
+            .release
+            .key(self.record_key(key))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|e| port_error("Release", &e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claims_answer_reads_as_the_ports_claim() {
+        let fp = Fingerprint::of(|f| {
+            f.str("order");
+        });
+        let other = Fingerprint::of(|f| {
+            f.str("another order");
+        });
+        let live = |state: &str, stored: Fingerprint| vec![state.to_owned(), stored.to_hex()];
+        assert_eq!(claim_of(&["a".to_owned()], fp), Claim::Acquired);
+        assert_eq!(claim_of(&live("p", fp), fp), Claim::InProgress);
+        assert_eq!(claim_of(&live("c", fp), fp), Claim::Completed);
+        assert_eq!(claim_of(&live("c", other), fp), Claim::Reused);
+        assert_eq!(claim_of(&live("p", other), fp), Claim::Reused);
+        assert_eq!(claim_of(&[], fp), Claim::InProgress, "unreadable: not free");
+    }
+}
