@@ -12,7 +12,9 @@ use orderflow_tests::repo_root;
 type ModulePath = Vec<String>;
 
 /// The library and binary crates; every crate under `functions/` is added.
-const CRATES: &[&str] = &["batch", "orders", "embedded", "aws", "otel", "redis", "cli", "tests"];
+const CRATES: &[&str] = &[
+    "batch", "orders", "embedded", "aws", "otel", "redis", "cli", "tests",
+];
 
 fn crates() -> Vec<String> {
     let mut crates: Vec<String> = CRATES.iter().map(|c| (*c).to_owned()).collect();

@@ -16,6 +16,8 @@ use orderflow_batch::ports::{IdempotencyStore, MessageQueue, MetricsSink};
 use orderflow_batch::processor::BatchConfig;
 use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryOrderStore, InMemoryQueues};
 
+use orderflow_redis::{RedisIdempotencyStore, RedisSettings};
+
 use crate::cloudwatch::CloudWatchMetrics;
 use crate::dynamodb::DynamoIdempotencyStore;
 use crate::sqs::SqsQueues;
@@ -28,8 +30,16 @@ pub mod var {
     pub const METRICS_SINK: &str = "METRICS_SINK";
     /// The CloudWatch namespace; default `Orderflow`.
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
-    /// The idempotency table (required with AWS adapters).
+    /// The idempotency table (required with AWS adapters and the `dynamodb` store).
     pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
+    /// Where idempotency records go: with AWS adapters `dynamodb` (the
+    /// default) or `redis`; with embedded adapters `memory` (the default) or `redis`.
+    pub const IDEMPOTENCY_STORE: &str = "IDEMPOTENCY_STORE";
+    /// The Redis of `IDEMPOTENCY_STORE=redis`: `redis://[:password@]host:port[/db]`.
+    /// Never written to a log or an error (it may hold a password).
+    pub const REDIS_URL: &str = "REDIS_URL";
+    /// Put before every idempotency key in Redis; default `orderflow:`.
+    pub const REDIS_KEY_PREFIX: &str = "REDIS_KEY_PREFIX";
     /// An SNS topic for customer messages (optional: else logged).
     pub const NOTIFICATION_TOPIC_ARN: &str = "NOTIFICATION_TOPIC_ARN";
     /// The inventory table (required with AWS adapters by steps that reserve stock).
@@ -156,25 +166,31 @@ impl Adapters {
             (MetricsSinkKind::Emf, _) => Arc::new(EmfMetrics::stdout(namespace)),
             _ => Arc::new(NoMetrics),
         };
-        let (queue, idempotency): (Arc<dyn MessageQueue>, Arc<dyn IdempotencyStore>) = match (mode, &sdk) {
-            (Mode::Aws, Some(sdk)) if needs_idempotency => {
-                let table = env.required(var::IDEMPOTENCY_TABLE, "the idempotency table's name")?;
-                (
-                    Arc::new(SqsQueues::new(aws_sdk_sqs::Client::new(sdk))),
+        let queue: Arc<dyn MessageQueue> = match (mode, &sdk) {
+            (Mode::Aws, Some(sdk)) => Arc::new(SqsQueues::new(aws_sdk_sqs::Client::new(sdk))),
+            _ => Arc::new(InMemoryQueues::new()),
+        };
+        // Records only in memory would let each instance redo the others'
+        // work: AWS adapters keep them in DynamoDB or Redis.
+        let stores: &[&str] = match mode {
+            Mode::Aws => &["dynamodb", "redis"],
+            Mode::Embedded => &["memory", "redis"],
+        };
+        let idempotency: Arc<dyn IdempotencyStore> = if needs_idempotency {
+            let store = env.choice_or(var::IDEMPOTENCY_STORE, stores[0], stores)?;
+            match (store, mode, &sdk) {
+                ("redis", _, _) => redis_store(env).await?,
+                ("dynamodb", Mode::Aws, Some(sdk)) => {
+                    let table = env.required(var::IDEMPOTENCY_TABLE, "the idempotency table's name")?;
                     Arc::new(DynamoIdempotencyStore::new(
                         aws_sdk_dynamodb::Client::new(sdk),
                         table,
-                    )),
-                )
+                    ))
+                }
+                _ => Arc::new(InMemoryIdempotencyStore::new()),
             }
-            (Mode::Aws, Some(sdk)) => (
-                Arc::new(SqsQueues::new(aws_sdk_sqs::Client::new(sdk))),
-                Arc::new(InMemoryIdempotencyStore::new()),
-            ),
-            _ => (
-                Arc::new(InMemoryQueues::new()),
-                Arc::new(InMemoryIdempotencyStore::new()),
-            ),
+        } else {
+            Arc::new(InMemoryIdempotencyStore::new())
         };
         Ok(Adapters {
             mode,
@@ -194,6 +210,33 @@ impl Adapters {
             Arc::clone(&self.idempotency),
             Arc::clone(&self.metrics),
         )
+    }
+}
+
+/// The idempotency store on the Redis at `REDIS_URL`, connected now: a
+/// Redis that cannot be reached stops the start, naming the variable but not
+/// its value.
+async fn redis_store(env: &Env) -> Result<Arc<dyn IdempotencyStore>, ConfigError> {
+    let url = env.required(
+        var::REDIS_URL,
+        "the Redis URL, redis://[:password@]host:port[/db]",
+    )?;
+    let defaults = RedisSettings::default();
+    let settings = RedisSettings {
+        key_prefix: env.optional(var::REDIS_KEY_PREFIX).unwrap_or(defaults.key_prefix),
+        retention: Duration::from_secs(env.integer_or(
+            orderflow_batch::config::var::IDEMPOTENCY_TTL_SECONDS,
+            defaults.retention.as_secs(),
+            60..=31_536_000,
+        )?),
+        ..defaults
+    };
+    match RedisIdempotencyStore::connect(&url, settings).await {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(e) => Err(ConfigError::Unusable {
+            name: var::REDIS_URL.to_owned(),
+            reason: format!("no Redis answered there ({})", e.kind.code()),
+        }),
     }
 }
 

@@ -21,6 +21,15 @@ pub enum ConfigError {
         /// What it should hold.
         expected: String,
     },
+    /// A variable whose value must not be shown (it may hold a secret) is
+    /// unusable.
+    #[error("environment variable {name} is unusable: {reason}")]
+    Unusable {
+        /// The variable.
+        name: String,
+        /// Why, without the value.
+        reason: String,
+    },
     /// A variable is set to something unusable.
     #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
     Invalid {

@@ -103,9 +103,14 @@ impl RedisIdempotencyStore {
     /// the connection reconnects by itself after it is lost.
     pub async fn connect(url: &str, settings: RedisSettings) -> Result<Self, PortError> {
         let client = redis::Client::open(url).map_err(|e| port_error("Connect", &e))?;
+        // A few quick reconnection attempts: a call waits for them, and a
+        // record's claim should fail retryably rather than hold the batch.
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(settings.response_timeout))
-            .set_connection_timeout(Some(settings.response_timeout));
+            .set_connection_timeout(Some(settings.response_timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(250));
         let connection = client
             .get_connection_manager_with_config(config)
             .await
