@@ -744,3 +744,35 @@ async fn with_sqs_unreachable_the_response_comes_before_the_deadline() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_order_item_that_is_no_order_is_reported_by_the_call_that_answered_it() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = dynamodb().await;
+    let table = unique("orders");
+    create_orders_table(&client, &table).await.unwrap();
+    // Under the order's ID, an item the order layout cannot read (no fingerprint).
+    client
+        .put_item()
+        .table_name(&table)
+        .item("orderId", AttributeValue::S("ord-stray".into()))
+        .item("status", AttributeValue::S("ACCEPTED".into()))
+        .send()
+        .await
+        .unwrap();
+    let store = DynamoOrderStore::new(client, table);
+    let order = decode_order_created(&order_body("ord-stray", "SKU-1", 1), &()).unwrap();
+    let error = store
+        .accept(
+            &order,
+            order.fingerprint(),
+            &Transition::accepted(time::OffsetDateTime::UNIX_EPOCH),
+        )
+        .await
+        .expect_err("the stored item is no order");
+    assert_eq!(
+        (error.kind, error.operation),
+        (PortErrorKind::Other, "PutItem"),
+        "the refused write answered with the item: no GetItem was made ({error})"
+    );
+}

@@ -28,24 +28,53 @@ async fn instances_told_to_share_a_redis_share_their_claims() {
     let fp = Fingerprint::of(|f| {
         f.str("order");
     });
-    assert_eq!(one.idempotency.claim("inventory#o-1", fp, 100, 160).await.unwrap(), Claim::Acquired);
     assert_eq!(
-        two.idempotency.claim("inventory#o-1", fp, 101, 161).await.unwrap(),
+        one.idempotency
+            .claim("inventory#o-1", fp, 100, 160)
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        two.idempotency
+            .claim("inventory#o-1", fp, 101, 161)
+            .await
+            .unwrap(),
         Claim::InProgress,
         "another instance sees the first one's claim: the records are in Redis, not in memory"
     );
     // Embedded adapters without the setting keep them in memory, each its own.
-    let alone = Adapters::from_env(&env(&[(var::ORDERFLOW_ADAPTERS, "embedded")])).await.unwrap();
-    assert_eq!(alone.idempotency.claim("inventory#o-1", fp, 101, 161).await.unwrap(), Claim::Acquired);
+    let alone = Adapters::from_env(&env(&[(var::ORDERFLOW_ADAPTERS, "embedded")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        alone
+            .idempotency
+            .claim("inventory#o-1", fp, 101, 161)
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
 }
 
 #[tokio::test]
 async fn a_missing_or_unreachable_redis_stops_the_start_naming_the_variable_never_its_value() {
-    let missing = Adapters::from_env(&env(&[(var::ORDERFLOW_ADAPTERS, "embedded"), (var::IDEMPOTENCY_STORE, "redis")])).await;
-    assert!(matches!(&missing, Err(ConfigError::Missing { name, .. }) if name == var::REDIS_URL), "{missing:?}");
+    let missing = Adapters::from_env(&env(&[
+        (var::ORDERFLOW_ADAPTERS, "embedded"),
+        (var::IDEMPOTENCY_STORE, "redis"),
+    ]))
+    .await;
+    assert!(
+        matches!(&missing, Err(ConfigError::Missing { name, .. }) if name == var::REDIS_URL),
+        "{missing:?}"
+    );
 
     // A port nobody listens on, and a password that must not be repeated.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("redis://:hunter2@127.0.0.1:{closed}");
     let started = Instant::now();
     let unreachable = Adapters::from_env(&env(&[
@@ -56,7 +85,10 @@ async fn a_missing_or_unreachable_redis_stops_the_start_naming_the_variable_neve
     .await;
     let error = unreachable.expect_err("no Redis there").to_string();
     assert!(error.contains(var::REDIS_URL), "{error}");
-    assert!(!error.contains("hunter2") && !error.contains(&closed.to_string()), "{error}");
+    assert!(
+        !error.contains("hunter2") && !error.contains(&closed.to_string()),
+        "{error}"
+    );
     eprintln!("an unreachable Redis was reported after {:?}", started.elapsed());
 }
 

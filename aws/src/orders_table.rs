@@ -67,9 +67,10 @@ impl DynamoOrderStore {
         fingerprint: Fingerprint,
         answered: Option<Item>,
     ) -> Result<Acceptance, PortError> {
-        let stored = match answered {
-            Some(item) => Some(item),
-            None => self.read(order_id).await?,
+        // Whose answer a malformed item came in: the refused write's, or the read's.
+        let (operation, stored) = match answered {
+            Some(item) => ("PutItem", Some(item)),
+            None => ("GetItem", self.read(order_id).await?),
         };
         let Some(stored) = stored else {
             // Orders are never deleted; a table emptied meanwhile is worth another try.
@@ -81,9 +82,9 @@ impl DynamoOrderStore {
         };
         let stored = from_sdk_item(&stored);
         let stored_fingerprint =
-            order_item::decode_fingerprint(&stored).map_err(|e| item_error("GetItem", e))?;
+            order_item::decode_fingerprint(&stored).map_err(|e| item_error(operation, e))?;
         Ok(if stored_fingerprint == fingerprint {
-            let order = order_item::decode_order(&stored).map_err(|e| item_error("GetItem", e))?;
+            let order = order_item::decode_order(&stored).map_err(|e| item_error(operation, e))?;
             Acceptance::AlreadyAccepted {
                 correlation_id: order.correlation_id,
             }
