@@ -58,6 +58,70 @@ async fn instances_told_to_share_a_redis_share_their_claims() {
 }
 
 #[tokio::test]
+async fn a_100_record_batch_costs_two_round_trips_to_redis() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use orderflow::workload::{WorkloadSpec, generate_event};
+    use orderflow_batch::metrics::NoMetrics;
+    use orderflow_batch::processor::{BatchConfig, BatchProcessor, InvocationContext};
+    use orderflow_batch::sqs::SqsBatch;
+    use orderflow_embedded::{InMemoryInventory, InMemoryOrderStore, InMemoryQueues};
+    use orderflow_redis::{RedisIdempotencyStore, RedisSettings};
+
+    let store = RedisIdempotencyStore::connect(
+        &redis_server().url,
+        RedisSettings {
+            key_prefix: format!("{}:", unique("round-trips")),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("a Redis");
+    let processor = BatchProcessor::new(
+        BatchConfig::default(),
+        Arc::new(InMemoryQueues::new()),
+        Arc::new(store.clone()),
+        Arc::new(NoMetrics),
+    );
+    let orders = Arc::new(InMemoryOrderStore::new());
+    let step = inventory::InventoryStep::new(
+        Arc::new(InMemoryInventory::new(1_000_000)),
+        orders,
+        inventory::Routes {
+            reserved: "https://sqs.us-east-1.amazonaws.com/1/inventory".into(),
+            rejected: "https://sqs.us-east-1.amazonaws.com/1/notifications".into(),
+        },
+    );
+    let spec = WorkloadSpec {
+        records: 100,
+        invalid: 0.0,
+        seed: 11,
+        ..Default::default()
+    };
+    let mut bytes = Vec::new();
+    generate_event(&spec, &mut bytes).unwrap();
+    let event: SqsBatch = serde_json::from_slice(&bytes).unwrap();
+    let context = || InvocationContext::with_timeout("req", Duration::from_secs(60));
+
+    processor
+        .handle(&event, &context(), &step)
+        .await
+        .expect("a response");
+    assert_eq!(
+        store.round_trips(),
+        2,
+        "the batch's claims in one, its completions in another"
+    );
+    // Delivered again: every claim answers Completed, nothing to complete.
+    processor
+        .handle(&event, &context(), &step)
+        .await
+        .expect("a response");
+    assert_eq!(store.round_trips(), 3, "the claims alone");
+}
+
+#[tokio::test]
 async fn a_missing_or_unreachable_redis_stops_the_start_naming_the_variable_never_its_value() {
     let missing = Adapters::from_env(&env(&[
         (var::ORDERFLOW_ADAPTERS, "embedded"),

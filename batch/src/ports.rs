@@ -191,6 +191,15 @@ pub struct Completion<'a> {
     pub fingerprint: Fingerprint,
 }
 
+/// One record's claim among a batch's ([`IdempotencyStore::claim_all`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClaimRequest<'a> {
+    /// The idempotency key.
+    pub key: &'a str,
+    /// The fingerprint of the record's input.
+    pub fingerprint: Fingerprint,
+}
+
 /// Records which business steps have run, so a redelivered message is not
 /// applied twice, and with what input ([`Fingerprint`]), so a different input
 /// under a known key is not taken for a redelivery.
@@ -207,6 +216,30 @@ pub trait IdempotencyStore: Send + Sync {
         now: u64,
         in_progress_until: u64,
     ) -> Result<Claim, PortError>;
+    /// Whether [`IdempotencyStore::claim_all`] claims a batch's keys in one
+    /// round trip (Redis's pipeline): the processor then claims every ready
+    /// record of a batch together before running any, instead of each as it
+    /// starts. By default, no.
+    fn claims_together(&self) -> bool {
+        false
+    }
+    /// Claims each key as [`IdempotencyStore::claim`] does: one answer per
+    /// request, in order. Stores that can send them together override it.
+    async fn claim_all(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        now: u64,
+        in_progress_until: u64,
+    ) -> Vec<Result<Claim, PortError>> {
+        let mut answers = Vec::with_capacity(requests.len());
+        for request in requests {
+            answers.push(
+                self.claim(request.key, request.fingerprint, now, in_progress_until)
+                    .await,
+            );
+        }
+        answers
+    }
     /// Marks a key completed, kept until `keep_until` (the store's TTL).
     async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError>;
     /// Marks many keys completed; stores with batch writes override this to

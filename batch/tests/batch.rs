@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use harness::harness;
+use harness::{harness, harness_claiming_together};
 use orderflow_batch::error::{PortError, PortErrorKind, RecordError};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::metrics::{InvocationMetrics, Metric, Unit};
@@ -564,6 +564,138 @@ async fn the_deadline_margin_reports_unstarted_and_unfinished_records() {
         "the cut-off record's claim was released"
     );
     assert_eq!(h.queues.messages(OUT).len(), 2, "only finished records sent");
+}
+
+/// The same batches, claimed record by record and claimed together (as a
+/// pipelining store does): the same outcomes, responses and sends, twice
+/// (the second time a redelivery); claimed together, one call a batch and
+/// no claim left by a record that did not finish.
+#[tokio::test(start_paused = true)]
+async fn claiming_a_batch_together_decides_as_claiming_each_record() {
+    let standard = |id: &str, body: &str| with_body(id, body);
+    let cases: Vec<(&str, BatchConfig, Vec<SqsMessage>, u64)> = vec![
+        (
+            "mixed",
+            with_dlq(),
+            vec![
+                standard("a", r#"{"key":"1"}"#),
+                standard("b", r#"{"key":"2"}"#),
+                standard("c", r#"{"key":"3","fail":"retry"}"#),
+                standard("d", r#"{"key":"4","fail":"permanent"}"#),
+                standard("a-again", r#"{"key":"1"}"#),
+                standard("b-rival", r#"{"key":"2","content":"other"}"#),
+                standard("bad", "not json"),
+            ],
+            60,
+        ),
+        (
+            "fifo",
+            BatchConfig::default(),
+            vec![
+                fifo("g1-1", "g1", r#"{"key":"g1-1"}"#),
+                fifo("g1-2", "g1", r#"{"key":"g1-2","fail":"retry"}"#),
+                fifo("g1-3", "g1", r#"{"key":"g1-3"}"#),
+                fifo("g2-1", "g2", r#"{"key":"g2-1"}"#),
+            ],
+            60,
+        ),
+        (
+            "deadline",
+            BatchConfig {
+                max_concurrency: 1,
+                deadline_margin: Duration::from_millis(1500),
+                settlement_reserve: Duration::from_millis(1000),
+                ..Default::default()
+            },
+            (0..6)
+                .map(|i| standard(&format!("m{i}"), &format!(r#"{{"key":"k{i}","sleep_ms":1000}}"#)))
+                .collect(),
+            5,
+        ),
+    ];
+    for (name, config, records, seconds) in cases {
+        let (each, together) = (harness(config.clone()), harness_claiming_together(config));
+        let (step_each, step_together) = (ScriptedStep::default(), ScriptedStep::default());
+        for delivery in ["first", "again"] {
+            // A deadline of its own for each: the paused clock moves with the steps.
+            let context = || InvocationContext::with_timeout("req", Duration::from_secs(seconds));
+            let batch = event(records.clone());
+            let a = each.processor.process(&batch, &context(), &step_each).await;
+            let b = together
+                .processor
+                .process(&batch, &context(), &step_together)
+                .await;
+            let (a, b) = (
+                a.unwrap_or_else(|e| panic!("{name}, {delivery}: {e}")),
+                b.unwrap_or_else(|e| panic!("{name}, {delivery}: {e}")),
+            );
+            assert_eq!(a.outcomes, b.outcomes, "{name}, {delivery}");
+            assert_eq!(
+                failed_ids(&a.response),
+                failed_ids(&b.response),
+                "{name}, {delivery}"
+            );
+            assert_eq!(
+                each.queues.messages(OUT).len(),
+                together.queues.messages(OUT).len()
+            );
+            assert_eq!(
+                each.queues.messages(DLQ).len(),
+                together.queues.messages(DLQ).len()
+            );
+        }
+        assert_eq!(step_each.runs(), step_together.runs(), "{name}: the same runs");
+        let (single, batches) = together.store.claim_calls();
+        assert_eq!(
+            (single, batches),
+            (0, 2),
+            "{name}: one call a delivery, none a record"
+        );
+        assert_eq!(each.store.completed(), together.store.completed(), "{name}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn claimed_together_a_record_that_does_not_finish_leaves_no_claim() {
+    // Cut off by the deadline (m2 mid-step, m3.. never started), or after
+    // its group's failure: each claimed with the batch, each released.
+    let h = harness_claiming_together(BatchConfig {
+        max_concurrency: 1,
+        deadline_margin: Duration::from_millis(1500),
+        settlement_reserve: Duration::from_millis(1000),
+        ..Default::default()
+    });
+    let step = ScriptedStep::default();
+    let records = (0..6)
+        .map(|i| with_body(&format!("m{i}"), &format!(r#"{{"key":"k{i}","sleep_ms":1000}}"#)))
+        .collect();
+    let context = InvocationContext::with_timeout("req", Duration::from_secs(5));
+    let report = h
+        .processor
+        .process(&event(records), &context, &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["m2", "m3", "m4", "m5"]);
+    for key in ["test#k2", "test#k3", "test#k4", "test#k5"] {
+        assert!(!h.store.contains(key), "{key}: claimed with the batch, released");
+    }
+    assert!(h.store.contains("test#k0") && h.store.contains("test#k1"));
+
+    let h = harness_claiming_together(BatchConfig::default());
+    let records = vec![
+        fifo("g1-1", "g1", r#"{"key":"g1-1","fail":"retry"}"#),
+        fifo("g1-2", "g1", r#"{"key":"g1-2"}"#),
+        fifo("g2-1", "g2", r#"{"key":"g2-1"}"#),
+    ];
+    let context = InvocationContext::with_timeout("req", Duration::from_secs(60));
+    let report = h
+        .processor
+        .process(&event(records), &context, &step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["g1-1", "g1-2"]);
+    assert!(!h.store.contains("test#g1-1") && !h.store.contains("test#g1-2"));
+    assert!(h.store.contains("test#g2-1"));
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use orderflow_batch::error::PortError;
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::ports::{Claim, Completion, EntryResults, IdempotencyStore};
+use orderflow_batch::ports::{Claim, ClaimRequest, Completion, EntryResults, IdempotencyStore};
 use rustc_hash::FxHashMap;
 
 use crate::lock;
@@ -21,6 +21,12 @@ struct KeyRecord {
 #[derive(Debug, Default)]
 pub struct InMemoryIdempotencyStore {
     keys: Mutex<FxHashMap<String, KeyRecord>>,
+    /// Whether it answers a batch's claims together, as a pipelining store
+    /// does (the processor then claims before running): for tests of that path.
+    together: bool,
+    /// Calls of `claim` and of `claim_all`.
+    claim_calls: std::sync::atomic::AtomicUsize,
+    claim_all_calls: std::sync::atomic::AtomicUsize,
 }
 
 impl InMemoryIdempotencyStore {
@@ -29,20 +35,23 @@ impl InMemoryIdempotencyStore {
         Self::default()
     }
 
-    /// How many keys are recorded as completed.
-    pub fn completed(&self) -> usize {
-        lock(&self.keys).values().filter(|r| r.completed).count()
+    /// A store that claims a batch's keys together (as Redis's pipeline
+    /// does), so the processor claims every ready record before running any.
+    pub fn claiming_together() -> Self {
+        InMemoryIdempotencyStore {
+            together: true,
+            ..Self::default()
+        }
     }
 
-    /// Whether `key` has a record (in progress or completed).
-    pub fn contains(&self, key: &str) -> bool {
-        lock(&self.keys).contains_key(key)
+    /// How many times a single key was claimed, and a batch's keys together.
+    pub fn claim_calls(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.claim_calls.load(Relaxed), self.claim_all_calls.load(Relaxed))
     }
-}
 
-#[async_trait]
-impl IdempotencyStore for InMemoryIdempotencyStore {
-    async fn claim(
+    /// A claim, answered at once (one lock).
+    fn claim_one(
         &self,
         key: &str,
         fingerprint: Fingerprint,
@@ -70,6 +79,52 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
                 Ok(Claim::Acquired)
             }
         }
+    }
+
+    /// How many keys are recorded as completed.
+    pub fn completed(&self) -> usize {
+        lock(&self.keys).values().filter(|r| r.completed).count()
+    }
+
+    /// Whether `key` has a record (in progress or completed).
+    pub fn contains(&self, key: &str) -> bool {
+        lock(&self.keys).contains_key(key)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for InMemoryIdempotencyStore {
+    fn claims_together(&self) -> bool {
+        self.together
+    }
+
+    async fn claim_all(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        now: u64,
+        in_progress_until: u64,
+    ) -> Vec<Result<Claim, PortError>> {
+        self.claim_all_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut answers = Vec::with_capacity(requests.len());
+        for request in requests {
+            answers.push(self.claim_one(request.key, request.fingerprint, now, in_progress_until));
+        }
+        answers
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: u64,
+        in_progress_until: u64,
+    ) -> Result<Claim, PortError> {
+        if self.together {
+            self.claim_calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.claim_one(key, fingerprint, now, in_progress_until)
     }
 
     async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError> {

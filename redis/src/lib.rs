@@ -9,16 +9,20 @@
 //! in-progress claim's key expires after its claim's length, a completed
 //! one's after the retention. A claim and a release are Lua scripts, so each
 //! reads and writes its key atomically; every operation names one key, so a
-//! Redis Cluster can serve them. Completions of a batch go in one pipeline.
+//! Redis Cluster can serve them. A batch's claims go in one pipeline (the
+//! processor claims them together before running any), and so do its
+//! completions: two round trips for a batch that succeeds.
 
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::ports::{Claim, Completion, EntryResults, IdempotencyStore};
+use orderflow_batch::ports::{Claim, ClaimRequest, Completion, EntryResults, IdempotencyStore};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// Claims a key unless a live record holds it; answers `{"a"}` when acquired,
@@ -71,6 +75,8 @@ pub struct RedisIdempotencyStore {
     settings: RedisSettings,
     claim: redis::Script,
     release: redis::Script,
+    /// Requests sent and answered as one (a command, a script or a pipeline).
+    round_trips: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RedisIdempotencyStore {
@@ -120,7 +126,18 @@ impl RedisIdempotencyStore {
             settings,
             claim: redis::Script::new(CLAIM),
             release: redis::Script::new(RELEASE),
+            round_trips: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Round trips to Redis so far (this store and its clones): a batch's
+    /// claims are one, its completions another.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn count_round_trip(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
     }
 
     fn record_key(&self, key: &str) -> String {
@@ -150,6 +167,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
         in_progress_until: u64,
     ) -> Result<Claim, PortError> {
         let mut connection = self.connection.clone();
+        self.count_round_trip();
         let answer: Vec<String> = self
             .claim
             .key(self.record_key(key))
@@ -161,6 +179,55 @@ impl IdempotencyStore for RedisIdempotencyStore {
             .await
             .map_err(|e| port_error("Claim", &e))?;
         Ok(claim_of(&answer, fingerprint))
+    }
+
+    fn claims_together(&self) -> bool {
+        true
+    }
+
+    /// Every claim of a batch in one pipeline (each its script on its key):
+    /// one round trip. A failed round trip fails every claim, retryably.
+    async fn claim_all(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        now: u64,
+        in_progress_until: u64,
+    ) -> Vec<Result<Claim, PortError>> {
+        let mut pipeline = redis::pipe();
+        for request in requests {
+            pipeline
+                .cmd("EVAL")
+                .arg(CLAIM)
+                .arg(1)
+                .arg(self.record_key(request.key))
+                .arg(request.fingerprint.to_hex())
+                .arg(now)
+                .arg(in_progress_until)
+                .arg(in_progress_until.saturating_sub(now).max(1));
+        }
+        let mut connection = self.connection.clone();
+        self.count_round_trip();
+        let answered: Result<Vec<Vec<String>>, redis::RedisError> =
+            pipeline.query_async(&mut connection).await;
+        match answered {
+            Ok(answers) if answers.len() == requests.len() => answers
+                .iter()
+                .zip(requests)
+                .map(|(answer, request)| Ok(claim_of(answer, request.fingerprint)))
+                .collect(),
+            Ok(answers) => {
+                let error = PortError::new(
+                    PortErrorKind::Other,
+                    "ClaimAll",
+                    format!("{} answers for {} claims", answers.len(), requests.len()),
+                );
+                requests.iter().map(|_| Err(error.clone())).collect()
+            }
+            Err(e) => {
+                let error = port_error("ClaimAll", &e);
+                requests.iter().map(|_| Err(error.clone())).collect()
+            }
+        }
     }
 
     async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError> {
@@ -191,6 +258,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
                 .arg(retention);
         }
         let mut connection = self.connection.clone();
+        self.count_round_trip();
         let answered: Result<Vec<i64>, redis::RedisError> = pipeline.query_async(&mut connection).await;
         match answered {
             Ok(set) if set.len() == completions.len() => set.iter().map(|_| Ok(())).collect(),
@@ -211,6 +279,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
         let mut connection = self.connection.clone();
+        self.count_round_trip();
         let _deleted: i64 = self
             .release
             .key(self.record_key(key))

@@ -13,11 +13,12 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::{debug, info_span, warn};
 
+use crate::error::PortError;
 use crate::error::RecordError;
 use crate::fingerprint::Fingerprint;
 use crate::metrics::InvocationMetrics;
 use crate::metrics::step::RecordedMetrics;
-use crate::ports::Claim;
+use crate::ports::{Claim, ClaimRequest};
 use crate::source::EventSource;
 
 use super::decode::{Decoding, RecordStrings, Stage, decode_all};
@@ -40,6 +41,9 @@ struct Progress<T> {
     held: Vec<bool>,
     /// Milliseconds, one a record that ran (and one a record that failed to decode).
     latencies: Vec<f64>,
+    /// When the store claims a batch's keys together: each ready record's
+    /// answer, taken by its run (empty otherwise).
+    claimed_together: Vec<Option<Result<Claim, PortError>>>,
 }
 
 /// Shared state of one run of the steps.
@@ -60,6 +64,8 @@ struct Run<'a, Src: EventSource, S: RecordStep<Src::StepRecord>> {
     /// group goes on after one).
     dead_letters: bool,
     in_progress_until: u64,
+    /// Whether the ready records' keys were claimed together, before any ran.
+    claimed_together: bool,
     /// The wall-clock time at `started`: a record's time is derived from the
     /// deadline check's clock read instead of reading the wall clock again.
     wall_at_start: OffsetDateTime,
@@ -114,15 +120,20 @@ impl BatchProcessor {
                 statuses: (0..records.len()).map(|_| StepStatus::NotRun).collect(),
                 held: vec![false; records.len()],
                 latencies,
+                claimed_together: Vec::new(),
             }),
             recorded: RecordedMetrics::for_batch(records.len()),
             cutoff,
             ordered,
             dead_letters: source.dead_letter_destination().is_some(),
             in_progress_until: unix_now + remaining,
+            claimed_together: self.idempotency.claims_together(),
             wall_at_start: wall_now,
             started: Instant::now(),
         };
+        if self.idempotency.claims_together() {
+            self.claim_together(&run, unix_now).await;
+        }
         let (order, chains) = self.chains::<Src>(records, &stages, ordered);
         // `limit` workers take the chains in order: one future per worker, not
         // per record, so a large batch costs no per-record task allocation.
@@ -145,6 +156,7 @@ impl BatchProcessor {
             statuses,
             held,
             latencies,
+            claimed_together,
             ..
         } = run
             .progress
@@ -152,7 +164,18 @@ impl BatchProcessor {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         metrics.latencies_ms = latencies;
         let recorded = run.recorded;
-        let steps = StepResults { statuses, held };
+        // Claimed with the batch's but never run: released by the settlement.
+        let unrun_claims = claimed_together
+            .iter()
+            .enumerate()
+            .filter(|(_, answer)| matches!(answer, Some(Ok(Claim::Acquired))))
+            .map(|(i, _)| i)
+            .collect();
+        let steps = StepResults {
+            statuses,
+            held,
+            unrun_claims,
+        };
         let mut report = Settlement::new(self, source, records, &keys, &fingerprints, settle_by)
             .settle(stages, steps, metrics, ordered)
             .await;
@@ -161,6 +184,52 @@ impl BatchProcessor {
         report.metrics.steps =
             recorded.aggregate(|i| matches!(outcomes.get(i), Some(RecordOutcome::Processed)));
         report
+    }
+
+    /// Claims every ready record's key in one call to the store, before any
+    /// runs, and leaves each answer for its record's run. Cut off by the
+    /// cutoff like the runs: then no record runs, and a claim made meanwhile
+    /// expires with the invocation.
+    async fn claim_together<Src: EventSource, S: RecordStep<Src::StepRecord>>(
+        &self,
+        run: &Run<'_, Src, S>,
+        now: u64,
+    ) {
+        let ready: Vec<(usize, ClaimRequest<'_>)> = (0..run.records.len())
+            .filter(|&i| matches!(run.stages[i], Stage::Ready))
+            .filter_map(|i| {
+                let fingerprint = run.fingerprints[i]?;
+                Some((
+                    i,
+                    ClaimRequest {
+                        key: run.keys.get(i),
+                        fingerprint,
+                    },
+                ))
+            })
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        let requests: Vec<ClaimRequest<'_>> = ready.iter().map(|(_, r)| *r).collect();
+        let claims = self.idempotency.claim_all(&requests, now, run.in_progress_until);
+        let Ok(mut answers) = tokio::time::timeout_at(run.cutoff, claims).await else {
+            warn!("deadline margin reached while claiming the batch's keys");
+            return;
+        };
+        if answers.len() != ready.len() {
+            let error = PortError::new(
+                crate::error::PortErrorKind::Other,
+                "ClaimAll",
+                format!("{} answers for {} claims", answers.len(), ready.len()),
+            );
+            answers = ready.iter().map(|_| Err(error.clone())).collect();
+        }
+        let mut progress = lock(&run.progress);
+        progress.claimed_together = (0..run.records.len()).map(|_| None).collect();
+        for ((i, _), answer) in ready.iter().zip(answers) {
+            progress.claimed_together[*i] = Some(answer);
+        }
     }
 
     /// Which records run one after another: every ready record alone when
@@ -265,15 +334,27 @@ impl BatchProcessor {
             span.record("xray_trace_id", root);
         }
         let record_run = async {
-            let claim = self
-                .idempotency
-                .claim(
-                    key,
-                    fingerprint,
-                    u64::try_from(started_at.unix_timestamp()).unwrap_or(0),
-                    run.in_progress_until,
-                )
-                .await;
+            let claimed_together = if run.claimed_together {
+                lock(&run.progress)
+                    .claimed_together
+                    .get_mut(i)
+                    .and_then(Option::take)
+            } else {
+                None
+            };
+            let claim = match claimed_together {
+                Some(answer) => answer,
+                None => {
+                    self.idempotency
+                        .claim(
+                            key,
+                            fingerprint,
+                            u64::try_from(started_at.unix_timestamp()).unwrap_or(0),
+                            run.in_progress_until,
+                        )
+                        .await
+                }
+            };
             // Whether this record's fingerprint holds the key (its rivals depend on it);
             // recorded with the status, under the lock taken for it anyway.
             let held = matches!(claim, Ok(Claim::Acquired | Claim::Completed | Claim::InProgress));

@@ -136,6 +136,9 @@ impl<'a, Src: EventSource> Settlement<'a, Src> {
         ordered: bool,
     ) -> BatchReport<Src::Response> {
         let classified = self.classify(stages, steps.statuses, &steps.held);
+        for i in steps.unrun_claims {
+            self.releases.push(self.keys.get(i));
+        }
         let unsent = self.dead_letter(classified).await;
         let unsent = if ordered {
             self.cut_failed_groups(unsent)

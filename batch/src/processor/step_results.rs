@@ -11,6 +11,10 @@ use super::step::Outgoing;
 pub(super) struct StepResults {
     pub(super) statuses: Vec<StepStatus>,
     pub(super) held: Vec<bool>,
+    /// Records whose key was claimed with the batch's (claimed together)
+    /// but which never ran (cut off, or after a failure in their group):
+    /// their claims are released.
+    pub(super) unrun_claims: Vec<usize>,
 }
 
 /// Where a record stands after the steps ran.

@@ -16,8 +16,19 @@ pub struct Harness {
 
 /// A processor with `config` over fresh embedded adapters.
 pub fn harness(config: BatchConfig) -> Harness {
+    harness_over(config, InMemoryIdempotencyStore::new())
+}
+
+/// As [`harness`], with a store that claims a batch's keys together (as
+/// Redis's pipeline does).
+#[allow(dead_code)] // the stream source's tests use only `harness`
+pub fn harness_claiming_together(config: BatchConfig) -> Harness {
+    harness_over(config, InMemoryIdempotencyStore::claiming_together())
+}
+
+fn harness_over(config: BatchConfig, store: InMemoryIdempotencyStore) -> Harness {
     let queues = Arc::new(InMemoryQueues::new());
-    let store = Arc::new(InMemoryIdempotencyStore::new());
+    let store = Arc::new(store);
     let metrics = Arc::new(InMemoryMetrics::new());
     let processor = BatchProcessor::new(config, queues.clone(), store.clone(), metrics.clone());
     Harness {

@@ -3,7 +3,7 @@
 //! another input's fingerprint is reused, never a duplicate.
 
 use orderflow_batch::fingerprint::Fingerprint;
-use orderflow_batch::ports::{Claim, Completion, IdempotencyStore};
+use orderflow_batch::ports::{Claim, ClaimRequest, Completion, IdempotencyStore};
 
 fn fingerprint(text: &str) -> Fingerprint {
     Fingerprint::of(|f| {
@@ -16,6 +16,54 @@ pub async fn check(store: &dyn IdempotencyStore) {
     claims_expire_complete_and_release(store).await;
     another_fingerprint_is_reused_never_a_duplicate(store).await;
     completing_many_keys_completes_each_and_answers_for_each(store).await;
+    claiming_together_answers_as_claiming_each(store).await;
+}
+
+async fn claiming_together_answers_as_claiming_each(store: &dyn IdempotencyStore) {
+    let keys: Vec<String> = (0..4).map(|i| format!("inventory#ord-together-{i}")).collect();
+    let (fp, other) = (fingerprint("order"), fingerprint("another order"));
+    // keys[1] in progress, keys[2] completed, keys[3] completed for another input.
+    assert_eq!(
+        store.claim(&keys[1], fp, 1000, 1060).await.unwrap(),
+        Claim::Acquired
+    );
+    for (key, stored) in [(&keys[2], fp), (&keys[3], other)] {
+        store
+            .complete(
+                Completion {
+                    key,
+                    fingerprint: stored,
+                },
+                90_000,
+            )
+            .await
+            .unwrap();
+    }
+    let requests: Vec<ClaimRequest<'_>> = keys
+        .iter()
+        .map(|key| ClaimRequest { key, fingerprint: fp })
+        .collect();
+    let answers: Vec<Claim> = store
+        .claim_all(&requests, 1001, 1061)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("claimed"))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            Claim::Acquired,
+            Claim::InProgress,
+            Claim::Completed,
+            Claim::Reused
+        ],
+        "one answer a key, in order, each as a claim of its own would answer"
+    );
+    assert_eq!(
+        store.claim(&keys[0], fp, 1002, 1062).await.unwrap(),
+        Claim::InProgress,
+        "and it holds"
+    );
 }
 
 async fn claims_expire_complete_and_release(store: &dyn IdempotencyStore) {
