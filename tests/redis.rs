@@ -164,3 +164,170 @@ async fn aws_adapters_never_keep_idempotency_records_only_in_memory() {
         "{refused:?}"
     );
 }
+
+/// Counts its runs by key; the first run pauses the Redis at `pause` (if
+/// any), as a Redis that stops answering in the middle of a batch.
+struct CountingStep {
+    runs: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    pause: tokio::sync::Mutex<Option<(redis::Client, u64)>>,
+}
+
+impl orderflow_batch::RecordStep for CountingStep {
+    type Input = String;
+
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+
+    fn decode(
+        &self,
+        message: &dyn orderflow_batch::sqs::SqsRecord,
+    ) -> Result<String, orderflow_batch::RecordError> {
+        Ok(orderflow_batch::sqs::body(message)?.to_owned())
+    }
+
+    fn key<'a>(&self, input: &'a String) -> std::borrow::Cow<'a, str> {
+        std::borrow::Cow::Borrowed(input)
+    }
+
+    fn correlation_id<'a>(&self, input: &'a String) -> &'a str {
+        input
+    }
+
+    fn fingerprint(&self, input: &String) -> Fingerprint {
+        Fingerprint::of(|f| {
+            f.str(input);
+        })
+    }
+
+    async fn run(
+        &self,
+        input: String,
+        _: &orderflow_batch::RecordContext<'_>,
+    ) -> Result<Vec<orderflow_batch::Outgoing>, orderflow_batch::RecordError> {
+        if let Some((client, ms)) = self.pause.lock().await.take() {
+            let mut connection = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("a connection");
+            let () = redis::cmd("CLIENT")
+                .arg("PAUSE")
+                .arg(ms)
+                .arg("ALL")
+                .query_async(&mut connection)
+                .await
+                .expect("paused");
+        }
+        *self.runs.lock().unwrap().entry(input).or_default() += 1;
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_stops_answering_loses_nothing_and_runs_nothing_twice() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+    use orderflow_batch::metrics::NoMetrics;
+    use orderflow_batch::processor::{
+        BatchConfig, BatchError, BatchProcessor, InvocationContext, RecordOutcome,
+    };
+    use orderflow_embedded::InMemoryQueues;
+    use orderflow_redis::{RedisIdempotencyStore, RedisSettings};
+    use orderflow_tests::own_redis_server;
+
+    let redis = own_redis_server();
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let pause = |ms: u64| {
+        let client = client.clone();
+        async move {
+            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+            let () = redis::cmd("CLIENT")
+                .arg("PAUSE")
+                .arg(ms)
+                .arg("ALL")
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+        }
+    };
+    let store = RedisIdempotencyStore::connect(&redis.url, RedisSettings::default())
+        .await
+        .unwrap();
+    // Short margins, so a 3 s invocation runs its records and its claims
+    // expire 4 s after it starts.
+    let processor = BatchProcessor::new(
+        BatchConfig {
+            deadline_margin: Duration::from_millis(200),
+            settlement_reserve: Duration::from_millis(200),
+            ..Default::default()
+        },
+        Arc::new(InMemoryQueues::new()),
+        Arc::new(store),
+        Arc::new(NoMetrics),
+    );
+    let mut event = SqsEvent::default();
+    event.records = (0..20)
+        .map(|i| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m-{i}"));
+            m.body = Some(format!("order-{i}"));
+            m
+        })
+        .collect();
+    let step = CountingStep {
+        runs: Default::default(),
+        pause: Default::default(),
+    };
+    let context = || InvocationContext::with_timeout("req", Duration::from_secs(3));
+    let runs = || step.runs.lock().unwrap().clone();
+
+    // Not answering when the batch is claimed: no step runs, every record is
+    // retried. (Redis runs the claims once the pause ends: they hold their
+    // keys until they expire, as a claim whose answer was lost does.)
+    pause(2000).await;
+    let result = processor.process(&event, &context(), &step).await;
+    assert!(
+        matches!(result, Err(BatchError::AllRecordsFailed { count: 20, .. })),
+        "{result:?}"
+    );
+    assert!(runs().is_empty(), "no claim is assumed: {:?}", runs());
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+
+    // Stops answering once the batch is claimed and running: every record is
+    // processed once (its completion is lost, its claim stays in progress).
+    *step.pause.lock().await = Some((client.clone(), 1500));
+    let report = processor
+        .process(&event, &context(), &step)
+        .await
+        .expect("a response");
+    assert!(
+        report.outcomes.iter().all(|o| *o == RecordOutcome::Processed),
+        "{:?}",
+        report.outcomes
+    );
+    assert_eq!(runs().len(), 20);
+    assert!(runs().values().all(|&n| n == 1), "{:?}", runs());
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+
+    // Delivered again (a lost delete, say): skipped as done when the
+    // completions Redis queued during the pause landed, else retried while
+    // the claims are live; run a second time, never.
+    let again = processor.process(&event, &context(), &step).await;
+    match &again {
+        Ok(report) => assert!(
+            report.outcomes.iter().all(|o| *o == RecordOutcome::Duplicate),
+            "{again:?}"
+        ),
+        Err(error) => assert!(
+            matches!(error, BatchError::AllRecordsFailed { count: 20, .. }),
+            "{again:?}"
+        ),
+    }
+    assert!(
+        runs().values().all(|&n| n == 1),
+        "nothing ran twice: {:?}",
+        runs()
+    );
+}

@@ -131,30 +131,46 @@ fn redis_answers(address: &str) -> bool {
 }
 
 /// A Redis (`redis-server`, the Debian package), shared by the tests of one
-/// binary: `ORDERFLOW_REDIS_URL`, else one started on a free port, keeping
-/// nothing on disk.
+/// binary: `ORDERFLOW_REDIS_URL`, else one started on a free port.
 pub fn redis_server() -> &'static Endpoint {
     static REDIS: OnceLock<Endpoint> = OnceLock::new();
-    REDIS.get_or_init(|| {
-        endpoint_from_env_or("ORDERFLOW_REDIS_URL", || {
-            let port = free_port();
-            let program = std::env::var_os("PATH")
-                .iter()
-                .flat_map(std::env::split_paths)
-                .map(|dir| dir.join("redis-server"))
-                .find(|p| p.exists())
-                .unwrap_or_else(|| {
-                    panic!("redis-server is not installed: run `bash tests/run.sh` (it installs the Debian package)")
-                });
-            let args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-                .iter()
-                .map(|a| (*a).to_owned())
-                .collect();
-            let address = format!("127.0.0.1:{port}");
-            start_watched("redis", &program, &args, &[], &address, &|| redis_answers(&address));
-            format!("redis://{address}")
-        })
-    })
+    REDIS.get_or_init(|| endpoint_from_env_or("ORDERFLOW_REDIS_URL", start_redis))
+}
+
+/// A Redis of the caller's own (a test that pauses or stops it must not
+/// disturb the others), started on a free port, keeping nothing on disk.
+pub fn own_redis_server() -> Endpoint {
+    Endpoint { url: start_redis() }
+}
+
+fn start_redis() -> String {
+    let port = free_port();
+    let program = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("redis-server"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("redis-server is not installed: run `bash tests/run.sh` (it installs the Debian package)")
+        });
+    let args: Vec<String> = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let address = format!("127.0.0.1:{port}");
+    start_watched("redis", &program, &args, &[], &address, &|| {
+        redis_answers(&address)
+    });
+    format!("redis://{address}")
 }
 
 /// moto's server (SQS and DynamoDB), shared by the tests of one binary.
