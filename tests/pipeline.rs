@@ -84,6 +84,23 @@ fn ten_thousand_orders_under_failures_poison_and_crashes_lose_nothing() {
 }
 
 #[test]
+fn orders_under_faults_with_their_idempotency_records_in_redis_lose_nothing() {
+    let s = run_embedded(RunSpec {
+        idempotency: Some(orderflow_tests::redis_server().url.clone()),
+        ..faulty(2_000, false)
+    });
+    eprintln!("{}", s.table());
+    assert!(
+        s.crashed_invocations > 0 && s.injected_failures > 100,
+        "{}",
+        s.table()
+    );
+    // The relay's crashed batches published orders again: Redis's records stopped them.
+    assert!(s.duplicates_suppressed.idempotency > 0);
+    assert_every_order_accounted_for(&s, Entry::Api);
+}
+
+#[test]
 fn orders_sent_straight_to_the_queue_are_recorded_by_their_first_stage() {
     let s = run_embedded(RunSpec {
         entry: Entry::Queue,

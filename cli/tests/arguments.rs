@@ -118,3 +118,15 @@ fn run_refuses_visibility_timeouts_that_sqs_or_lambda_would_refuse() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn run_refuses_an_idempotency_store_that_is_no_redis_url_without_repeating_it() {
+    for value in ["http://:hunter2@127.0.0.1:6379", "rediss-typo://hunter2", ""] {
+        assert_refused(
+            &["run", "--orders", "10", "--idempotency", value],
+            "--idempotency takes a Redis URL",
+        );
+        let output = orderflow(&["run", "--orders", "10", "--idempotency", value]);
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"));
+    }
+}

@@ -54,8 +54,11 @@ pub struct RedisSettings {
     /// How long Redis keeps a completed record: at least the processor's
     /// `IDEMPOTENCY_TTL_SECONDS` (24 hours by default, the design's `SETEX`).
     pub retention: Duration,
-    /// Longest wait for Redis's answer (or for a connection) before a call fails, retryably.
-    pub response_timeout: Duration,
+    /// Longest wait for Redis's answer (or for a connection) before a call
+    /// fails, retryably. `None` waits as long as it takes: only for a clock
+    /// that does not run by itself (`orderflow run`'s paused clock jumps to
+    /// the next timer while a call waits on the network).
+    pub response_timeout: Option<Duration>,
 }
 
 impl Default for RedisSettings {
@@ -63,7 +66,7 @@ impl Default for RedisSettings {
         RedisSettings {
             key_prefix: "orderflow:".to_owned(),
             retention: Duration::from_secs(24 * 3600),
-            response_timeout: Duration::from_secs(1),
+            response_timeout: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -112,8 +115,8 @@ impl RedisIdempotencyStore {
         // A few quick reconnection attempts: a call waits for them, and a
         // record's claim should fail retryably rather than hold the batch.
         let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(settings.response_timeout))
-            .set_connection_timeout(Some(settings.response_timeout))
+            .set_response_timeout(settings.response_timeout)
+            .set_connection_timeout(settings.response_timeout)
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(250));

@@ -17,6 +17,9 @@ pub enum RunError {
         settings::FUNCTION_TIMEOUT.as_secs()
     )]
     VisibilityBelowFunctionTimeout,
+    /// `--idempotency` names no Redis (its value is not repeated: it may hold a password).
+    #[error("--idempotency takes a Redis URL, redis://[:password@]host:port[/db]")]
+    IdempotencyNotRedis,
     /// The endpoint refused to create a queue or a table.
     #[error("cannot set up the pipeline on {endpoint}: {source}")]
     Setup {

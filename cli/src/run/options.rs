@@ -61,6 +61,10 @@ pub struct RunSpec {
     /// this endpoint (else in memory); the relay reads the table's stream there.
     #[arg(long, requires = "endpoint_url")]
     pub dynamodb_endpoint_url: Option<String>,
+    /// Keep the functions' idempotency records in the Redis at this URL
+    /// (`redis://host:port`) instead of memory (or DynamoDB).
+    #[arg(long, value_name = "REDIS_URL")]
+    pub idempotency: Option<String>,
     /// The source queues' visibility timeout, seconds (default: the template's
     /// 185): at least the functions' timeout (30), at most SQS's 43200.
     #[arg(long, allow_negative_numbers = true, value_parser = VISIBILITY_TIMEOUT_RANGE.parser::<u64>())]
@@ -87,6 +91,7 @@ impl RunSpec {
             stock: 500,
             endpoint_url: None,
             dynamodb_endpoint_url: None,
+            idempotency: None,
             visibility_timeout: None,
             max_seconds: 7200,
             json: false,
@@ -100,6 +105,13 @@ impl RunSpec {
         check_fraction("fail-rate", self.fail_rate)?;
         check_fraction("poison-rate", self.poison_rate)?;
         check_fraction("crash-rate", self.crash_rate)?;
+        if self
+            .idempotency
+            .as_deref()
+            .is_some_and(|url| !url.starts_with("redis://"))
+        {
+            return Err(RunError::IdempotencyNotRedis);
+        }
         if let Some(seconds) = self.visibility_timeout {
             check_whole_number("visibility-timeout", seconds, &VISIBILITY_TIMEOUT_RANGE)?;
             if seconds < settings::FUNCTION_TIMEOUT.as_secs() {

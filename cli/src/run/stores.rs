@@ -1,5 +1,6 @@
 //! Where the functions keep their idempotency records, their stock and the
-//! order of record: in memory, or in DynamoDB tables on `--dynamodb-endpoint-url`.
+//! order of record: in memory, or in DynamoDB tables on `--dynamodb-endpoint-url`;
+//! the idempotency records in Redis with `--idempotency redis://...`.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use orderflow_batch::error::PortError;
 use orderflow_batch::ports::IdempotencyStore;
 use orderflow_embedded::{InMemoryIdempotencyStore, InMemoryInventory, InMemoryOrderStore};
 use orderflow_orders::ports::{InventoryStore, OrderStore};
+use orderflow_redis::{RedisIdempotencyStore, RedisSettings};
 
 use super::options::{Entry, RunSpec};
 
@@ -43,6 +45,25 @@ impl Stores {
     /// Creates the stores, `spec.stock` units of each SKU in stock; DynamoDB
     /// tables' names start with `prefix`.
     pub(super) async fn create(spec: &RunSpec, prefix: &str) -> Result<Self, PortError> {
+        let mut stores = Self::create_in_memory_or_tables(spec, prefix).await?;
+        if let Some(url) = &spec.idempotency {
+            let settings = RedisSettings {
+                key_prefix: format!("{prefix}idempotency:"),
+                // The embedded run's clock is paused: a timer would fire at once.
+                response_timeout: if spec.endpoint_url.is_some() {
+                    RedisSettings::default().response_timeout
+                } else {
+                    None
+                },
+                ..RedisSettings::default()
+            };
+            stores.idempotency = Arc::new(RedisIdempotencyStore::connect(url, settings).await?);
+        }
+        Ok(stores)
+    }
+
+    /// The stores in memory, or as DynamoDB tables on `--dynamodb-endpoint-url`.
+    async fn create_in_memory_or_tables(spec: &RunSpec, prefix: &str) -> Result<Self, PortError> {
         let Some(endpoint) = &spec.dynamodb_endpoint_url else {
             let (orders, changes) = match spec.entry {
                 Entry::Api => {
