@@ -55,9 +55,7 @@ pub struct RedisSettings {
     /// `IDEMPOTENCY_TTL_SECONDS` (24 hours by default, the design's `SETEX`).
     pub retention: Duration,
     /// Longest wait for Redis's answer (or for a connection) before a call
-    /// fails, retryably. `None` waits as long as it takes: only for a clock
-    /// that does not run by itself (`orderflow run`'s paused clock jumps to
-    /// the next timer while a call waits on the network).
+    /// fails, retryably; `None` waits as long as it takes.
     pub response_timeout: Option<Duration>,
 }
 

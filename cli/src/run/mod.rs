@@ -51,6 +51,7 @@ mod stores;
 mod summarize;
 mod summary;
 mod table;
+mod untimed_store;
 
 use clocks::Clocks;
 use pipeline::set_up;

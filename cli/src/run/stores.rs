@@ -16,6 +16,7 @@ use orderflow_orders::ports::{InventoryStore, OrderStore};
 use orderflow_redis::{RedisIdempotencyStore, RedisSettings};
 
 use super::options::{Entry, RunSpec};
+use super::untimed_store::{UntimedStore, untimed};
 
 /// Where the relay reads the orders table's changes.
 pub(super) enum ChangeStream {
@@ -48,16 +49,18 @@ impl Stores {
         let mut stores = Self::create_in_memory_or_tables(spec, prefix).await?;
         if let Some(url) = &spec.idempotency {
             let settings = RedisSettings {
-                key_prefix: format!("{prefix}idempotency:"),
-                // The embedded run's clock is paused: a timer would fire at once.
-                response_timeout: if spec.endpoint_url.is_some() {
-                    RedisSettings::default().response_timeout
-                } else {
-                    None
-                },
+                // A Redis outlives the run: keys of its own, whatever the backend's names.
+                key_prefix: format!("orderflow-run-{}:", uuid::Uuid::new_v4().simple()),
                 ..RedisSettings::default()
             };
-            stores.idempotency = Arc::new(RedisIdempotencyStore::connect(url, settings).await?);
+            stores.idempotency = match spec.endpoint_url {
+                Some(_) => Arc::new(RedisIdempotencyStore::connect(url, settings).await?),
+                // The embedded run's paused clock must stand still while Redis answers.
+                None => {
+                    let redis = untimed(RedisIdempotencyStore::connect(url, settings)).await?;
+                    Arc::new(UntimedStore(Arc::new(redis)))
+                }
+            };
         }
         Ok(stores)
     }
