@@ -87,7 +87,7 @@ fn ten_thousand_orders_under_failures_poison_and_crashes_lose_nothing() {
 fn orders_under_faults_with_their_idempotency_records_in_redis_lose_nothing() {
     let s = run_embedded(RunSpec {
         idempotency: Some(orderflow_tests::redis_server().url.clone()),
-        ..faulty(2_000, false)
+        ..faulty(10_000, false)
     });
     eprintln!("{}", s.table());
     assert!(
