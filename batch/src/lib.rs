@@ -115,6 +115,8 @@ pub mod metrics;
 pub mod no_idempotency;
 pub mod ports;
 pub mod processor;
+#[cfg(test)]
+mod property_budget;
 pub mod publish;
 pub mod queue_url;
 pub mod rfc3339;

@@ -308,21 +308,8 @@ mod tests {
     }
 
     /// Cases the property runs in CI, from a fixed seed (`PROPTEST_RNG_SEED` explores others).
-    const CASES: u32 = 512;
-    const SEED: u64 = 0x3339_2026_1206_0001;
-
     fn config() -> proptest::test_runner::Config {
-        use proptest::test_runner::{Config, RngSeed};
-
-        let default = Config::default();
-        Config {
-            cases: CASES,
-            rng_seed: match default.rng_seed {
-                RngSeed::Random => RngSeed::Fixed(SEED),
-                chosen => chosen,
-            },
-            ..default
-        }
+        crate::property_budget::fixed(512, 0x3339_2026_1206_0001)
     }
 
     proptest::proptest! {

@@ -364,20 +364,8 @@ mod tests {
         use super::*;
 
         /// Cases each property runs in CI, from a fixed seed (`PROPTEST_RNG_SEED` explores others).
-        const CASES: u32 = 256;
-        const SEED: u64 = 0x454d_4620_2026_1207;
-
         fn config() -> proptest::test_runner::Config {
-            use proptest::test_runner::{Config, RngSeed};
-            let default = Config::default();
-            Config {
-                cases: CASES,
-                rng_seed: match default.rng_seed {
-                    RngSeed::Random => RngSeed::Fixed(SEED),
-                    chosen => chosen,
-                },
-                ..default
-            }
+            crate::property_budget::fixed(256, 0x454d_4620_2026_1207)
         }
 
         const METRICS: [Metric; 3] = [

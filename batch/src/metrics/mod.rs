@@ -97,20 +97,12 @@ impl InvocationMetrics {
     /// The latency samples as (value, count) pairs, values rounded to three
     /// significant digits, ascending: CloudWatch's `Values`/`Counts` form.
     pub fn latency_distribution(&self) -> Vec<(f64, u32)> {
-        let mut values: Vec<f64> = self
-            .latencies_ms
-            .iter()
-            .map(|&v| round_significant(v, 3))
-            .collect();
-        values.sort_by(f64::total_cmp);
-        let mut out: Vec<(f64, u32)> = Vec::new();
-        for v in values {
-            match out.last_mut() {
-                Some((last, n)) if *last == v => *n += 1,
-                _ => out.push((v, 1)),
-            }
-        }
-        out
+        value_counts(
+            self.latencies_ms
+                .iter()
+                .map(|&v| round_significant(v, 3))
+                .collect(),
+        )
     }
 
     /// The counter metrics as (name, value), in a fixed order.
@@ -128,6 +120,19 @@ impl InvocationMetrics {
         }
         counters
     }
+}
+
+/// `values` as (value, count) pairs, ascending: CloudWatch's `Values`/`Counts`.
+pub(crate) fn value_counts(mut values: Vec<f64>) -> Vec<(f64, u32)> {
+    values.sort_by(f64::total_cmp);
+    let mut out: Vec<(f64, u32)> = Vec::new();
+    for v in values {
+        match out.last_mut() {
+            Some((last, n)) if *last == v => *n += 1,
+            _ => out.push((v, 1)),
+        }
+    }
+    out
 }
 
 pub(crate) fn round_significant(value: f64, digits: i32) -> f64 {

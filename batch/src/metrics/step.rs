@@ -401,16 +401,7 @@ impl MetricSeries {
     /// The values as (value, count) pairs, ascending: CloudWatch's
     /// `Values`/`Counts` form, exact (equal values are counted, not rounded).
     pub fn distribution(&self) -> Vec<(f64, u32)> {
-        let mut values = self.values.clone();
-        values.sort_by(f64::total_cmp);
-        let mut out: Vec<(f64, u32)> = Vec::new();
-        for v in values {
-            match out.last_mut() {
-                Some((last, n)) if *last == v => *n += 1,
-                _ => out.push((v, 1)),
-            }
-        }
-        out
+        super::value_counts(self.values.clone())
     }
 }
 
