@@ -530,18 +530,29 @@ async fn fifo_a_permanent_failure_stops_its_group_without_a_dlq() {
     assert_eq!(step.runs(), ["b1"]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_deadline_margin_reports_unstarted_and_unfinished_records() {
-    let h = harness(BatchConfig {
+/// One record at a time, answering 1.5 s before the deadline and starting
+/// nothing in the last second before that.
+fn one_at_a_time_with_margins() -> BatchConfig {
+    BatchConfig {
         max_concurrency: 1,
         deadline_margin: Duration::from_millis(1500),
         settlement_reserve: Duration::from_millis(1000),
         ..Default::default()
-    });
-    let step = ScriptedStep::default();
-    let records = (0..6)
+    }
+}
+
+/// m0 to m5 (keys k0 to k5), each step taking a second.
+fn six_one_second_records() -> Vec<SqsMessage> {
+    (0..6)
         .map(|i| with_body(&format!("m{i}"), &format!(r#"{{"key":"k{i}","sleep_ms":1000}}"#)))
-        .collect();
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_margin_reports_unstarted_and_unfinished_records() {
+    let h = harness(one_at_a_time_with_margins());
+    let step = ScriptedStep::default();
+    let records = six_one_second_records();
     // 5 s left, a 1.5 s margin and 1 s kept for settling: m0 and m1 finish,
     // m2 is cut off mid-step, m3.. never start.
     let context = InvocationContext::with_timeout("req", Duration::from_secs(5));
@@ -601,15 +612,8 @@ async fn claiming_a_batch_together_decides_as_claiming_each_record() {
         ),
         (
             "deadline",
-            BatchConfig {
-                max_concurrency: 1,
-                deadline_margin: Duration::from_millis(1500),
-                settlement_reserve: Duration::from_millis(1000),
-                ..Default::default()
-            },
-            (0..6)
-                .map(|i| standard(&format!("m{i}"), &format!(r#"{{"key":"k{i}","sleep_ms":1000}}"#)))
-                .collect(),
+            one_at_a_time_with_margins(),
+            six_one_second_records(),
             5,
         ),
     ];
@@ -659,16 +663,9 @@ async fn claiming_a_batch_together_decides_as_claiming_each_record() {
 async fn claimed_together_a_record_that_does_not_finish_leaves_no_claim() {
     // Cut off by the deadline (m2 mid-step, m3.. never started), or after
     // its group's failure: each claimed with the batch, each released.
-    let h = harness_claiming_together(BatchConfig {
-        max_concurrency: 1,
-        deadline_margin: Duration::from_millis(1500),
-        settlement_reserve: Duration::from_millis(1000),
-        ..Default::default()
-    });
+    let h = harness_claiming_together(one_at_a_time_with_margins());
     let step = ScriptedStep::default();
-    let records = (0..6)
-        .map(|i| with_body(&format!("m{i}"), &format!(r#"{{"key":"k{i}","sleep_ms":1000}}"#)))
-        .collect();
+    let records = six_one_second_records();
     let context = InvocationContext::with_timeout("req", Duration::from_secs(5));
     let report = h
         .processor
