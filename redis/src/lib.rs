@@ -74,7 +74,6 @@ impl Default for RedisSettings {
 pub struct RedisIdempotencyStore {
     connection: ConnectionManager,
     settings: RedisSettings,
-    claim: redis::Script,
     release: redis::Script,
     /// Requests sent and answered as one (a command, a script or a pipeline).
     round_trips: Arc<AtomicU64>,
@@ -125,7 +124,6 @@ impl RedisIdempotencyStore {
         Ok(RedisIdempotencyStore {
             connection,
             settings,
-            claim: redis::Script::new(CLAIM),
             release: redis::Script::new(RELEASE),
             round_trips: Arc::new(AtomicU64::new(0)),
         })
@@ -139,6 +137,29 @@ impl RedisIdempotencyStore {
 
     fn count_round_trip(&self) {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sends `pipeline` in one round trip; its `expected` answers, or why not.
+    async fn send<T: redis::FromRedisValue>(
+        &self,
+        pipeline: &redis::Pipeline,
+        operation: &'static str,
+        expected: usize,
+    ) -> Result<Vec<T>, PortError> {
+        let mut connection = self.connection.clone();
+        self.count_round_trip();
+        let answers: Vec<T> = pipeline
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| port_error(operation, &e))?;
+        if answers.len() != expected {
+            return Err(PortError::new(
+                PortErrorKind::Other,
+                operation,
+                format!("{} answers for {expected} requests", answers.len()),
+            ));
+        }
+        Ok(answers)
     }
 
     fn record_key(&self, key: &str) -> String {
@@ -167,19 +188,11 @@ impl IdempotencyStore for RedisIdempotencyStore {
         now: u64,
         in_progress_until: u64,
     ) -> Result<Claim, PortError> {
-        let mut connection = self.connection.clone();
-        self.count_round_trip();
-        let answer: Vec<String> = self
-            .claim
-            .key(self.record_key(key))
-            .arg(fingerprint.to_hex())
-            .arg(now)
-            .arg(in_progress_until)
-            .arg(in_progress_until.saturating_sub(now).max(1))
-            .invoke_async(&mut connection)
+        let request = ClaimRequest { key, fingerprint };
+        self.claim_all(&[request], now, in_progress_until)
             .await
-            .map_err(|e| port_error("Claim", &e))?;
-        Ok(claim_of(&answer, fingerprint))
+            .pop()
+            .unwrap_or_else(|| Err(PortError::new(PortErrorKind::Other, "Claim", "no answer")))
     }
 
     fn claims_together(&self) -> bool {
@@ -206,28 +219,16 @@ impl IdempotencyStore for RedisIdempotencyStore {
                 .arg(in_progress_until)
                 .arg(in_progress_until.saturating_sub(now).max(1));
         }
-        let mut connection = self.connection.clone();
-        self.count_round_trip();
-        let answered: Result<Vec<Vec<String>>, redis::RedisError> =
-            pipeline.query_async(&mut connection).await;
-        match answered {
-            Ok(answers) if answers.len() == requests.len() => answers
+        match self
+            .send::<Vec<String>>(&pipeline, "ClaimAll", requests.len())
+            .await
+        {
+            Ok(answers) => answers
                 .iter()
                 .zip(requests)
                 .map(|(answer, request)| Ok(claim_of(answer, request.fingerprint)))
                 .collect(),
-            Ok(answers) => {
-                let error = PortError::new(
-                    PortErrorKind::Other,
-                    "ClaimAll",
-                    format!("{} answers for {} claims", answers.len(), requests.len()),
-                );
-                requests.iter().map(|_| Err(error.clone())).collect()
-            }
-            Err(e) => {
-                let error = port_error("ClaimAll", &e);
-                requests.iter().map(|_| Err(error.clone())).collect()
-            }
+            Err(error) => requests.iter().map(|_| Err(error.clone())).collect(),
         }
     }
 
@@ -258,23 +259,9 @@ impl IdempotencyStore for RedisIdempotencyStore {
                 .arg(&key)
                 .arg(retention);
         }
-        let mut connection = self.connection.clone();
-        self.count_round_trip();
-        let answered: Result<Vec<i64>, redis::RedisError> = pipeline.query_async(&mut connection).await;
-        match answered {
-            Ok(set) if set.len() == completions.len() => set.iter().map(|_| Ok(())).collect(),
-            Ok(set) => {
-                let error = PortError::new(
-                    PortErrorKind::Other,
-                    "Complete",
-                    format!("{} answers for {} completions", set.len(), completions.len()),
-                );
-                completions.iter().map(|_| Err(error.clone())).collect()
-            }
-            Err(e) => {
-                let error = port_error("Complete", &e);
-                completions.iter().map(|_| Err(error.clone())).collect()
-            }
+        match self.send::<i64>(&pipeline, "Complete", completions.len()).await {
+            Ok(_) => completions.iter().map(|_| Ok(())).collect(),
+            Err(error) => completions.iter().map(|_| Err(error.clone())).collect(),
         }
     }
 
