@@ -64,8 +64,8 @@ struct Run<'a, Src: EventSource, S: RecordStep<Src::StepRecord>> {
     /// group goes on after one).
     dead_letters: bool,
     in_progress_until: u64,
-    /// Whether the ready records' keys were claimed together, before any ran.
-    claimed_together: bool,
+    /// Whether the store claims a batch's keys together (asked once a batch).
+    claims_together: bool,
     /// The wall-clock time at `started`: a record's time is derived from the
     /// deadline check's clock read instead of reading the wall clock again.
     wall_at_start: OffsetDateTime,
@@ -127,11 +127,11 @@ impl BatchProcessor {
             ordered,
             dead_letters: source.dead_letter_destination().is_some(),
             in_progress_until: unix_now + remaining,
-            claimed_together: self.idempotency.claims_together(),
+            claims_together: self.idempotency.claims_together(),
             wall_at_start: wall_now,
             started: Instant::now(),
         };
-        if self.idempotency.claims_together() {
+        if run.claims_together {
             self.claim_together(&run, unix_now).await;
         }
         let (order, chains) = self.chains::<Src>(records, &stages, ordered);
@@ -334,7 +334,7 @@ impl BatchProcessor {
             span.record("xray_trace_id", root);
         }
         let record_run = async {
-            let claimed_together = if run.claimed_together {
+            let claimed_together = if run.claims_together {
                 lock(&run.progress)
                     .claimed_together
                     .get_mut(i)
