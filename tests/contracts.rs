@@ -45,6 +45,60 @@ mod idempotency {
                 .expect("a Redis");
         check(&store).await;
     }
+
+    /// The least a Redis user needs, as the README's Deploy section gives it.
+    const REDIS_ACL: &str = "~orderflow:* +ping +eval +hmget +hget +hset +expire +del";
+
+    /// A Redis user allowed only the README's commands on `orderflow:` keys
+    /// keeps the same contract, so a deployment can give the consumers no more.
+    #[tokio::test]
+    async fn redis_as_a_user_allowed_only_the_readmes_commands() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        assert!(
+            readme.contains(REDIS_ACL),
+            "the README gives the ACL `{REDIS_ACL}`"
+        );
+        let server = orderflow_tests::own_redis_server();
+        let admin = redis::Client::open(server.url.as_str()).unwrap();
+        let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+        let mut setuser = redis::cmd("ACL");
+        setuser
+            .arg("SETUSER")
+            .arg("consumer")
+            .arg("on")
+            .arg(">consumer-password");
+        for rule in REDIS_ACL.split(' ') {
+            setuser.arg(rule);
+        }
+        let () = setuser.query_async(&mut admin).await.expect("ACL SETUSER");
+        let url = server
+            .url
+            .replace("redis://", "redis://consumer:consumer-password@");
+        let settings = orderflow_redis::RedisSettings {
+            key_prefix: format!("orderflow:{}:", unique("acl")),
+            ..Default::default()
+        };
+        let store = orderflow_redis::RedisIdempotencyStore::connect(&url, settings)
+            .await
+            .expect("a Redis user with the README's ACL");
+        check(&store).await;
+        // And the ACL holds: a key outside the prefix is refused.
+        let outside = orderflow_redis::RedisIdempotencyStore::connect(
+            &url,
+            orderflow_redis::RedisSettings {
+                key_prefix: "elsewhere:".to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("connecting needs no key");
+        assert!(
+            orderflow_batch::ports::IdempotencyStore::release(&outside, "k")
+                .await
+                .is_err(),
+            "keys outside orderflow: are refused"
+        );
+    }
 }
 
 mod inventory {

@@ -8,7 +8,7 @@ use orderflow_aws::wiring::{Adapters, var};
 use orderflow_batch::config::{ConfigError, Env};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::ports::Claim;
-use orderflow_tests::{redis_server, unique};
+use orderflow_tests::{own_tls_redis_server, redis_server, unique};
 
 fn env(pairs: &[(&str, &str)]) -> Env {
     Env::from_pairs(pairs.iter().copied())
@@ -154,6 +154,113 @@ async fn a_missing_or_unreachable_redis_stops_the_start_naming_the_variable_neve
         "{error}"
     );
     eprintln!("an unreachable Redis was reported after {:?}", started.elapsed());
+}
+
+/// Set in the environment of the child process of
+/// [`a_redis_over_tls_wanting_a_password_serves_once_its_authority_is_trusted`]:
+/// the URL of the TLS Redis it was started for.
+const TLS_CHILD_URL: &str = "ORDERFLOW_TEST_TLS_REDIS_URL";
+const TLS_PASSWORD: &str = "correct-horse-7";
+
+/// `rediss://` with a password: refused while the Redis's certificate
+/// authority is not trusted; trusted through `SSL_CERT_FILE` (as a deployment
+/// trusts a private authority; the variable is read when connecting, so the
+/// trusting half runs in a child process of this test with it set), the
+/// records are kept there; a wrong or missing password and a host the
+/// certificate is not for are refused, each named, none repeated.
+#[tokio::test]
+async fn a_redis_over_tls_wanting_a_password_serves_once_its_authority_is_trusted() {
+    const NAME: &str = "a_redis_over_tls_wanting_a_password_serves_once_its_authority_is_trusted";
+    if let Ok(url) = std::env::var(TLS_CHILD_URL) {
+        return tls_redis_trusted(&url).await;
+    }
+    let server = own_tls_redis_server(TLS_PASSWORD);
+    let untrusted = start_on_redis(&server.url).await;
+    assert_refused_without_the_url(&untrusted, "TLS certificate was refused", &server.url);
+
+    let child = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env(TLS_CHILD_URL, &server.url)
+        .env("SSL_CERT_FILE", &server.authority_file)
+        .output()
+        .expect("the child test runs");
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(
+        child.status.success() && stdout.contains("1 passed"),
+        "the trusting half failed or did not run:\n{stdout}\n{stderr}"
+    );
+}
+
+/// Adapters on the Redis at `url` under a prefix of their own.
+async fn start_on_redis(url: &str) -> Result<Adapters, ConfigError> {
+    let prefix = format!("{}:", unique("tls"));
+    Adapters::from_env(&env(&[
+        (var::ORDERFLOW_ADAPTERS, "embedded"),
+        (var::IDEMPOTENCY_STORE, "redis"),
+        (var::REDIS_URL, url),
+        (var::REDIS_KEY_PREFIX, &prefix),
+    ]))
+    .await
+}
+
+/// `started` failed naming `REDIS_URL` and `reason`, and no part of `url`.
+fn assert_refused_without_the_url(started: &Result<Adapters, ConfigError>, reason: &str, url: &str) {
+    let error = match started {
+        Ok(_) => panic!("started on {reason:?}"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains(var::REDIS_URL) && error.contains(reason),
+        "{error}"
+    );
+    let (_, authority) = url.split_once("://").unwrap_or_default();
+    let (credentials, address) = authority.rsplit_once('@').unwrap_or(("", authority));
+    let port = address.rsplit(':').next().unwrap_or_default();
+    for part in [credentials.trim_start_matches(':'), port] {
+        assert!(
+            part.is_empty() || !error.contains(part),
+            "{error} repeats part of the URL"
+        );
+    }
+}
+
+/// The half of the TLS test that trusts the Redis's authority.
+async fn tls_redis_trusted(url: &str) {
+    let trusted = start_on_redis(url).await.expect("a trusted TLS Redis");
+    let fp = Fingerprint::of(|f| {
+        f.str("order");
+    });
+    let idempotency = &trusted.idempotency;
+    assert_eq!(
+        idempotency.claim("inventory#o-1", fp, 100, 160).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idempotency.claim("inventory#o-1", fp, 101, 161).await.unwrap(),
+        Claim::InProgress,
+        "the claim is kept in the Redis"
+    );
+
+    let wrong = url.replace(TLS_PASSWORD, "not-the-password");
+    assert_refused_without_the_url(
+        &start_on_redis(&wrong).await,
+        "refused the URL's credentials",
+        &wrong,
+    );
+    let none = url.replace(&format!(":{TLS_PASSWORD}@"), "");
+    assert_refused_without_the_url(
+        &start_on_redis(&none).await,
+        "refused the URL's credentials",
+        &none,
+    );
+    // The certificate is for localhost, not for the address.
+    let elsewhere = url.replace("@localhost:", "@127.0.0.1:");
+    assert_refused_without_the_url(
+        &start_on_redis(&elsewhere).await,
+        "TLS certificate was refused",
+        &elsewhere,
+    );
 }
 
 #[tokio::test]

@@ -35,7 +35,8 @@ pub mod var {
     /// Where idempotency records go: with AWS adapters `dynamodb` (the
     /// default) or `redis`; with embedded adapters `memory` (the default) or `redis`.
     pub const IDEMPOTENCY_STORE: &str = "IDEMPOTENCY_STORE";
-    /// The Redis of `IDEMPOTENCY_STORE=redis`: `redis://[:password@]host:port[/db]`.
+    /// The Redis of `IDEMPOTENCY_STORE=redis`: `redis://[[user]:password@]host:port[/db]`,
+    /// or `rediss://` for TLS.
     /// Never written to a log or an error (it may hold a password).
     pub const REDIS_URL: &str = "REDIS_URL";
     /// Put before every idempotency key in Redis; default `orderflow:`.
@@ -61,6 +62,18 @@ pub enum Mode {
     Aws,
     /// In memory.
     Embedded,
+}
+
+impl Mode {
+    /// The choices of `IDEMPOTENCY_STORE`, the default first. Records only in
+    /// memory would let each instance redo the others' work: AWS adapters keep
+    /// them in DynamoDB or Redis.
+    pub fn idempotency_stores(self) -> &'static [&'static str] {
+        match self {
+            Mode::Aws => &["dynamodb", "redis"],
+            Mode::Embedded => &["memory", "redis"],
+        }
+    }
 }
 
 /// Where the processor's metrics go (`METRICS_SINK`).
@@ -170,12 +183,7 @@ impl Adapters {
             (Mode::Aws, Some(sdk)) => Arc::new(SqsQueues::new(aws_sdk_sqs::Client::new(sdk))),
             _ => Arc::new(InMemoryQueues::new()),
         };
-        // Records only in memory would let each instance redo the others'
-        // work: AWS adapters keep them in DynamoDB or Redis.
-        let stores: &[&str] = match mode {
-            Mode::Aws => &["dynamodb", "redis"],
-            Mode::Embedded => &["memory", "redis"],
-        };
+        let stores = mode.idempotency_stores();
         let idempotency: Arc<dyn IdempotencyStore> = if needs_idempotency {
             let store = env.choice_or(var::IDEMPOTENCY_STORE, stores[0], stores)?;
             match (store, mode, &sdk) {
@@ -219,7 +227,7 @@ impl Adapters {
 async fn redis_store(env: &Env) -> Result<Arc<dyn IdempotencyStore>, ConfigError> {
     let url = env.required(
         var::REDIS_URL,
-        "the Redis URL, redis://[:password@]host:port[/db]",
+        "the Redis URL, redis://[[user]:password@]host:port[/db] or rediss:// for TLS",
     )?;
     let defaults = RedisSettings::default();
     let settings = RedisSettings {
@@ -235,7 +243,7 @@ async fn redis_store(env: &Env) -> Result<Arc<dyn IdempotencyStore>, ConfigError
         Ok(store) => Ok(Arc::new(store)),
         Err(e) => Err(ConfigError::Unusable {
             name: var::REDIS_URL.to_owned(),
-            reason: format!("no Redis answered there ({})", e.kind.code()),
+            reason: e.to_string(),
         }),
     }
 }

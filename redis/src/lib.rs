@@ -7,13 +7,21 @@
 //! caller's clock (as the port's other stores: a claim expires when the
 //! caller's `now` reaches it). Redis's own expiry only cleans up: an
 //! in-progress claim's key expires after its claim's length, a completed
-//! one's after the retention. A claim and a release are Lua scripts, so each
-//! reads and writes its key atomically; every operation names one key, so a
-//! Redis Cluster can serve them. A batch's claims go in one pipeline (the
+//! one's after the retention. A claim and a release are Lua scripts (sent
+//! with `EVAL`, so a Redis user needs no `SCRIPT`), each reading and writing
+//! its key atomically; every operation names one key. The store talks to one
+//! Redis (no cluster client). A batch's claims go in one pipeline (the
 //! processor claims them together before running any), and so do its
 //! completions: two round trips for a batch that succeeds.
+//!
+//! `rediss://` URLs speak TLS through rustls with ring, trusting the
+//! machine's certificate authorities (`SSL_CERT_FILE` names others).
 
 #![forbid(unsafe_code)]
+
+mod connect;
+
+pub use connect::ConnectError;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +82,6 @@ impl Default for RedisSettings {
 pub struct RedisIdempotencyStore {
     connection: ConnectionManager,
     settings: RedisSettings,
-    release: redis::Script,
     /// Requests sent and answered as one (a command, a script or a pipeline).
     round_trips: Arc<AtomicU64>,
 }
@@ -87,8 +94,18 @@ impl std::fmt::Debug for RedisIdempotencyStore {
     }
 }
 
+/// TLS needs rustls's process-wide crypto provider; rustls picks one by
+/// itself only while exactly one is linked in. Ring is (the AWS SDK's
+/// client uses it), so it is chosen unless the program chose already.
+fn use_ring_for_tls() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Fails only when another thread installed one meanwhile: that one serves.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// A Redis error as the port's: timeouts and lost connections are retryable.
-fn port_error(operation: &'static str, error: &redis::RedisError) -> PortError {
+pub(crate) fn port_error(operation: &'static str, error: &redis::RedisError) -> PortError {
     let kind = if error.is_timeout() {
         PortErrorKind::Timeout
     } else if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() {
@@ -105,10 +122,18 @@ fn port_error(operation: &'static str, error: &redis::RedisError) -> PortError {
 }
 
 impl RedisIdempotencyStore {
-    /// Connects to the Redis at `url` (`redis://[:password@]host:port[/db]`);
-    /// the connection reconnects by itself after it is lost.
-    pub async fn connect(url: &str, settings: RedisSettings) -> Result<Self, PortError> {
-        let client = redis::Client::open(url).map_err(|e| port_error("Connect", &e))?;
+    /// Connects to the Redis at `url` (`redis://[[user]:password@]host:port[/db]`,
+    /// or `rediss://` for TLS, verified against the machine's certificate
+    /// authorities) and checks that it answers; the connection reconnects by
+    /// itself after it is lost.
+    pub async fn connect(url: &str, settings: RedisSettings) -> Result<Self, ConnectError> {
+        let client = redis::Client::open(url).map_err(|_| ConnectError::NotAUrl)?;
+        if matches!(
+            client.get_connection_info().addr(),
+            redis::ConnectionAddr::TcpTls { .. }
+        ) {
+            use_ring_for_tls();
+        }
         // A few quick reconnection attempts: a call waits for them, and a
         // record's claim should fail retryably rather than hold the batch.
         let config = ConnectionManagerConfig::new()
@@ -117,14 +142,19 @@ impl RedisIdempotencyStore {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(250));
-        let connection = client
+        let mut connection = client
             .get_connection_manager_with_config(config)
             .await
-            .map_err(|e| port_error("Connect", &e))?;
+            .map_err(|e| ConnectError::of(&e))?;
+        // Connecting sends no command: a Redis that wants a password the URL
+        // lacks would only say so at the first claim.
+        let _pong: String = redis::cmd("PING")
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| ConnectError::of(&e))?;
         Ok(RedisIdempotencyStore {
             connection,
             settings,
-            release: redis::Script::new(RELEASE),
             round_trips: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -266,14 +296,9 @@ impl IdempotencyStore for RedisIdempotencyStore {
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
-        let mut connection = self.connection.clone();
-        self.count_round_trip();
-        let _deleted: i64 = self
-            .release
-            .key(self.record_key(key))
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|e| port_error("Release", &e))?;
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("EVAL").arg(RELEASE).arg(1).arg(self.record_key(key));
+        let _deleted: Vec<i64> = self.send(&pipeline, "Release", 1).await?;
         Ok(())
     }
 }

@@ -143,19 +143,83 @@ pub fn own_redis_server() -> Endpoint {
     Endpoint { url: start_redis() }
 }
 
-fn start_redis() -> String {
+/// A Redis of the caller's own that speaks only TLS (`rediss://`) and wants
+/// a password, with a certificate for `localhost` signed by a certificate
+/// authority made for it: one no machine trusts unless told to.
+pub struct TlsRedis {
+    /// `rediss://:<password>@localhost:<port>`.
+    pub url: String,
+    /// The authority's certificate (PEM), for `SSL_CERT_FILE`.
+    pub authority_file: PathBuf,
+}
+
+/// Starts a [`TlsRedis`] wanting `password`.
+pub fn own_tls_redis_server(password: &str) -> TlsRedis {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let dir = std::env::temp_dir().join(unique("orderflow-tls-redis"));
+    std::fs::create_dir_all(&dir).expect("a directory for the certificates");
+    let mut authority = CertificateParams::new(Vec::<String>::new()).expect("authority parameters");
+    authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    authority.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    authority
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "orderflow test authority");
+    let authority_key = KeyPair::generate().expect("a key");
+    let authority_certificate = authority.self_signed(&authority_key).expect("the authority");
+    let issuer = Issuer::new(authority, authority_key);
+    let server = CertificateParams::new(vec!["localhost".to_owned()]).expect("server parameters");
+    let server_key = KeyPair::generate().expect("a key");
+    let server_certificate = server.signed_by(&server_key, &issuer).expect("the certificate");
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).expect("a certificate file");
+        path.to_string_lossy().into_owned()
+    };
+    let authority_file = write("authority.pem", authority_certificate.pem());
+    let tls = [
+        "--tls-cert-file".to_owned(),
+        write("server.pem", server_certificate.pem()),
+        "--tls-key-file".to_owned(),
+        write("server.key", server_key.serialize_pem()),
+        "--tls-ca-cert-file".to_owned(),
+        authority_file.clone(),
+        "--tls-auth-clients".to_owned(),
+        "no".to_owned(),
+        "--requirepass".to_owned(),
+        password.to_owned(),
+    ];
     let port = free_port();
-    let program = std::env::var_os("PATH")
+    // No plain port: the TLS port alone, ready once it accepts connections.
+    let mut args = redis_args("0");
+    args.extend(["--tls-port".to_owned(), port.to_string()]);
+    args.extend(tls);
+    let address = format!("127.0.0.1:{port}");
+    start_watched("redis (TLS)", &redis_program(), &args, &[], &address, &|| {
+        TcpStream::connect(&address).is_ok()
+    });
+    TlsRedis {
+        url: format!("rediss://:{password}@localhost:{port}"),
+        authority_file: PathBuf::from(authority_file),
+    }
+}
+
+/// The `redis-server` on `PATH`.
+fn redis_program() -> PathBuf {
+    std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join("redis-server"))
         .find(|p| p.exists())
         .unwrap_or_else(|| {
             panic!("redis-server is not installed: run `bash tests/run.sh` (it installs the Debian package)")
-        });
-    let args: Vec<String> = [
+        })
+}
+
+/// A Redis on `port` of loopback that keeps nothing on disk.
+fn redis_args(port: &str) -> Vec<String> {
+    [
         "--port",
-        &port.to_string(),
+        port,
         "--bind",
         "127.0.0.1",
         "--save",
@@ -165,11 +229,20 @@ fn start_redis() -> String {
     ]
     .iter()
     .map(|a| (*a).to_owned())
-    .collect();
+    .collect()
+}
+
+fn start_redis() -> String {
+    let port = free_port();
     let address = format!("127.0.0.1:{port}");
-    start_watched("redis", &program, &args, &[], &address, &|| {
-        redis_answers(&address)
-    });
+    start_watched(
+        "redis",
+        &redis_program(),
+        &redis_args(&port.to_string()),
+        &[],
+        &address,
+        &|| redis_answers(&address),
+    );
     format!("redis://{address}")
 }
 

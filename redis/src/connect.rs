@@ -1,0 +1,83 @@
+//! Why a Redis could not be used at start ([`ConnectError`]), said without
+//! any part of its URL, which may hold a password.
+
+use orderflow_batch::error::{PortError, PortErrorKind};
+
+/// A store that could not connect: the URL, the credentials, the TLS
+/// certificate, or no answer. Only the last may pass by waiting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not one this store takes.
+    #[error(
+        "not a Redis URL this store takes: redis://[[user]:password@]host:port[/db], or rediss:// for TLS"
+    )]
+    NotAUrl,
+    /// The Redis refused the URL's user or password, or wants one.
+    #[error("the Redis refused the URL's credentials (or needs a password the URL lacks)")]
+    CredentialsRefused,
+    /// The TLS handshake failed: the Redis's certificate is not signed by an
+    /// authority this machine trusts, or is not for the URL's host.
+    #[error(
+        "the Redis's TLS certificate was refused: not from an authority this machine trusts \
+         (SSL_CERT_FILE names others) or not for the URL's host"
+    )]
+    CertificateRefused,
+    /// No Redis answered in time.
+    #[error("no Redis answered ({})", .0.code())]
+    Unreachable(PortErrorKind),
+}
+
+impl ConnectError {
+    /// Whether trying again later may succeed (a Redis that is starting or
+    /// out of reach), as opposed to settings that must change.
+    pub fn retryable(&self) -> bool {
+        matches!(self, ConnectError::Unreachable(_))
+    }
+
+    /// A failed connection's error, classified.
+    pub(crate) fn of(error: &redis::RedisError) -> ConnectError {
+        if error.kind() == redis::ErrorKind::InvalidClientConfig {
+            ConnectError::NotAUrl
+        } else if error.kind() == redis::ErrorKind::AuthenticationFailed
+            || matches!(error.code(), Some("NOAUTH" | "WRONGPASS"))
+        {
+            ConnectError::CredentialsRefused
+        } else if is_tls_failure(error) {
+            ConnectError::CertificateRefused
+        } else {
+            ConnectError::Unreachable(crate::port_error("Connect", error).kind)
+        }
+    }
+}
+
+impl From<ConnectError> for PortError {
+    fn from(error: ConnectError) -> PortError {
+        let kind = match error {
+            ConnectError::Unreachable(kind) => kind,
+            _ => PortErrorKind::Other,
+        };
+        PortError::new(kind, "Connect", error.to_string())
+    }
+}
+
+/// Whether `error` comes from the TLS handshake: rustls's error, which
+/// tokio-rustls hands on inside an I/O error (found by its type where the
+/// chain shows it, else by rustls's words for a refused certificate).
+fn is_tls_failure(error: &redis::RedisError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    let text = error.to_string();
+    ["invalid peer certificate", "certificate", "tls handshake"]
+        .iter()
+        .any(|words| text.to_ascii_lowercase().contains(words))
+}
