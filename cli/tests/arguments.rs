@@ -129,4 +129,17 @@ fn run_refuses_an_idempotency_store_that_is_no_redis_url_without_repeating_it() 
         let output = orderflow(&["run", "--orders", "10", "--idempotency", value]);
         assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"));
     }
+    // A TLS URL is taken; with nobody listening the run stops, saying so, not repeating it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let tls = format!("rediss://:hunter2@127.0.0.1:{closed}");
+    let output = orderflow(&["run", "--orders", "10", "--idempotency", &tls]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no Redis answered") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
 }

@@ -18,7 +18,7 @@ pub enum RunError {
     )]
     VisibilityBelowFunctionTimeout,
     /// `--idempotency` names no Redis (its value is not repeated: it may hold a password).
-    #[error("--idempotency takes a Redis URL, redis://[:password@]host:port[/db]")]
+    #[error("--idempotency takes a Redis URL, redis://[[user]:password@]host:port[/db] or rediss:// for TLS")]
     IdempotencyNotRedis,
     /// The endpoint refused to create a queue or a table.
     #[error("cannot set up the pipeline on {endpoint}: {source}")]

@@ -62,7 +62,7 @@ pub struct RunSpec {
     #[arg(long, requires = "endpoint_url")]
     pub dynamodb_endpoint_url: Option<String>,
     /// Keep the functions' idempotency records in the Redis at this URL
-    /// (`redis://host:port`) instead of memory (or DynamoDB).
+    /// (`redis://host:port`, `rediss://` for TLS) instead of memory (or DynamoDB).
     #[arg(long, value_name = "REDIS_URL")]
     pub idempotency: Option<String>,
     /// The source queues' visibility timeout, seconds (default: the template's
@@ -108,7 +108,7 @@ impl RunSpec {
         if self
             .idempotency
             .as_deref()
-            .is_some_and(|url| !url.starts_with("redis://"))
+            .is_some_and(|url| !(url.starts_with("redis://") || url.starts_with("rediss://")))
         {
             return Err(RunError::IdempotencyNotRedis);
         }

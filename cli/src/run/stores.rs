@@ -16,7 +16,7 @@ use orderflow_orders::ports::{InventoryStore, OrderStore};
 use orderflow_redis::{RedisIdempotencyStore, RedisSettings};
 
 use super::options::{Entry, RunSpec};
-use super::untimed_store::{UntimedStore, untimed};
+use super::untimed_store::UntimedStore;
 
 /// Where the relay reads the orders table's changes.
 pub(super) enum ChangeStream {
@@ -56,10 +56,7 @@ impl Stores {
             stores.idempotency = match spec.endpoint_url {
                 Some(_) => Arc::new(RedisIdempotencyStore::connect(url, settings).await?),
                 // The embedded run's paused clock must stand still while Redis answers.
-                None => {
-                    let redis = untimed(RedisIdempotencyStore::connect(url, settings)).await?;
-                    Arc::new(UntimedStore(Arc::new(redis)))
-                }
+                None => Arc::new(UntimedStore::connect(url, settings).await?),
             };
         }
         Ok(stores)

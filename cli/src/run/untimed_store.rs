@@ -6,20 +6,82 @@
 //! would last a visibility timeout, and messages would come back while their
 //! claims are in flight. Kept busy while a call is out, the runtime never
 //! waits, so the clock stands still, as it does for the in-memory store.
+//!
+//! The store itself (its connection, its timeouts and reconnection delays)
+//! lives on a runtime of its own on real time: on the paused clock, kept
+//! still, its timeouts would never fire and a Redis that does not answer
+//! would hold the run for ever.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use orderflow_batch::error::PortError;
+use orderflow_batch::error::{PortError, PortErrorKind};
 use orderflow_batch::fingerprint::Fingerprint;
 use orderflow_batch::ports::{Claim, ClaimRequest, Completion, EntryResults, IdempotencyStore};
+use orderflow_redis::{ConnectError, RedisIdempotencyStore, RedisSettings};
+use tokio::runtime::Runtime;
 
-/// `store`, whose calls take no time on a paused clock.
-pub(super) struct UntimedStore(pub(super) Arc<dyn IdempotencyStore>);
+/// A Redis store on a real-time runtime, whose calls take no time on a paused clock.
+pub(super) struct UntimedStore {
+    store: Arc<dyn IdempotencyStore>,
+    runtime: RealTime,
+}
+
+/// A runtime of real time, dropped without waiting for its threads (it is
+/// dropped inside the run's runtime, where waiting is not allowed).
+struct RealTime(Option<Runtime>);
+
+impl Drop for RealTime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl RealTime {
+    /// Runs `call` on this runtime, keeping the caller's busy meanwhile;
+    /// `None` if its task was lost (the runtime stopping).
+    async fn run<T: Send + 'static>(&self, call: impl Future<Output = T> + Send + 'static) -> Option<T> {
+        let runtime = self.0.as_ref()?;
+        untimed(runtime.spawn(call)).await.ok()
+    }
+}
+
+impl UntimedStore {
+    /// Connects to the Redis at `url` from a runtime of real time.
+    pub(super) async fn connect(url: &str, settings: RedisSettings) -> Result<Self, PortError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("orderflow-redis")
+            .enable_all()
+            .build()
+            .map_err(|e| PortError::new(PortErrorKind::Other, "Connect", e.to_string()))?;
+        let runtime = RealTime(Some(runtime));
+        let url = url.to_owned();
+        let connected = runtime
+            .run(async move { RedisIdempotencyStore::connect(&url, settings).await })
+            .await
+            .unwrap_or(Err(ConnectError::Unreachable(PortErrorKind::Unavailable)))?;
+        Ok(UntimedStore {
+            store: Arc::new(connected),
+            runtime,
+        })
+    }
+
+    /// Runs `call` on the store's runtime, keeping this one busy meanwhile.
+    async fn run<T: Send + 'static>(
+        &self,
+        call: impl Future<Output = T> + Send + 'static,
+        lost: impl FnOnce() -> T,
+    ) -> T {
+        self.runtime.run(call).await.unwrap_or_else(lost)
+    }
+}
 
 /// Runs `call`, yielding meanwhile so the runtime is never idle (and a
 /// paused clock does not move).
-pub(super) async fn untimed<T>(call: impl Future<Output = T>) -> T {
+async fn untimed<T>(call: impl Future<Output = T>) -> T {
     let busy = async {
         loop {
             tokio::task::yield_now().await;
@@ -31,10 +93,26 @@ pub(super) async fn untimed<T>(call: impl Future<Output = T>) -> T {
     }
 }
 
+/// The answer of a call whose task was lost (the store's runtime stopping).
+fn lost(operation: &'static str) -> PortError {
+    PortError::new(
+        PortErrorKind::Unavailable,
+        operation,
+        "the store's runtime stopped",
+    )
+}
+
+/// Owned copies of borrowed (key, fingerprint) pairs, for a task of the store's runtime.
+fn owned<'a>(pairs: impl Iterator<Item = (&'a str, Fingerprint)>) -> Vec<(String, Fingerprint)> {
+    pairs
+        .map(|(key, fingerprint)| (key.to_owned(), fingerprint))
+        .collect()
+}
+
 #[async_trait]
 impl IdempotencyStore for UntimedStore {
     fn claims_together(&self) -> bool {
-        self.0.claims_together()
+        self.store.claims_together()
     }
 
     async fn claim(
@@ -44,7 +122,9 @@ impl IdempotencyStore for UntimedStore {
         now: u64,
         in_progress_until: u64,
     ) -> Result<Claim, PortError> {
-        untimed(self.0.claim(key, fingerprint, now, in_progress_until)).await
+        let (store, key) = (Arc::clone(&self.store), key.to_owned());
+        let call = async move { store.claim(&key, fingerprint, now, in_progress_until).await };
+        self.run(call, || Err(lost("Claim"))).await
     }
 
     async fn claim_all(
@@ -53,18 +133,62 @@ impl IdempotencyStore for UntimedStore {
         now: u64,
         in_progress_until: u64,
     ) -> Vec<Result<Claim, PortError>> {
-        untimed(self.0.claim_all(requests, now, in_progress_until)).await
+        let store = Arc::clone(&self.store);
+        let pairs = owned(requests.iter().map(|r| (r.key, r.fingerprint)));
+        let count = pairs.len();
+        let call = async move {
+            let requests: Vec<ClaimRequest<'_>> = pairs
+                .iter()
+                .map(|(key, fingerprint)| ClaimRequest {
+                    key,
+                    fingerprint: *fingerprint,
+                })
+                .collect();
+            store.claim_all(&requests, now, in_progress_until).await
+        };
+        self.run(call, || vec![Err(lost("ClaimAll")); count]).await
     }
 
     async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError> {
-        untimed(self.0.complete(completion, keep_until)).await
+        let (store, key, fingerprint) = (
+            Arc::clone(&self.store),
+            completion.key.to_owned(),
+            completion.fingerprint,
+        );
+        let call = async move {
+            store
+                .complete(
+                    Completion {
+                        key: &key,
+                        fingerprint,
+                    },
+                    keep_until,
+                )
+                .await
+        };
+        self.run(call, || Err(lost("Complete"))).await
     }
 
     async fn complete_all(&self, completions: &[Completion<'_>], keep_until: u64) -> EntryResults {
-        untimed(self.0.complete_all(completions, keep_until)).await
+        let store = Arc::clone(&self.store);
+        let pairs = owned(completions.iter().map(|c| (c.key, c.fingerprint)));
+        let count = pairs.len();
+        let call = async move {
+            let completions: Vec<Completion<'_>> = pairs
+                .iter()
+                .map(|(key, fingerprint)| Completion {
+                    key,
+                    fingerprint: *fingerprint,
+                })
+                .collect();
+            store.complete_all(&completions, keep_until).await
+        };
+        self.run(call, || vec![Err(lost("Complete")); count]).await
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
-        untimed(self.0.release(key)).await
+        let (store, key) = (Arc::clone(&self.store), key.to_owned());
+        let call = async move { store.release(&key).await };
+        self.run(call, || Err(lost("Release"))).await
     }
 }
