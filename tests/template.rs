@@ -3,7 +3,8 @@
 //! The template is read, its short-form intrinsics (`!Ref`, `!GetAtt`, ...)
 //! turned into their long form, and then evaluated for every combination of
 //! the parameters that change its shape (`FifoQueues`, `AlarmEmail`,
-//! `Environment`, `ApiAuth`): `Fn::If` picks its branch, `AWS::NoValue`
+//! `Environment`, `ApiAuth`, `MetricsSink`, `IdempotencyStore` and the Redis's
+//! VPC): `Fn::If` picks its branch, `AWS::NoValue`
 //! removes the property, conditional resources come and go. Each variant must
 //! hold:
 //!
@@ -28,7 +29,10 @@
 //!   orders and the consumers only update them (their status transitions):
 //!   no consumer may put or delete an order;
 //! - every environment variable a function's code requires is set, and
-//!   points at the right resource;
+//!   points at the right resource; the idempotency records are in the table
+//!   or in the Redis whose URL an SSM parameter holds, never both, and the
+//!   consumers run in the Redis's VPC (allowed to make their network
+//!   interfaces there) exactly when it has one;
 //! - every table is on demand, recoverable, encrypted, and protected from
 //!   deletion in production;
 //! - both routes of the orders API go to `order-api` with the authorization
@@ -47,19 +51,20 @@ fn template_path() -> PathBuf {
 }
 
 use orderflow_aws::step_ports::{queue_url_variable, variables_read_by};
-use orderflow_aws::wiring::var as adapters;
+use orderflow_aws::wiring::{Mode, var as adapters};
 use orderflow_batch::config::var as processor;
 use orderflow_batch::processor::idempotency_key;
 use orderflow_orders::pipeline::Queue;
 
 /// Variables every consumer's deployment sets, beyond what its own code
-/// requires: the environment, the DLQ fast path, the idempotency table and
-/// the metrics settings (all read by the shared crates).
+/// requires: the environment, the DLQ fast path, the idempotency store (and
+/// its table or Redis, checked apart) and the metrics settings (all read by
+/// the shared crates).
 const DEPLOYED: &[&str] = &[
     processor::ENVIRONMENT,
     processor::DLQ_URL,
     processor::MAX_RECEIVE_COUNT,
-    adapters::IDEMPOTENCY_TABLE,
+    adapters::IDEMPOTENCY_STORE,
     adapters::METRICS_SINK,
     adapters::METRICS_NAMESPACE,
 ];
@@ -191,7 +196,23 @@ const UNSCOPABLE: &[(&str, Option<&str>)] = &[
     // Active tracing: X-Ray's actions take no resource and no condition key.
     (XRAY_ACTIONS[0], None),
     (XRAY_ACTIONS[1], None),
+    // A VPC function's network interfaces: EC2's Describe calls take no resource.
+    (VPC_DESCRIBE_ACTIONS[0], None),
+    (VPC_DESCRIBE_ACTIONS[1], None),
 ];
+
+/// What Lambda calls with a function's role to give it network interfaces in
+/// a VPC (those of the managed policy `AWSLambdaVPCAccessExecutionRole`,
+/// without its logs actions): describing takes `Resource: "*"` only, the
+/// others are kept to the account and region (`VPC_RESOURCES`).
+const VPC_DESCRIBE_ACTIONS: [&str; 2] = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"];
+const VPC_INTERFACE_ACTIONS: [&str; 4] = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+];
+const VPC_RESOURCES: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*";
 
 /// What a function with active tracing sends to X-Ray.
 const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
@@ -284,6 +305,15 @@ fn variants(raw: &Value) -> Vec<Params> {
                         params.insert("JwtIssuer".into(), "https://issuer.example.com".into());
                         params.insert("JwtAudience".into(), "orders".into());
                     }
+                    // The idempotency table, a Redis in a VPC, a Redis outside any.
+                    let (store, subnets, groups) = match auth {
+                        "iam" => ("dynamodb", "", ""),
+                        "jwt" => ("redis", "subnet-0a1b2c3d,subnet-4e5f6a7b", "sg-0123abcd"),
+                        _ => ("redis", "", ""),
+                    };
+                    params.insert("IdempotencyStore".into(), store.into());
+                    params.insert("RedisSubnetIds".into(), subnets.into());
+                    params.insert("RedisSecurityGroupIds".into(), groups.into());
                     out.push(params);
                 }
             }
@@ -356,6 +386,8 @@ impl Template {
                         "Environment",
                         "ApiAuth",
                         "MetricsSink",
+                        "IdempotencyStore",
+                        "RedisSubnetIds",
                     ]
                     .contains(&k.as_str())
                 })
@@ -1165,6 +1197,7 @@ fn every_function_role_is_least_privilege() {
             let topic = env_target("NOTIFICATION_TOPIC_ARN");
             let log_group = target(&f["LoggingConfig"]["LogGroup"]).map(str::to_owned);
             let namespace = env["METRICS_NAMESPACE"].as_str().unwrap_or("Orderflow");
+            let in_vpc = !f["VpcConfig"].is_null();
 
             let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for s in role_statements(t, role) {
@@ -1194,6 +1227,12 @@ fn every_function_role_is_least_privilege() {
                                 XRAY_ACTIONS.contains(&action.as_str())
                                     && on == "*"
                                     && f["Tracing"] == "Active"
+                            }
+                            "ec2" => {
+                                in_vpc
+                                    && ((VPC_DESCRIBE_ACTIONS.contains(&action.as_str()) && on == "*")
+                                        || (VPC_INTERFACE_ACTIONS.contains(&action.as_str())
+                                            && sub_text(r) == Some(VPC_RESOURCES)))
                             }
                             "cloudwatch" => {
                                 action == "cloudwatch:PutMetricData"
@@ -1252,6 +1291,16 @@ fn every_function_role_is_least_privilege() {
                 p.check(has("logs:PutLogEvents", group), || {
                     format!("{id}: needs to write its logs")
                 });
+            }
+            if in_vpc {
+                for action in VPC_DESCRIBE_ACTIONS {
+                    p.check(has(action, "*"), || format!("{id}: in a VPC, needs {action}"));
+                }
+                for action in VPC_INTERFACE_ACTIONS {
+                    p.check(granted.contains_key(action), || {
+                        format!("{id}: in a VPC, needs {action}")
+                    });
+                }
             }
             // One trace per order: every function traced, and allowed to send it.
             p.check(f["Tracing"] == "Active", || format!("{id}: Tracing: Active"));
@@ -2107,27 +2156,28 @@ fn the_api_auth_parameter_sets_both_routes_authorization() {
 /// With `ApiAuth=jwt`, a rule refuses the stack without `JwtIssuer` and
 /// `JwtAudience`, so the JWT authorizer never gets empty settings; the other
 /// choices need neither.
-#[test]
-fn jwt_auth_requires_an_issuer_and_an_audience() {
+/// Whether the template's rules let the first variant, with `changes`, be deployed.
+fn deployable(changes: &[(&str, &str)]) -> bool {
     let raw = raw_template();
     let conditions = raw["Conditions"].as_object().cloned().unwrap_or_default();
     let rules = raw["Rules"].as_object().cloned().unwrap_or_default();
-    let base = variants(&raw).remove(0);
-    let deployable = |changes: &[(&str, &str)]| {
-        let mut params = base.clone();
-        for (name, value) in changes {
-            params.insert(name.to_string(), value.to_string());
-        }
-        rules.values().all(|rule| {
-            let applies = rule
-                .get("RuleCondition")
-                .is_none_or(|c| eval_condition(c, &conditions, &params));
-            !applies
-                || list(&rule["Assertions"])
-                    .iter()
-                    .all(|a| eval_condition(&a["Assert"], &conditions, &params))
-        })
-    };
+    let mut params = variants(&raw).remove(0);
+    for (name, value) in changes {
+        params.insert(name.to_string(), value.to_string());
+    }
+    rules.values().all(|rule| {
+        let applies = rule
+            .get("RuleCondition")
+            .is_none_or(|c| eval_condition(c, &conditions, &params));
+        !applies
+            || list(&rule["Assertions"])
+                .iter()
+                .all(|a| eval_condition(&a["Assert"], &conditions, &params))
+    })
+}
+
+#[test]
+fn jwt_auth_requires_an_issuer_and_an_audience() {
     let (issuer, audience) = ("https://issuer.example.com", "orders");
     for auth in ["iam", "none"] {
         assert!(
@@ -2151,6 +2201,115 @@ fn jwt_auth_requires_an_issuer_and_an_audience() {
         !deployable(&[("ApiAuth", "jwt"), ("JwtIssuer", issuer), ("JwtAudience", "")]),
         "ApiAuth=jwt without JwtAudience must be refused by a rule"
     );
+}
+
+/// `IdempotencyStore`: the code's choices, DynamoDB by default; with `dynamodb`
+/// each consumer gets the table and nothing of Redis, with `redis` the URL
+/// from the SSM parameter, no table at all (and so no grant on one: the
+/// DynamoDB test above), and the Redis's VPC exactly when it has subnets.
+/// Neither the order API nor the relay keeps idempotency records.
+#[test]
+fn idempotency_records_are_in_the_table_or_in_redis_never_both() {
+    let raw = raw_template();
+    let parameter = &raw["Parameters"]["IdempotencyStore"];
+    let stores = Mode::Aws.idempotency_stores();
+    assert_eq!(parameter["AllowedValues"], json!(stores), "the code's choices");
+    assert_eq!(parameter["Default"], stores[0], "DynamoDB, the code's default");
+    let redis_url = json!({ "Fn::Sub": "{{resolve:ssm:${RedisUrlParameterName}}}" });
+    let split = |param: &str| json!({ "Fn::Split": [",", { "Ref": param }] });
+    check_all_variants(|t, p| {
+        let redis = t.params["IdempotencyStore"] == "redis";
+        let in_vpc = redis && !t.params["RedisSubnetIds"].is_empty();
+        p.check(
+            redis != (t.kind("IdempotencyTable") == "AWS::DynamoDB::Table"),
+            || "the idempotency table exists exactly when the records are kept in it".to_owned(),
+        );
+        for (id, _, _) in &consumers() {
+            let f = t.props(id);
+            let env = &f["Environment"]["Variables"];
+            p.check(
+                ref_target(&env[adapters::IDEMPOTENCY_STORE]) == Some("IdempotencyStore"),
+                || format!("{id}: IDEMPOTENCY_STORE is the IdempotencyStore parameter"),
+            );
+            p.check(
+                ref_target(&env[adapters::IDEMPOTENCY_TABLE]) == (!redis).then_some("IdempotencyTable"),
+                || format!("{id}: IDEMPOTENCY_TABLE is the table's name with dynamodb only"),
+            );
+            p.check(
+                env[adapters::REDIS_URL] == if redis { redis_url.clone() } else { Value::Null },
+                || {
+                    format!(
+                        "{id}: REDIS_URL resolves the RedisUrlParameterName SSM parameter, with redis only"
+                    )
+                },
+            );
+            let vpc = &f["VpcConfig"];
+            p.check(
+                if in_vpc {
+                    vpc["SubnetIds"] == split("RedisSubnetIds")
+                        && vpc["SecurityGroupIds"] == split("RedisSecurityGroupIds")
+                } else {
+                    vpc.is_null()
+                },
+                || {
+                    format!(
+                        "{id}: in the Redis's subnets and security groups exactly when it has them, not {vpc}"
+                    )
+                },
+            );
+        }
+        for (id, f) in t.of_type("AWS::Serverless::Function") {
+            if consumers().iter().any(|(consumer, _, _)| *consumer == id) {
+                continue;
+            }
+            let env = &f["Environment"]["Variables"];
+            for name in [
+                adapters::IDEMPOTENCY_STORE,
+                adapters::IDEMPOTENCY_TABLE,
+                adapters::REDIS_URL,
+            ] {
+                p.check(env[name].is_null(), || {
+                    format!("{id}: keeps no idempotency records, sets no {name}")
+                });
+            }
+            p.check(f["VpcConfig"].is_null(), || {
+                format!("{id}: reaches no Redis, runs in no VPC")
+            });
+        }
+    });
+}
+
+#[test]
+fn a_redis_vpc_needs_its_subnets_its_security_groups_and_redis() {
+    let (subnets, groups) = ("subnet-0a1b2c3d", "sg-0123abcd");
+    assert!(
+        deployable(&[("IdempotencyStore", "redis")]),
+        "a Redis outside any VPC"
+    );
+    assert!(
+        deployable(&[
+            ("IdempotencyStore", "redis"),
+            ("RedisSubnetIds", subnets),
+            ("RedisSecurityGroupIds", groups)
+        ]),
+        "a Redis in a VPC"
+    );
+    for (what, changes) in [
+        (
+            "subnets without security groups",
+            [("IdempotencyStore", "redis"), ("RedisSubnetIds", subnets)],
+        ),
+        (
+            "security groups without subnets",
+            [("IdempotencyStore", "redis"), ("RedisSecurityGroupIds", groups)],
+        ),
+        (
+            "a VPC for the table",
+            [("RedisSubnetIds", subnets), ("RedisSecurityGroupIds", groups)],
+        ),
+    ] {
+        assert!(!deployable(&changes), "{what} must be refused by a rule");
+    }
 }
 
 // ------------------------------------------------------------- the README
