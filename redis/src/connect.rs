@@ -81,3 +81,26 @@ fn is_tls_failure(error: &redis::RedisError) -> bool {
         .iter()
         .any(|words| text.to_ascii_lowercase().contains(words))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_redis_out_of_reach_is_worth_waiting_for_and_the_port_error_agrees() {
+        let every = [
+            ConnectError::NotAUrl,
+            ConnectError::CredentialsRefused,
+            ConnectError::CertificateRefused,
+            ConnectError::Unreachable(PortErrorKind::Timeout),
+            ConnectError::Unreachable(PortErrorKind::Unavailable),
+        ];
+        for error in every {
+            let port = PortError::from(error.clone());
+            assert_eq!(error.retryable(), matches!(error, ConnectError::Unreachable(_)));
+            assert_eq!(port.retryable(), error.retryable(), "{error}");
+            assert_eq!(port.operation, "Connect");
+            assert_eq!(port.message, error.to_string());
+        }
+    }
+}
