@@ -19,7 +19,7 @@ pub enum ConnectError {
     /// authority this machine trusts, or is not for the URL's host.
     #[error(
         "the Redis's TLS certificate was refused: not from an authority this machine trusts \
-         (SSL_CERT_FILE names others) or not for the URL's host"
+         (SSL_CERT_FILE names the bundle to trust instead) or not for the URL's host"
     )]
     CertificateRefused,
     /// No Redis answered in time.

@@ -15,7 +15,7 @@
 //! completions: two round trips for a batch that succeeds.
 //!
 //! `rediss://` URLs speak TLS through rustls with ring, trusting the
-//! machine's certificate authorities (`SSL_CERT_FILE` names others).
+//! machine's certificate authorities (or the bundle `SSL_CERT_FILE` names).
 
 #![forbid(unsafe_code)]
 
