@@ -1,6 +1,8 @@
 //! Why a Redis could not be used at start ([`ConnectError`]), said without
 //! any part of its URL, which may hold a password.
 
+use std::sync::Arc;
+
 use orderflow_batch::error::{PortError, PortErrorKind};
 
 /// A store that could not connect: the URL, the credentials, the TLS
@@ -61,25 +63,24 @@ impl From<ConnectError> for PortError {
 }
 
 /// Whether `error` comes from the TLS handshake: rustls's error, which
-/// tokio-rustls hands on inside an I/O error (found by its type where the
-/// chain shows it, else by rustls's words for a refused certificate).
+/// tokio-rustls hands on inside an I/O error, which redis keeps behind an `Arc`.
 fn is_tls_failure(error: &redis::RedisError) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    use std::error::Error;
+    let mut cause: Option<&(dyn Error + 'static)> = Some(error);
     while let Some(current) = cause {
-        if current.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
-        {
+        let current: &(dyn Error + 'static) = match current.downcast_ref::<Arc<dyn Error + Send + Sync>>() {
+            Some(shared) => shared.as_ref(),
+            None => current,
+        };
+        let io_cause = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref);
+        if current.is::<rustls::Error>() || io_cause.is_some_and(|inner| inner.is::<rustls::Error>()) {
             return true;
         }
         cause = current.source();
     }
-    let text = error.to_string();
-    ["invalid peer certificate", "certificate", "tls handshake"]
-        .iter()
-        .any(|words| text.to_ascii_lowercase().contains(words))
+    false
 }
 
 #[cfg(test)]
@@ -102,5 +103,26 @@ mod tests {
             assert_eq!(port.operation, "Connect");
             assert_eq!(port.message, error.to_string());
         }
+    }
+
+    #[test]
+    fn a_refused_certificate_is_told_from_a_redis_out_of_reach() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let handshake = std::io::Error::new(std::io::ErrorKind::InvalidData, refused);
+        assert_eq!(
+            ConnectError::of(&redis::RedisError::from(handshake)),
+            ConnectError::CertificateRefused
+        );
+        let closed = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            ConnectError::of(&redis::RedisError::from(closed)),
+            ConnectError::Unreachable(_)
+        ));
+        // Words alone do not make a TLS failure.
+        let words = std::io::Error::other("certificate");
+        assert!(matches!(
+            ConnectError::of(&redis::RedisError::from(words)),
+            ConnectError::Unreachable(_)
+        ));
     }
 }
