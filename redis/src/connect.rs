@@ -47,7 +47,7 @@ impl ConnectError {
         } else if is_tls_failure(error) {
             ConnectError::CertificateRefused
         } else {
-            ConnectError::Unreachable(crate::port_error("Connect", error).kind)
+            ConnectError::Unreachable(crate::error_kind(error))
         }
     }
 }

@@ -104,9 +104,14 @@ fn use_ring_for_tls() {
     }
 }
 
-/// A Redis error as the port's: timeouts and lost connections are retryable.
-pub(crate) fn port_error(operation: &'static str, error: &redis::RedisError) -> PortError {
-    let kind = if error.is_timeout() {
+/// A Redis error as the port's.
+fn port_error(operation: &'static str, error: &redis::RedisError) -> PortError {
+    PortError::new(error_kind(error), operation, error.to_string())
+}
+
+/// The port's kind of a Redis error: timeouts and lost connections are retryable.
+pub(crate) fn error_kind(error: &redis::RedisError) -> PortErrorKind {
+    if error.is_timeout() {
         PortErrorKind::Timeout
     } else if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() {
         PortErrorKind::Unavailable
@@ -117,8 +122,7 @@ pub(crate) fn port_error(operation: &'static str, error: &redis::RedisError) -> 
         PortErrorKind::Throttled
     } else {
         PortErrorKind::Other
-    };
-    PortError::new(kind, operation, error.to_string())
+    }
 }
 
 impl RedisIdempotencyStore {
