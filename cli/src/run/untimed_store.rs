@@ -23,7 +23,7 @@ use tokio::runtime::Runtime;
 
 /// A Redis store on a real-time runtime, whose calls take no time on a paused clock.
 pub(super) struct UntimedStore {
-    store: Arc<dyn IdempotencyStore>,
+    store: Arc<RedisIdempotencyStore>,
     runtime: RealTime,
 }
 
@@ -102,13 +102,40 @@ fn lost(operation: &'static str) -> PortError {
     )
 }
 
-/// Owned copies of borrowed (key, fingerprint) pairs, for a task of the store's runtime.
-fn owned<'a>(pairs: impl Iterator<Item = (&'a str, Fingerprint)>) -> Vec<(String, Fingerprint)> {
-    pairs
-        .map(|(key, fingerprint)| (key.to_owned(), fingerprint))
-        .collect()
+/// A batch's keys and fingerprints, owned, for a task of the store's runtime.
+struct OwnedKeys(Vec<(String, Fingerprint)>);
+
+impl OwnedKeys {
+    fn of<'a>(pairs: impl Iterator<Item = (&'a str, Fingerprint)>) -> Self {
+        OwnedKeys(
+            pairs
+                .map(|(key, fingerprint)| (key.to_owned(), fingerprint))
+                .collect(),
+        )
+    }
+
+    fn claims(&self) -> Vec<ClaimRequest<'_>> {
+        self.0
+            .iter()
+            .map(|(key, fingerprint)| ClaimRequest {
+                key,
+                fingerprint: *fingerprint,
+            })
+            .collect()
+    }
+
+    fn completions(&self) -> Vec<Completion<'_>> {
+        self.0
+            .iter()
+            .map(|(key, fingerprint)| Completion {
+                key,
+                fingerprint: *fingerprint,
+            })
+            .collect()
+    }
 }
 
+/// Redis's single claims and completions are batches of one: so are these.
 #[async_trait]
 impl IdempotencyStore for UntimedStore {
     fn claims_together(&self) -> bool {
@@ -122,9 +149,11 @@ impl IdempotencyStore for UntimedStore {
         now: u64,
         in_progress_until: u64,
     ) -> Result<Claim, PortError> {
-        let (store, key) = (Arc::clone(&self.store), key.to_owned());
-        let call = async move { store.claim(&key, fingerprint, now, in_progress_until).await };
-        self.run(call, || Err(lost("Claim"))).await
+        let request = ClaimRequest { key, fingerprint };
+        self.claim_all(&[request], now, in_progress_until)
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(lost("Claim")))
     }
 
     async fn claim_all(
@@ -134,56 +163,25 @@ impl IdempotencyStore for UntimedStore {
         in_progress_until: u64,
     ) -> Vec<Result<Claim, PortError>> {
         let store = Arc::clone(&self.store);
-        let pairs = owned(requests.iter().map(|r| (r.key, r.fingerprint)));
-        let count = pairs.len();
-        let call = async move {
-            let requests: Vec<ClaimRequest<'_>> = pairs
-                .iter()
-                .map(|(key, fingerprint)| ClaimRequest {
-                    key,
-                    fingerprint: *fingerprint,
-                })
-                .collect();
-            store.claim_all(&requests, now, in_progress_until).await
-        };
-        self.run(call, || vec![Err(lost("ClaimAll")); count]).await
+        let keys = OwnedKeys::of(requests.iter().map(|r| (r.key, r.fingerprint)));
+        let call = async move { store.claim_all(&keys.claims(), now, in_progress_until).await };
+        self.run(call, || vec![Err(lost("ClaimAll")); requests.len()])
+            .await
     }
 
     async fn complete(&self, completion: Completion<'_>, keep_until: u64) -> Result<(), PortError> {
-        let (store, key, fingerprint) = (
-            Arc::clone(&self.store),
-            completion.key.to_owned(),
-            completion.fingerprint,
-        );
-        let call = async move {
-            store
-                .complete(
-                    Completion {
-                        key: &key,
-                        fingerprint,
-                    },
-                    keep_until,
-                )
-                .await
-        };
-        self.run(call, || Err(lost("Complete"))).await
+        self.complete_all(&[completion], keep_until)
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(lost("Complete")))
     }
 
     async fn complete_all(&self, completions: &[Completion<'_>], keep_until: u64) -> EntryResults {
         let store = Arc::clone(&self.store);
-        let pairs = owned(completions.iter().map(|c| (c.key, c.fingerprint)));
-        let count = pairs.len();
-        let call = async move {
-            let completions: Vec<Completion<'_>> = pairs
-                .iter()
-                .map(|(key, fingerprint)| Completion {
-                    key,
-                    fingerprint: *fingerprint,
-                })
-                .collect();
-            store.complete_all(&completions, keep_until).await
-        };
-        self.run(call, || vec![Err(lost("Complete")); count]).await
+        let keys = OwnedKeys::of(completions.iter().map(|c| (c.key, c.fingerprint)));
+        let call = async move { store.complete_all(&keys.completions(), keep_until).await };
+        self.run(call, || vec![Err(lost("Complete")); completions.len()])
+            .await
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
