@@ -313,21 +313,26 @@ impl orderflow_batch::RecordStep for CountingStep {
         _: &orderflow_batch::RecordContext<'_>,
     ) -> Result<Vec<orderflow_batch::Outgoing>, orderflow_batch::RecordError> {
         if let Some((client, ms)) = self.pause.lock().await.take() {
-            let mut connection = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("a connection");
-            let () = redis::cmd("CLIENT")
-                .arg("PAUSE")
-                .arg(ms)
-                .arg("ALL")
-                .query_async(&mut connection)
-                .await
-                .expect("paused");
+            pause_redis(&client, ms).await;
         }
         *self.runs.lock().unwrap().entry(input).or_default() += 1;
         Ok(Vec::new())
     }
+}
+
+/// Makes the Redis of `client` answer no one for `ms` milliseconds.
+async fn pause_redis(client: &redis::Client, ms: u64) {
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a connection");
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(ms)
+        .arg("ALL")
+        .query_async(&mut connection)
+        .await
+        .expect("paused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,19 +351,6 @@ async fn a_redis_that_stops_answering_loses_nothing_and_runs_nothing_twice() {
 
     let redis = own_redis_server();
     let client = redis::Client::open(redis.url.as_str()).unwrap();
-    let pause = |ms: u64| {
-        let client = client.clone();
-        async move {
-            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-            let () = redis::cmd("CLIENT")
-                .arg("PAUSE")
-                .arg(ms)
-                .arg("ALL")
-                .query_async(&mut connection)
-                .await
-                .unwrap();
-        }
-    };
     let store = RedisIdempotencyStore::connect(&redis.url, RedisSettings::default())
         .await
         .unwrap();
@@ -393,7 +385,7 @@ async fn a_redis_that_stops_answering_loses_nothing_and_runs_nothing_twice() {
     // Not answering when the batch is claimed: no step runs, every record is
     // retried. (Redis runs the claims once the pause ends: they hold their
     // keys until they expire, as a claim whose answer was lost does.)
-    pause(2000).await;
+    pause_redis(&client, 2000).await;
     let result = processor.process(&event, &context(), &step).await;
     assert!(
         matches!(result, Err(BatchError::AllRecordsFailed { count: 20, .. })),
