@@ -548,23 +548,28 @@ fn six_one_second_records() -> Vec<SqsMessage> {
         .collect()
 }
 
+/// The six one-second records with 5 s left, a 1.5 s margin and 1 s kept
+/// for settling: m0 and m1 finish, m2 is cut off mid-step, m3.. never start
+/// (all four reported failed). Their outcomes.
+async fn cut_off_by_the_deadline(h: &harness::Harness, step: &ScriptedStep) -> Vec<RecordOutcome> {
+    let context = InvocationContext::with_timeout("req", Duration::from_secs(5));
+    let report = h
+        .processor
+        .process(&event(six_one_second_records()), &context, step)
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&report.response), ["m2", "m3", "m4", "m5"]);
+    report.outcomes
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_deadline_margin_reports_unstarted_and_unfinished_records() {
     let h = harness(one_at_a_time_with_margins());
     let step = ScriptedStep::default();
-    let records = six_one_second_records();
-    // 5 s left, a 1.5 s margin and 1 s kept for settling: m0 and m1 finish,
-    // m2 is cut off mid-step, m3.. never start.
-    let context = InvocationContext::with_timeout("req", Duration::from_secs(5));
-    let report = h
-        .processor
-        .process(&event(records), &context, &step)
-        .await
-        .unwrap();
-    assert_eq!(failed_ids(&report.response), ["m2", "m3", "m4", "m5"]);
+    let outcomes = cut_off_by_the_deadline(&h, &step).await;
     assert_eq!(step.runs(), ["m0", "m1", "m2"]);
     assert_eq!(
-        report.outcomes[2],
+        outcomes[2],
         RecordOutcome::Failed {
             reason: FailureReason::Deadline,
             code: "DeadlineReached"
@@ -665,14 +670,7 @@ async fn claimed_together_a_record_that_does_not_finish_leaves_no_claim() {
     // its group's failure: each claimed with the batch, each released.
     let h = harness_claiming_together(one_at_a_time_with_margins());
     let step = ScriptedStep::default();
-    let records = six_one_second_records();
-    let context = InvocationContext::with_timeout("req", Duration::from_secs(5));
-    let report = h
-        .processor
-        .process(&event(records), &context, &step)
-        .await
-        .unwrap();
-    assert_eq!(failed_ids(&report.response), ["m2", "m3", "m4", "m5"]);
+    cut_off_by_the_deadline(&h, &step).await;
     for key in ["test#k2", "test#k3", "test#k4", "test#k5"] {
         assert!(!h.store.contains(key), "{key}: claimed with the batch, released");
     }
