@@ -106,11 +106,10 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
     ) -> Vec<Result<Claim, PortError>> {
         self.claim_all_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut answers = Vec::with_capacity(requests.len());
-        for request in requests {
-            answers.push(self.claim_one(request.key, request.fingerprint, now, in_progress_until));
-        }
-        answers
+        requests
+            .iter()
+            .map(|r| self.claim_one(r.key, r.fingerprint, now, in_progress_until))
+            .collect()
     }
 
     async fn claim(
