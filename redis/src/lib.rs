@@ -234,7 +234,8 @@ impl IdempotencyStore for RedisIdempotencyStore {
     }
 
     /// Every claim of a batch in one pipeline (each its script on its key):
-    /// one round trip. A failed round trip fails every claim, retryably.
+    /// one round trip. A failed round trip fails every claim (retryably when
+    /// Redis timed out or could not be reached).
     async fn claim_all(
         &self,
         requests: &[ClaimRequest<'_>],
